@@ -1,0 +1,62 @@
+// exigrey/greylist.h: the greylisting decision of Exim::Grey's unseen/seen.
+//
+// decide() implements exigrey-grey-behaviour.md section 3 exactly:
+//   1. split KEY at the first '/' into item and suffix;
+//   2. a whitelisted suffix passes at once (the item is not touched; the
+//      entry's last_used is refreshed only when older than 60 s);
+//   3. an unknown item is recorded (created = used = now, count 0, first =
+//      suffix) and deferred, whatever the delay;
+//   4. too early (now - created < delay) defers and changes nothing;
+//   5. otherwise it passes: used = now, count + 1, first dropped, and both the
+//      current suffix and the recorded first suffix are whitelisted.
+// The whole check-and-update is one write transaction; when nothing changes
+// (whitelisted and fresh, too early) only a read transaction is taken.
+//
+// Errors: StoreError / UsageError from the store (see store.h); nothing else.
+// Process safety: as Store; concurrent deciders on one key are serialised by
+// LMDB's writer lock, so exactly one of them creates the record.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "exigrey/clock.h"
+#include "exigrey/store.h"
+
+namespace exigrey {
+
+inline constexpr std::int64_t kDefaultDelay = 600;           // seconds, as Exim::Grey
+inline constexpr std::int64_t kWhitelistRefreshAfter = 60;  // seconds
+
+enum class Verdict {
+  kDefer,  // "unseen": yes
+  kPass,   // "unseen": no
+};
+
+enum class Reason {
+  kWhitelisted,  // the suffix is whitelisted
+  kNew,          // first sighting: record created
+  kTooEarly,     // seen before, delay not yet over
+  kPassed,       // delay over: record updated, suffixes whitelisted
+};
+
+struct Decision {
+  Verdict verdict;
+  Reason reason;
+  std::int64_t wait = 0;  // seconds until a retry passes (kNew, kTooEarly)
+  bool wrote = false;     // whether a write transaction was committed
+};
+
+std::string_view to_string(Reason reason) noexcept;
+
+// The decision `unseen` makes, with its side effects. A negative delay acts as 0.
+Decision decide(const Store& store, std::string_view key, std::int64_t delay, UnixTime now);
+
+// The decision `unseen` would make now, from a read transaction; changes nothing.
+Decision check(const Store& store, std::string_view key, std::int64_t delay, UnixTime now);
+
+// The Exim-facing answers: unseen() is "yes" on kDefer, seen() the reverse.
+inline bool unseen(const Decision& d) noexcept { return d.verdict == Verdict::kDefer; }
+inline bool seen(const Decision& d) noexcept { return d.verdict == Verdict::kPass; }
+
+}  // namespace exigrey

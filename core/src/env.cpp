@@ -1,0 +1,330 @@
+#include "env.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <fmt/format.h>
+
+#include "exigrey/error.h"
+#include "exigrey/records.h"
+
+namespace exigrey::detail {
+namespace {
+
+constexpr std::size_t kMaxIdleReaders = 16;
+
+unsigned sync_flags(SyncMode mode) {
+  switch (mode) {
+    case SyncMode::kFull: return 0;
+    case SyncMode::kMeta: return MDB_NOMETASYNC;
+    case SyncMode::kNone: return MDB_NOSYNC;
+  }
+  return 0;
+}
+
+// The registry is deliberately leaked: no global destructor may touch LMDB
+// (static destruction order, and an inherited environment after fork).
+struct Registry {
+  std::mutex mu;
+  pid_t pid = 0;
+  std::map<std::string, Env*> by_path;
+  std::map<std::pair<dev_t, ino_t>, Env*> by_file;
+};
+
+std::atomic<std::uint64_t> g_fork_generation{1};
+
+Registry& registry();
+
+// pthread_atfork keeps the registry consistent across fork(): the mutex is
+// held over the fork so the child never inherits it locked mid-update.
+void atfork_prepare() { registry().mu.lock(); }
+void atfork_parent() { registry().mu.unlock(); }
+void atfork_child() {
+  registry().mu.unlock();
+  g_fork_generation.fetch_add(1, std::memory_order_relaxed);
+}
+
+void close_all_at_exit() {
+  Registry& reg = registry();
+  std::lock_guard lock(reg.mu);
+  if (reg.pid != getpid()) return;  // inherited environments are never closed
+  for (auto& [key, env] : reg.by_file) env->close_at_exit();
+}
+
+Registry& registry() {
+  static Registry* reg = [] {
+    auto* r = new Registry;
+    r->pid = getpid();
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    std::atexit(close_all_at_exit);
+    return r;
+  }();
+  return *reg;
+}
+
+std::string absolute_path(const std::string& path) {
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(path, ec);
+  return ec ? path : abs.lexically_normal().string();
+}
+
+}  // namespace
+
+std::uint64_t Env::fork_generation() noexcept {
+  return g_fork_generation.load(std::memory_order_relaxed);
+}
+
+Env& Env::for_this_process(const std::string& path, const StoreOptions& options) {
+  Registry& reg = registry();
+  std::lock_guard lock(reg.mu);
+  if (reg.pid != getpid()) {
+    // A child after fork: forget (and leak) the parent's environments
+    // without any LMDB call; closing them would drop our fcntl locks.
+    reg.by_path.clear();
+    reg.by_file.clear();
+    reg.pid = getpid();
+  }
+  const std::string abs = absolute_path(path);
+  Env* env = nullptr;
+  if (auto it = reg.by_path.find(abs); it != reg.by_path.end()) {
+    env = it->second;
+  } else {
+    struct stat st{};
+    if (::stat(abs.c_str(), &st) == 0) {
+      if (auto f = reg.by_file.find({st.st_dev, st.st_ino}); f != reg.by_file.end()) {
+        env = f->second;  // the same file under another name
+      }
+    }
+    if (env == nullptr) {
+      env = new Env(abs, options);  // throws on failure; nothing registered then
+      if (::stat(abs.c_str(), &st) != 0) {
+        env->fail("stat", errno);
+      }
+      reg.by_file[{st.st_dev, st.st_ino}] = env;
+    }
+    reg.by_path[abs] = env;
+  }
+  if (env->options_.read_only && !options.read_only) {
+    throw UsageError(fmt::format(
+        "exigrey: store {} is already open read-only in this process", abs));
+  }
+  if (env->options_.sync != options.sync && !options.read_only) {
+    throw UsageError(fmt::format(
+        "exigrey: store {} is already open with sync mode {} in this process, not {}", abs,
+        to_string(env->options_.sync), to_string(options.sync)));
+  }
+  return *env;
+}
+
+Env::Env(std::string path, const StoreOptions& options)
+    : path_(std::move(path)), options_(options) {
+  if (options_.map_size < kMinMapSize) {
+    throw UsageError(fmt::format("exigrey: map_size {} is below the minimum of {} bytes",
+                                 options_.map_size, kMinMapSize));
+  }
+  int rc = mdb_env_create(&env_);
+  if (rc != 0) fail("mdb_env_create", rc);
+  auto give_up = [&](const char* function, int code) {
+    mdb_env_close(env_);  // a half-opened env has no readers or locks of ours yet
+    env_ = nullptr;
+    fail(function, code);
+  };
+  if ((rc = mdb_env_set_maxreaders(env_, kMaxReaders)) != 0) give_up("mdb_env_set_maxreaders", rc);
+  if ((rc = mdb_env_set_mapsize(env_, static_cast<size_t>(options_.map_size))) != 0) {
+    give_up("mdb_env_set_mapsize", rc);
+  }
+  unsigned flags = MDB_NOSUBDIR | MDB_NOTLS | sync_flags(options_.sync);
+  if (options_.read_only) flags |= MDB_RDONLY;
+  if ((rc = mdb_env_open(env_, path_.c_str(), flags, kStoreFileMode)) != 0) {
+    give_up("mdb_env_open", rc);
+  }
+  // Exim execs delivery processes and ${run} commands: they must not inherit the data fd.
+  int fd = -1;
+  if (mdb_env_get_fd(env_, &fd) == 0 && fd >= 0) {
+    const int fdflags = fcntl(fd, F_GETFD);
+    if (fdflags >= 0) fcntl(fd, F_SETFD, fdflags | FD_CLOEXEC);
+  }
+  if (static_cast<std::size_t>(mdb_env_get_maxkeysize(env_)) < kMaxKeyBytes) {
+    give_up("mdb_env_get_maxkeysize", MDB_BAD_VALSIZE);
+  }
+  int dead = 0;
+  mdb_reader_check(env_, &dead);  // slots of processes that died holding a reader
+  try {
+    open_dbi_and_check_format();
+  } catch (...) {
+    mdb_env_close(env_);
+    env_ = nullptr;
+    throw;
+  }
+}
+
+void Env::open_dbi_and_check_format() {
+  // The main (unnamed) database needs no mdb_env_set_maxdbs; its handle is
+  // opened once and then lives as long as the environment.
+  MDB_txn* txn = nullptr;
+  int rc = begin_with_retry([&] { return mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn); });
+  if (rc != 0) fail("mdb_txn_begin", rc);
+  if ((rc = mdb_dbi_open(txn, nullptr, 0, &dbi_)) != 0) {
+    mdb_txn_abort(txn);
+    fail("mdb_dbi_open", rc);
+  }
+  MDB_val key{kFormatKey.size(), const_cast<char*>(kFormatKey.data())};
+  MDB_val value{};
+  rc = mdb_get(txn, dbi_, &key, &value);
+  MDB_stat st{};
+  mdb_stat(txn, dbi_, &st);
+  mdb_txn_abort(txn);
+  if (rc == 0) {
+    const std::string_view found(static_cast<const char*>(value.mv_data), value.mv_size);
+    if (found != kFormatValue) {
+      throw StoreError(ErrorKind::kCorrupt,
+                       fmt::format("exigrey: {} has store format {:?}, this exigrey reads {:?}",
+                                   path_, found, kFormatValue));
+    }
+    return;
+  }
+  if (rc != MDB_NOTFOUND) fail("mdb_get", rc);
+  if (st.ms_entries != 0) {
+    throw StoreError(ErrorKind::kCorrupt,
+                     fmt::format("exigrey: {} is an LMDB file but not an exigrey store; "
+                                 "refusing to use it",
+                                 path_));
+  }
+  if (options_.read_only) return;  // an empty new store: nothing to read yet
+  txn = begin_write();
+  MDB_val format{kFormatValue.size(), const_cast<char*>(kFormatValue.data())};
+  rc = mdb_put(txn, dbi_, &key, &format, MDB_NOOVERWRITE);
+  if (rc == MDB_KEYEXIST) rc = 0;  // another process created the store first
+  if (rc != 0) {
+    mdb_txn_abort(txn);
+    fail("mdb_put", rc);
+  }
+  if ((rc = mdb_txn_commit(txn)) != 0) fail("mdb_txn_commit", rc);
+}
+
+template <typename Begin>
+int Env::begin_with_retry(Begin begin) {
+  int rc = begin();
+  if (rc == MDB_MAP_RESIZED) {
+    // Another process grew the map: adopt its size (no txn of ours is active here).
+    mdb_env_set_mapsize(env_, 0);
+    rc = begin();
+  } else if (rc == MDB_READERS_FULL) {
+    int dead = 0;
+    mdb_reader_check(env_, &dead);
+    rc = begin();
+  }
+  return rc;
+}
+
+MDB_txn* Env::begin_read() {
+  MDB_txn* txn = nullptr;
+  {
+    std::lock_guard lock(idle_mu_);
+    if (!idle_readers_.empty()) {
+      txn = idle_readers_.back();
+      idle_readers_.pop_back();
+    }
+  }
+  if (txn != nullptr) {
+    if (mdb_txn_renew(txn) == 0) return txn;
+    mdb_txn_abort(txn);  // e.g. MDB_MAP_RESIZED: start afresh below
+    txn = nullptr;
+  }
+  const int rc = begin_with_retry([&] { return mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn); });
+  if (rc != 0) fail("mdb_txn_begin", rc);
+  return txn;
+}
+
+void Env::end_read(MDB_txn* txn) noexcept {
+  mdb_txn_reset(txn);  // release the snapshot at once; keep the slot for reuse
+  std::lock_guard lock(idle_mu_);
+  if (idle_readers_.size() < kMaxIdleReaders) {
+    idle_readers_.push_back(txn);
+  } else {
+    mdb_txn_abort(txn);
+  }
+}
+
+MDB_txn* Env::begin_write() {
+  if (options_.read_only) {
+    throw UsageError(fmt::format("exigrey: store {} is open read-only", path_));
+  }
+  MDB_txn* txn = nullptr;
+  const int rc = begin_with_retry([&] { return mdb_txn_begin(env_, nullptr, 0, &txn); });
+  if (rc != 0) fail("mdb_txn_begin", rc);
+  return txn;
+}
+
+void Env::close_at_exit() noexcept {
+  if (env_ == nullptr) return;
+  {
+    std::lock_guard lock(idle_mu_);
+    for (MDB_txn* txn : idle_readers_) mdb_txn_abort(txn);
+    idle_readers_.clear();
+  }
+  mdb_env_close(env_);
+  env_ = nullptr;
+}
+
+void Env::fail(const char* function, int rc) const {
+  switch (rc) {
+    case MDB_MAP_FULL:
+    case MDB_TXN_FULL:
+      throw StoreError(ErrorKind::kMapFull,
+                       fmt::format("exigrey: store {} is full (map_size {} MiB): run "
+                                   "'exigrey purge --older-than 30d' or raise map_size in "
+                                   "/etc/exigrey/exigrey.conf",
+                                   path_, options_.map_size >> 20),
+                       rc);
+    case MDB_INVALID:
+      throw StoreError(ErrorKind::kCorrupt,
+                       fmt::format("exigrey: {} is not an LMDB file (an old Berkeley DB "
+                                   "store?); refusing to touch it: move it aside",
+                                   path_),
+                       rc);
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_VERSION_MISMATCH:
+      throw StoreError(ErrorKind::kCorrupt,
+                       fmt::format("exigrey: store {} is unreadable ({}): move it aside and "
+                                   "restore from an 'exigrey dump' backup",
+                                   path_, mdb_strerror(rc)),
+                       rc);
+    case ENOENT:
+      throw StoreError(ErrorKind::kStore,
+                       options_.read_only
+                           ? fmt::format("exigrey: store {} does not exist", path_)
+                           : fmt::format("exigrey: cannot create store {}: its directory "
+                                         "does not exist",
+                                         path_),
+                       rc);
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      throw StoreError(ErrorKind::kStore,
+                       fmt::format("exigrey: permission denied for store {} ({}): it must be "
+                                   "readable and writable by the Exim user",
+                                   path_, function),
+                       rc);
+    case ENOSPC:
+      throw StoreError(ErrorKind::kStore,
+                       fmt::format("exigrey: no space left on the device of store {}", path_),
+                       rc);
+    default:
+      throw StoreError(ErrorKind::kStore,
+                       fmt::format("exigrey: store {}: {} failed: {}", path_, function,
+                                   mdb_strerror(rc)),
+                       rc);
+  }
+}
+
+}  // namespace exigrey::detail

@@ -1,0 +1,113 @@
+#include "exigrey/greylist.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "exigrey/key.h"
+
+namespace exigrey {
+namespace {
+
+bool too_early(const ItemRecord& rec, std::int64_t delay, UnixTime now) {
+  // A record from the future (clock stepped back) is too early as well.
+  return now - rec.created < delay;
+}
+
+std::int64_t wait_for(const ItemRecord& rec, std::int64_t delay, UnixTime now) {
+  return std::max<std::int64_t>(0, rec.created + delay - now);
+}
+
+bool needs_refresh(const WhitelistEntry& w, UnixTime now) {
+  return now - w.last_used > kWhitelistRefreshAfter;
+}
+
+// What a read-only look at the store says: either a final decision (nothing
+// to write) or "go and write".
+std::optional<Decision> decide_without_writing(const TxnView& txn, const KeyParts& parts,
+                                               std::int64_t delay, UnixTime now, bool for_check) {
+  if (parts.suffix) {
+    if (auto w = txn.whitelisted(*parts.suffix)) {
+      if (for_check || !needs_refresh(*w, now)) return Decision{Verdict::kPass, Reason::kWhitelisted};
+      return std::nullopt;
+    }
+  }
+  const auto rec = txn.item(parts.item);
+  if (!rec) {
+    if (for_check) return Decision{Verdict::kDefer, Reason::kNew, delay};
+    return std::nullopt;
+  }
+  if (too_early(*rec, delay, now)) {
+    return Decision{Verdict::kDefer, Reason::kTooEarly, wait_for(*rec, delay, now)};
+  }
+  if (for_check) return Decision{Verdict::kPass, Reason::kPassed};
+  return std::nullopt;
+}
+
+void whitelist(WriteTxn& txn, std::string_view suffix, UnixTime now) {
+  const auto existing = txn.whitelisted(suffix);
+  txn.put_whitelist(suffix, WhitelistEntry{existing ? existing->created : now, now});
+}
+
+}  // namespace
+
+std::string_view to_string(Reason reason) noexcept {
+  switch (reason) {
+    case Reason::kWhitelisted: return "whitelisted";
+    case Reason::kNew: return "new";
+    case Reason::kTooEarly: return "too-early";
+    case Reason::kPassed: return "passed";
+  }
+  return "?";
+}
+
+Decision check(const Store& store, std::string_view key, std::int64_t delay, UnixTime now) {
+  delay = std::max<std::int64_t>(delay, 0);
+  const KeyParts parts = split_key(key);
+  ReadTxn txn = store.read();
+  return *decide_without_writing(txn, parts, delay, now, /*for_check=*/true);
+}
+
+Decision decide(const Store& store, std::string_view key, std::int64_t delay, UnixTime now) {
+  delay = std::max<std::int64_t>(delay, 0);
+  const KeyParts parts = split_key(key);
+  {
+    // Most calls (whitelisted, too early) end here without the writer lock.
+    ReadTxn txn = store.read();
+    if (auto d = decide_without_writing(txn, parts, delay, now, /*for_check=*/false)) return *d;
+  }  // the snapshot is released before the write transaction starts
+
+  // Decide again inside the write transaction: another process may have
+  // changed the records between the two transactions.
+  WriteTxn txn = store.write();
+  Decision d{Verdict::kPass, Reason::kPassed, 0, true};
+  if (parts.suffix) {
+    if (auto w = txn.whitelisted(*parts.suffix)) {
+      if (!needs_refresh(*w, now)) return Decision{Verdict::kPass, Reason::kWhitelisted};
+      txn.put_whitelist(*parts.suffix, WhitelistEntry{w->created, now});
+      txn.commit();
+      return Decision{Verdict::kPass, Reason::kWhitelisted, 0, true};
+    }
+  }
+  auto rec = txn.item(parts.item);
+  if (!rec) {
+    ItemRecord fresh{now, now, 0, std::nullopt};
+    if (parts.suffix) fresh.first = std::string(*parts.suffix);
+    txn.put_item(parts.item, fresh);
+    txn.commit();
+    return Decision{Verdict::kDefer, Reason::kNew, delay, true};
+  }
+  if (too_early(*rec, delay, now)) {
+    return Decision{Verdict::kDefer, Reason::kTooEarly, wait_for(*rec, delay, now)};
+  }
+  const std::optional<std::string> first = std::move(rec->first);
+  rec->used = now;
+  if (rec->count < std::numeric_limits<std::uint32_t>::max()) ++rec->count;
+  rec->first.reset();
+  txn.put_item(parts.item, *rec);
+  if (parts.suffix) whitelist(txn, *parts.suffix, now);
+  if (first && (!parts.suffix || *first != *parts.suffix)) whitelist(txn, *first, now);
+  txn.commit();
+  return d;
+}
+
+}  // namespace exigrey

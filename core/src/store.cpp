@@ -1,0 +1,284 @@
+#include "exigrey/store.h"
+
+#include <lmdb.h>
+#include <sys/stat.h>
+
+#include <array>
+#include <cstring>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "env.h"
+#include "exigrey/error.h"
+
+namespace exigrey {
+namespace {
+
+// Keys are built on the stack: the decision path allocates nothing for them.
+class KeyBuf {
+ public:
+  KeyBuf(Namespace plain_ns, std::string_view name) {
+    if (name.size() <= kMaxPlainName) {
+      buf_[0] = static_cast<char>(plain_ns);
+      std::memcpy(buf_.data() + 1, name.data(), name.size());
+      len_ = 1 + name.size();
+      hashed_ = false;
+    } else {
+      const std::string k = encode_key(plain_ns, name);  // throws over kMaxNameBytes
+      std::memcpy(buf_.data(), k.data(), k.size());
+      len_ = k.size();
+      hashed_ = true;
+    }
+  }
+  MDB_val val() { return MDB_val{len_, buf_.data()}; }
+  bool hashed() const { return hashed_; }
+
+ private:
+  std::array<char, kMaxKeyBytes> buf_;
+  std::size_t len_;
+  bool hashed_;
+};
+
+std::span<const std::byte> bytes(const MDB_val& v) {
+  return {static_cast<const std::byte*>(v.mv_data), v.mv_size};
+}
+std::string_view view(const MDB_val& v) {
+  return {static_cast<const char*>(v.mv_data), v.mv_size};
+}
+
+class Cursor {
+ public:
+  Cursor(detail::Env* env, MDB_txn* txn) : env_(env) {
+    const int rc = mdb_cursor_open(txn, env->dbi(), &cursor_);
+    if (rc != 0) env->fail("mdb_cursor_open", rc);
+  }
+  ~Cursor() { mdb_cursor_close(cursor_); }
+  Cursor(const Cursor&) = delete;
+  Cursor& operator=(const Cursor&) = delete;
+
+  // Positions at the first key >= `key`; false at the end.
+  bool seek(std::string_view key, MDB_val& k, MDB_val& v) {
+    k = MDB_val{key.size(), const_cast<char*>(key.data())};
+    return step(MDB_SET_RANGE, k, v);
+  }
+  bool next(MDB_val& k, MDB_val& v) { return step(MDB_NEXT, k, v); }
+
+ private:
+  bool step(MDB_cursor_op op, MDB_val& k, MDB_val& v) {
+    const int rc = mdb_cursor_get(cursor_, &k, &v, op);
+    if (rc == MDB_NOTFOUND) return false;
+    if (rc != 0) env_->fail("mdb_cursor_get", rc);
+    return true;
+  }
+  detail::Env* env_;
+  MDB_cursor* cursor_ = nullptr;
+};
+
+// Visits every entry whose key starts with one of the two namespace bytes
+// (plain, hashed), after `after`.
+template <typename F>
+std::size_t scan(detail::Env* env, MDB_txn* txn, Namespace plain, std::string_view after, F&& fn) {
+  const auto lo = static_cast<char>(plain);
+  const auto hi = static_cast<char>(static_cast<std::uint8_t>(plain) + 1);
+  Cursor cur(env, txn);
+  MDB_val k{}, v{};
+  const std::string start(1, lo);
+  bool ok = after.empty() ? cur.seek(start, k, v) : cur.seek(after, k, v);
+  if (ok && !after.empty() && view(k) == after) ok = cur.next(k, v);
+  std::size_t visited = 0;
+  for (; ok; ok = cur.next(k, v)) {
+    const std::string_view key = view(k);
+    if (key.empty() || (key[0] != lo && key[0] != hi)) break;
+    ++visited;
+    if (!fn(key, key[0] == hi, v)) break;
+  }
+  return visited;
+}
+
+}  // namespace
+
+// ---- TxnView ----
+
+std::optional<ItemRecord> TxnView::item(std::string_view name) const {
+  KeyBuf key(Namespace::kItem, name);
+  MDB_val k = key.val(), v{};
+  const int rc = mdb_get(txn_, env_->dbi(), &k, &v);
+  if (rc == MDB_NOTFOUND) return std::nullopt;
+  if (rc != 0) env_->fail("mdb_get", rc);
+  if (!key.hashed()) return decode_item(bytes(v), false, nullptr);
+  std::string stored;
+  ItemRecord rec = decode_item(bytes(v), true, &stored);
+  if (stored != name) return std::nullopt;  // a SHA-256 collision: treat as absent
+  return rec;
+}
+
+std::optional<WhitelistEntry> TxnView::whitelisted(std::string_view suffix) const {
+  KeyBuf key(Namespace::kWhitelist, suffix);
+  MDB_val k = key.val(), v{};
+  const int rc = mdb_get(txn_, env_->dbi(), &k, &v);
+  if (rc == MDB_NOTFOUND) return std::nullopt;
+  if (rc != 0) env_->fail("mdb_get", rc);
+  if (!key.hashed()) return decode_whitelist(bytes(v), false, nullptr);
+  std::string stored;
+  WhitelistEntry w = decode_whitelist(bytes(v), true, &stored);
+  if (stored != suffix) return std::nullopt;
+  return w;
+}
+
+std::size_t TxnView::scan_items(std::string_view after, const ItemVisitor& fn) const {
+  return scan(env_, txn_, Namespace::kItem, after,
+              [&](std::string_view key, bool hashed, const MDB_val& v) {
+                std::string full;
+                const ItemRecord rec = decode_item(bytes(v), hashed, hashed ? &full : nullptr);
+                const std::string_view name = hashed ? std::string_view(full) : key.substr(1);
+                return fn(ItemView{key, name, rec});
+              });
+}
+
+std::size_t TxnView::scan_whitelist(std::string_view after, const WhitelistVisitor& fn) const {
+  return scan(env_, txn_, Namespace::kWhitelist, after,
+              [&](std::string_view key, bool hashed, const MDB_val& v) {
+                std::string full;
+                const WhitelistEntry w = decode_whitelist(bytes(v), hashed, hashed ? &full : nullptr);
+                const std::string_view name = hashed ? std::string_view(full) : key.substr(1);
+                return fn(WhitelistView{key, name, w});
+              });
+}
+
+// ---- ReadTxn ----
+
+ReadTxn::ReadTxn(ReadTxn&& other) noexcept
+    : TxnView(other.env_, std::exchange(other.txn_, nullptr)) {}
+
+ReadTxn::~ReadTxn() {
+  if (txn_ != nullptr) env_->end_read(txn_);
+}
+
+// ---- WriteTxn ----
+
+WriteTxn::WriteTxn(WriteTxn&& other) noexcept
+    : TxnView(other.env_, std::exchange(other.txn_, nullptr)) {}
+
+WriteTxn::~WriteTxn() {
+  if (txn_ != nullptr) mdb_txn_abort(txn_);
+}
+
+void WriteTxn::put_raw(std::string_view key, std::string_view value) {
+  MDB_val k{key.size(), const_cast<char*>(key.data())};
+  MDB_val v{value.size(), const_cast<char*>(value.data())};
+  const int rc = mdb_put(txn_, env_->dbi(), &k, &v, 0);
+  if (rc != 0) env_->fail("mdb_put", rc);
+}
+
+void WriteTxn::put_item(std::string_view name, const ItemRecord& record) {
+  KeyBuf key(Namespace::kItem, name);
+  const MDB_val k = key.val();
+  put_raw(view(k), encode_item(record, key.hashed(), name));
+}
+
+void WriteTxn::put_whitelist(std::string_view suffix, const WhitelistEntry& entry) {
+  KeyBuf key(Namespace::kWhitelist, suffix);
+  const MDB_val k = key.val();
+  put_raw(view(k), encode_whitelist(entry, key.hashed(), suffix));
+}
+
+bool WriteTxn::erase_at(std::string_view position) {
+  MDB_val k{position.size(), const_cast<char*>(position.data())};
+  const int rc = mdb_del(txn_, env_->dbi(), &k, nullptr);
+  if (rc == MDB_NOTFOUND) return false;
+  if (rc != 0) env_->fail("mdb_del", rc);
+  return true;
+}
+
+bool WriteTxn::erase_item(std::string_view name) {
+  if (!item(name)) return false;  // also guards against erasing a digest twin
+  KeyBuf key(Namespace::kItem, name);
+  const MDB_val k = key.val();
+  return erase_at(view(k));
+}
+
+bool WriteTxn::erase_whitelist(std::string_view suffix) {
+  if (!whitelisted(suffix)) return false;
+  KeyBuf key(Namespace::kWhitelist, suffix);
+  const MDB_val k = key.val();
+  return erase_at(view(k));
+}
+
+void WriteTxn::commit() {
+  // LMDB frees the handle even when the commit fails: release it first.
+  const int rc = mdb_txn_commit(std::exchange(txn_, nullptr));
+  if (rc != 0) env_->fail("mdb_txn_commit", rc);
+}
+
+// ---- Store ----
+
+Store::Store(std::string path, StoreOptions options)
+    : path_(std::move(path)), options_(options) {}
+
+detail::Env& Store::env() const {
+  const auto generation = detail::Env::fork_generation();
+  if (env_ == nullptr || fork_generation_ != generation) {
+    env_ = &detail::Env::for_this_process(path_, options_);
+    fork_generation_ = generation;
+  }
+  return *env_;
+}
+
+void Store::open() const { env(); }
+
+ReadTxn Store::read() const {
+  detail::Env& e = env();
+  return ReadTxn(&e, e.begin_read());
+}
+
+WriteTxn Store::write() const {
+  detail::Env& e = env();
+  return WriteTxn(&e, e.begin_write());
+}
+
+int Store::clear_stale_readers() const {
+  int dead = 0;
+  const int rc = mdb_reader_check(env().get(), &dead);
+  if (rc != 0) env().fail("mdb_reader_check", rc);
+  return dead;
+}
+
+void Store::sync() const {
+  const int rc = mdb_env_sync(env().get(), 1);
+  if (rc != 0) env().fail("mdb_env_sync", rc);
+}
+
+StoreStats Store::stats() const {
+  detail::Env& e = env();
+  StoreStats s;
+  MDB_envinfo info{};
+  if (const int rc = mdb_env_info(e.get(), &info); rc != 0) e.fail("mdb_env_info", rc);
+  MDB_stat st{};
+  {
+    ReadTxn r = read();
+    if (const int rc = mdb_stat(r.txn_, e.dbi(), &st); rc != 0) e.fail("mdb_stat", rc);
+  }
+  s.map_size = info.me_mapsize;
+  s.page_size = st.ms_psize;
+  s.map_used = (static_cast<std::uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
+  s.entries = st.ms_entries;
+  s.max_readers = info.me_maxreaders;
+  struct stat fst{};
+  if (::stat(e.path().c_str(), &fst) == 0) s.file_size = static_cast<std::uint64_t>(fst.st_size);
+  // mdb_reader_list prints one line per taken slot after a header line.
+  int lines = 0;
+  mdb_reader_list(
+      e.get(),
+      [](const char* msg, void* ctx) -> int {
+        if (std::strstr(msg, "pid") == nullptr && std::strstr(msg, "no active") == nullptr) {
+          ++*static_cast<int*>(ctx);
+        }
+        return 0;
+      },
+      &lines);
+  s.readers_used = static_cast<std::uint32_t>(lines);
+  return s;
+}
+
+}  // namespace exigrey

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package exigrey needs to build, test and run its
+# demo. Idempotent: installs only what is missing. Runs apt-get as root, or
+# through sudo.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake pkg-config
+  # libraries (DESIGN.md: LMDB, fmt, Catch2 v2, Asio, CLI11, OpenSSL, Exim's local_scan.h)
+  liblmdb-dev lmdb-utils libfmt-dev catch2 libbenchmark-dev libssl-dev libcli11-dev
+  libasio-dev exim4-dev
+  # the real parts the tests and the demo drive
+  exim4-daemon-heavy swaks rbldnsd dnsutils socat
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+  as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+  as_root=(sudo)
+else
+  echo "install-deps: need root or sudo to install: ${missing[*]}" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+"${as_root[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends \
+  "${missing[@]}" >/dev/null
