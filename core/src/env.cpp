@@ -82,7 +82,8 @@ std::uint64_t Env::fork_generation() noexcept {
   return g_fork_generation.load(std::memory_order_relaxed);
 }
 
-Env& Env::for_this_process(const std::string& path, const StoreOptions& options) {
+Env& Env::for_this_process(const std::string& path, const StoreOptions& options,
+                           std::string_view format) {
   Registry& reg = registry();
   std::lock_guard lock(reg.mu);
   if (reg.pid != getpid()) {
@@ -104,13 +105,16 @@ Env& Env::for_this_process(const std::string& path, const StoreOptions& options)
       }
     }
     if (env == nullptr) {
-      env = new Env(abs, options);  // throws on failure; nothing registered then
+      env = new Env(abs, options, format);  // throws on failure; nothing registered then
       if (::stat(abs.c_str(), &st) != 0) {
         env->fail("stat", errno);
       }
       reg.by_file[{st.st_dev, st.st_ino}] = env;
     }
     reg.by_path[abs] = env;
+  }
+  if (env->format_ != format) {
+    throw UsageError(fmt::format("exigrey: {} is already open as another kind of store", abs));
   }
   if (env->options_.read_only && !options.read_only) {
     throw UsageError(fmt::format(
@@ -124,8 +128,8 @@ Env& Env::for_this_process(const std::string& path, const StoreOptions& options)
   return *env;
 }
 
-Env::Env(std::string path, const StoreOptions& options)
-    : path_(std::move(path)), options_(options) {
+Env::Env(std::string path, const StoreOptions& options, std::string_view format)
+    : path_(std::move(path)), options_(options), format_(format) {
   if (options_.map_size < kMinMapSize) {
     throw UsageError(fmt::format("exigrey: map_size {} is below the minimum of {} bytes",
                                  options_.map_size, kMinMapSize));
@@ -184,10 +188,10 @@ void Env::open_dbi_and_check_format() {
   mdb_txn_abort(txn);
   if (rc == 0) {
     const std::string_view found(static_cast<const char*>(value.mv_data), value.mv_size);
-    if (found != kFormatValue) {
+    if (found != format_) {
       throw StoreError(ErrorKind::kCorrupt,
                        fmt::format("exigrey: {} has store format {:?}, this exigrey reads {:?}",
-                                   path_, found, kFormatValue));
+                                   path_, found, format_));
     }
     return;
   }
@@ -200,7 +204,7 @@ void Env::open_dbi_and_check_format() {
   }
   if (options_.read_only) return;  // an empty new store: nothing to read yet
   txn = begin_write();
-  MDB_val format{kFormatValue.size(), const_cast<char*>(kFormatValue.data())};
+  MDB_val format{format_.size(), const_cast<char*>(format_.data())};
   rc = mdb_put(txn, dbi_, &key, &format, MDB_NOOVERWRITE);
   if (rc == MDB_KEYEXIST) rc = 0;  // another process created the store first
   if (rc != 0) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "exigrey/records.h"
 #include "exigrey/store_options.h"
 
 namespace exigrey::detail {
@@ -18,7 +19,9 @@ class Env {
  public:
   // This process's environment for `path`, opened on first use. After
   // fork() the child gets a new one; the inherited one is abandoned.
-  static Env& for_this_process(const std::string& path, const StoreOptions& options);
+  // `format` is the marker a store of this kind carries (records.h).
+  static Env& for_this_process(const std::string& path, const StoreOptions& options,
+                               std::string_view format = kFormatValue);
   // Changes in a child process right after fork(); Store handles compare it
   // to know their cached Env* is stale.
   static std::uint64_t fork_generation() noexcept;
@@ -43,13 +46,14 @@ class Env {
   void close_at_exit() noexcept;
 
  private:
-  Env(std::string path, const StoreOptions& options);
+  Env(std::string path, const StoreOptions& options, std::string_view format);
   void open_dbi_and_check_format();
   template <typename Begin>
   int begin_with_retry(Begin begin);
 
   std::string path_;
   StoreOptions options_;
+  std::string_view format_;
   MDB_env* env_ = nullptr;
   MDB_dbi dbi_ = 0;
   std::mutex idle_mu_;

@@ -1,0 +1,281 @@
+#include "exigrey/outbox.h"
+
+#include <lmdb.h>
+
+#include <cstring>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "env.h"
+#include "exigrey/error.h"
+
+namespace exigrey {
+namespace {
+
+// Layout (docs/internals.md):
+//   key 0x00 "next"    -> u64 next sequence number
+//   key 0x00 "dropped" -> u64 reports dropped at the bound
+//   key 0x10 + u64be seq -> u8 version=1 | i64 time | u8 verb | u8 kind |
+//                          u16 subject_len | subject | note
+constexpr std::string_view kOutboxFormat = "exigrey-outbox 1";
+constexpr char kReportNs = 0x10;
+constexpr std::string_view kNextKey = std::string_view("\x00" "next", 5);
+constexpr std::string_view kDroppedKey = std::string_view("\x00" "dropped", 8);
+constexpr std::uint8_t kReportVersion = 1;
+
+struct SeqKey {
+  explicit SeqKey(std::uint64_t seq) {
+    bytes[0] = kReportNs;
+    for (int i = 0; i < 8; ++i) bytes[1 + i] = static_cast<char>((seq >> (56 - 8 * i)) & 0xff);
+  }
+  MDB_val val() { return MDB_val{sizeof bytes, bytes}; }
+  char bytes[9];
+};
+
+std::uint64_t seq_of(const MDB_val& k) {
+  std::uint64_t seq = 0;
+  const auto* p = static_cast<const unsigned char*>(k.mv_data);
+  for (int i = 0; i < 8; ++i) seq = (seq << 8) | p[1 + i];
+  return seq;
+}
+
+bool is_report_key(const MDB_val& k) {
+  return k.mv_size == 9 && static_cast<const char*>(k.mv_data)[0] == kReportNs;
+}
+
+template <typename T>
+void put_le(std::string& out, T value) {
+  auto u = static_cast<std::make_unsigned_t<T>>(value);
+  for (std::size_t i = 0; i < sizeof(T); ++i) {
+    out.push_back(static_cast<char>(u & 0xffu));
+    u = static_cast<decltype(u)>(u >> 8);
+  }
+}
+
+template <typename T>
+T get_le(const unsigned char* p) {
+  std::make_unsigned_t<T> u = 0;
+  for (std::size_t i = 0; i < sizeof(T); ++i) {
+    u = static_cast<decltype(u)>(u | (static_cast<decltype(u)>(p[i]) << (8 * i)));
+  }
+  return static_cast<T>(u);
+}
+
+std::string encode(const Report& r) {
+  std::string out;
+  out.reserve(21 + r.subject.text.size() + r.note.size());
+  put_le<std::uint8_t>(out, kReportVersion);
+  put_le<std::int64_t>(out, r.time);
+  put_le<std::uint8_t>(out, static_cast<std::uint8_t>(r.verb));
+  put_le<std::uint8_t>(out, static_cast<std::uint8_t>(r.subject.kind));
+  put_le<std::uint16_t>(out, static_cast<std::uint16_t>(r.subject.text.size()));
+  out.append(r.subject.text);
+  out.append(r.note);
+  return out;
+}
+
+Report decode(const MDB_val& v) {
+  const auto* p = static_cast<const unsigned char*>(v.mv_data);
+  const std::size_t n = v.mv_size;
+  auto corrupt = [] {
+    return StoreError(ErrorKind::kCorrupt, "exigrey: corrupt report in the outbox");
+  };
+  if (n < 13 || p[0] != kReportVersion) throw corrupt();
+  Report r;
+  r.time = get_le<std::int64_t>(p + 1);
+  const auto verb = p[9];
+  const auto kind = p[10];
+  const auto len = get_le<std::uint16_t>(p + 11);
+  if ((verb != 1 && verb != 2) || (kind != 4 && kind != 6 && kind != 'd') || 13u + len > n) {
+    throw corrupt();
+  }
+  r.verb = static_cast<Verb>(verb);
+  r.subject.kind = static_cast<SubjectKind>(kind);
+  r.subject.text.assign(reinterpret_cast<const char*>(p + 13), len);
+  r.note.assign(reinterpret_cast<const char*>(p + 13 + len), n - 13 - len);
+  return r;
+}
+
+StoreOptions store_options(const OutboxOptions& o) {
+  // Durability is the outbox's purpose: always full sync, whatever the greylist uses.
+  return StoreOptions{.sync = SyncMode::kFull, .map_size = o.map_size, .read_only = o.read_only};
+}
+
+class Txn {
+ public:
+  Txn(detail::Env& env, bool write) : env_(env), write_(write) {
+    txn_ = write ? env.begin_write() : env.begin_read();
+  }
+  ~Txn() {
+    if (txn_ == nullptr) return;
+    if (write_) {
+      mdb_txn_abort(txn_);
+    } else {
+      env_.end_read(txn_);
+    }
+  }
+  Txn(const Txn&) = delete;
+  Txn& operator=(const Txn&) = delete;
+  MDB_txn* get() const { return txn_; }
+  void commit() {
+    const int rc = mdb_txn_commit(std::exchange(txn_, nullptr));
+    if (rc != 0) env_.fail("mdb_txn_commit", rc);
+  }
+  std::uint64_t get_counter(std::string_view key, std::uint64_t fallback) {
+    MDB_val k{key.size(), const_cast<char*>(key.data())}, v{};
+    const int rc = mdb_get(txn_, env_.dbi(), &k, &v);
+    if (rc == MDB_NOTFOUND) return fallback;
+    if (rc != 0) env_.fail("mdb_get", rc);
+    if (v.mv_size != 8) throw StoreError(ErrorKind::kCorrupt, "exigrey: corrupt outbox counter");
+    return get_le<std::uint64_t>(static_cast<const unsigned char*>(v.mv_data));
+  }
+  void put(MDB_val k, MDB_val v) {
+    const int rc = mdb_put(txn_, env_.dbi(), &k, &v, 0);
+    if (rc != 0) env_.fail("mdb_put", rc);
+  }
+  void put_counter(std::string_view key, std::uint64_t value) {
+    std::string bytes;
+    put_le<std::uint64_t>(bytes, value);
+    put(MDB_val{key.size(), const_cast<char*>(key.data())}, MDB_val{8, bytes.data()});
+  }
+
+ private:
+  detail::Env& env_;
+  bool write_;
+  MDB_txn* txn_ = nullptr;
+};
+
+class Cursor {
+ public:
+  Cursor(detail::Env& env, MDB_txn* txn) : env_(env) {
+    const int rc = mdb_cursor_open(txn, env.dbi(), &c_);
+    if (rc != 0) env.fail("mdb_cursor_open", rc);
+  }
+  ~Cursor() { mdb_cursor_close(c_); }
+  Cursor(const Cursor&) = delete;
+  Cursor& operator=(const Cursor&) = delete;
+  bool get(MDB_val& k, MDB_val& v, MDB_cursor_op op) {
+    const int rc = mdb_cursor_get(c_, &k, &v, op);
+    if (rc == MDB_NOTFOUND) return false;
+    if (rc != 0) env_.fail("mdb_cursor_get", rc);
+    return true;
+  }
+  void del() {
+    const int rc = mdb_cursor_del(c_, 0);
+    if (rc != 0) env_.fail("mdb_cursor_del", rc);
+  }
+
+ private:
+  detail::Env& env_;
+  MDB_cursor* c_ = nullptr;
+};
+
+detail::Env& env_for(const std::string& path, const OutboxOptions& o) {
+  return detail::Env::for_this_process(path, store_options(o), kOutboxFormat);
+}
+
+}  // namespace
+
+std::string Outbox::path_in(std::string_view dir) {
+  std::string p(dir);
+  if (!p.empty() && p.back() != '/') p += '/';
+  p += kOutboxName;
+  return p;
+}
+
+Outbox::Outbox(std::string path, OutboxOptions options)
+    : path_(std::move(path)), options_(options) {
+  if (options_.max_pending == 0) throw UsageError("exigrey: outbox max_pending must be above 0");
+}
+
+std::uint64_t Outbox::append(const Report& report) {
+  detail::Env& env = env_for(path_, options_);
+  const std::string value = encode(report);
+  Txn txn(env, true);
+  const std::uint64_t seq = txn.get_counter(kNextKey, 1);
+  SeqKey key(seq);
+  txn.put(key.val(), MDB_val{value.size(), const_cast<char*>(value.data())});
+  txn.put_counter(kNextKey, seq + 1);
+  // Enforce the bound by dropping the oldest: pending = last - first + holes,
+  // so count only when the span could exceed it.
+  {
+    Cursor cur(env, txn.get());
+    MDB_val k{}, v{};
+    SeqKey first_key(0);
+    k = first_key.val();
+    if (cur.get(k, v, MDB_SET_RANGE) && is_report_key(k) &&
+        seq - seq_of(k) + 1 > options_.max_pending) {
+      MDB_stat st{};
+      mdb_stat(txn.get(), env.dbi(), &st);
+      // Entries are the reports plus the meta keys: format, next and maybe dropped.
+      const std::uint64_t dropped_before = txn.get_counter(kDroppedKey, 0);
+      const std::uint64_t meta = 2 + (dropped_before > 0 ? 1 : 0);
+      std::uint64_t pending = st.ms_entries >= meta ? st.ms_entries - meta : 0;
+      std::uint64_t dropped = 0;
+      while (pending > options_.max_pending && is_report_key(k)) {
+        cur.del();
+        --pending;
+        ++dropped;
+        if (!cur.get(k, v, MDB_GET_CURRENT) && !cur.get(k, v, MDB_NEXT)) break;
+      }
+      if (dropped > 0) txn.put_counter(kDroppedKey, dropped_before + dropped);
+    }
+  }
+  txn.commit();
+  return seq;
+}
+
+std::vector<OutboxEntry> Outbox::peek(std::size_t max, std::uint64_t after) const {
+  detail::Env& env = env_for(path_, options_);
+  std::vector<OutboxEntry> out;
+  Txn txn(env, false);
+  Cursor cur(env, txn.get());
+  SeqKey start(after + 1);
+  MDB_val k = start.val(), v{};
+  for (bool ok = cur.get(k, v, MDB_SET_RANGE); ok && is_report_key(k) && out.size() < max;
+       ok = cur.get(k, v, MDB_NEXT)) {
+    out.push_back(OutboxEntry{seq_of(k), decode(v)});
+  }
+  return out;
+}
+
+std::size_t Outbox::remove(std::span<const std::uint64_t> seqs) {
+  if (seqs.empty()) return 0;
+  detail::Env& env = env_for(path_, options_);
+  Txn txn(env, true);
+  std::size_t removed = 0;
+  for (const std::uint64_t seq : seqs) {
+    SeqKey key(seq);
+    MDB_val k = key.val();
+    const int rc = mdb_del(txn.get(), env.dbi(), &k, nullptr);
+    if (rc == 0) {
+      ++removed;
+    } else if (rc != MDB_NOTFOUND) {
+      env.fail("mdb_del", rc);
+    }
+  }
+  txn.commit();
+  return removed;
+}
+
+OutboxStats Outbox::stats() const {
+  detail::Env& env = env_for(path_, options_);
+  OutboxStats s;
+  Txn txn(env, false);
+  s.next_seq = txn.get_counter(kNextKey, 1);
+  s.dropped = txn.get_counter(kDroppedKey, 0);
+  Cursor cur(env, txn.get());
+  SeqKey start(0);
+  MDB_val k = start.val(), v{};
+  for (bool ok = cur.get(k, v, MDB_SET_RANGE); ok && is_report_key(k);
+       ok = cur.get(k, v, MDB_NEXT)) {
+    const Report r = decode(v);
+    ++s.pending;
+    (r.verb == Verb::kBlack ? s.black : s.white)++;
+    if (!s.oldest || r.time < *s.oldest) s.oldest = r.time;
+  }
+  return s;
+}
+
+}  // namespace exigrey
