@@ -1,0 +1,230 @@
+#include "exigrey/batch.h"
+
+#include <fmt/format.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+
+#include <charconv>
+
+namespace exigrey {
+namespace {
+
+[[noreturn]] void malformed(std::string_view why) {
+  throw ProtocolError("malformed", fmt::format("exigrey: malformed batch: {}", why));
+}
+
+std::string_view strip_cr(std::string_view line) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  return line;
+}
+
+// Splits on single spaces; empty fields (two spaces) are malformed.
+std::vector<std::string_view> fields(std::string_view line, std::size_t max_fields) {
+  std::vector<std::string_view> out;
+  while (true) {
+    if (out.size() == max_fields) malformed("too many fields");
+    const auto sp = line.find(' ');
+    out.push_back(line.substr(0, sp));
+    if (out.back().empty()) malformed("empty field");
+    if (sp == std::string_view::npos) break;
+    line.remove_prefix(sp + 1);
+  }
+  return out;
+}
+
+template <typename T>
+T number(std::string_view text, T lo, T hi, std::string_view what) {
+  T value{};
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < lo || value > hi ||
+      (text.size() > 1 && text.front() == '0')) {
+    malformed(fmt::format("bad {}", what));
+  }
+  return value;
+}
+
+bool reporter_byte(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         c == '.' || c == '_' || c == '-';
+}
+
+constexpr UnixTime kMaxTime = UnixTime{1} << 62;
+
+}  // namespace
+
+void check_reporter_id(std::string_view id) {
+  if (id.empty() || id.size() > kMaxReporterId) {
+    throw UsageError(fmt::format("exigrey: reporter id must be 1 to {} bytes", kMaxReporterId));
+  }
+  for (char c : id) {
+    if (!reporter_byte(c)) {
+      throw UsageError("exigrey: reporter id may contain only letters, digits, '.', '_' and '-'");
+    }
+  }
+}
+
+void check_secret(std::string_view secret) {
+  if (secret.size() < kMinSecret || secret.size() > kMaxSecret) {
+    throw UsageError(fmt::format(
+        "exigrey: a secret must be {} to {} bytes (make one with: openssl rand -hex 32)",
+        kMinSecret, kMaxSecret));
+  }
+  for (char c : secret) {
+    if (c <= ' ' || c == 0x7f) {
+      throw UsageError("exigrey: a secret must be printable, without blanks");
+    }
+  }
+}
+
+std::string batch_mac(std::string_view secret, std::string_view header_line,
+                      std::string_view body) {
+  // The MAC algorithm is fetched once; EVP_MAC objects are thread-safe to share.
+  static EVP_MAC* const hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  if (hmac == nullptr) throw std::runtime_error("exigrey: OpenSSL has no HMAC");
+  EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(hmac);
+  if (ctx == nullptr) throw std::bad_alloc();
+  char digest_name[] = "SHA256";
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest_name, 0),
+                               OSSL_PARAM_construct_end()};
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  std::size_t len = 0;
+  const bool ok =
+      EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(secret.data()), secret.size(),
+                   params) == 1 &&
+      EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(header_line.data()),
+                     header_line.size()) == 1 &&
+      EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(body.data()), body.size()) == 1 &&
+      EVP_MAC_final(ctx, mac, &len, sizeof mac) == 1;
+  EVP_MAC_CTX_free(ctx);
+  if (!ok) throw std::runtime_error("exigrey: HMAC-SHA256 failed in OpenSSL");
+  std::string hex;
+  hex.reserve(2 * len);
+  for (std::size_t i = 0; i < len; ++i) fmt::format_to(std::back_inserter(hex), "{:02x}", mac[i]);
+  return hex;
+}
+
+std::string encode_batch(const Batch& batch, std::string_view secret) {
+  check_reporter_id(batch.reporter);
+  if (batch.reports.empty() || batch.reports.size() > kMaxBatchReports) {
+    throw UsageError(fmt::format("exigrey: a batch holds 1 to {} reports", kMaxBatchReports));
+  }
+  std::string body;
+  for (const Report& r : batch.reports) {
+    parse_note(r.note);  // the note must stay one line
+    fmt::format_to(std::back_inserter(body), "{} {} {}", to_string(r.verb), r.subject.text, r.time);
+    if (!r.note.empty()) {
+      body += ' ';
+      body += r.note;
+    }
+    body += '\n';
+  }
+  if (body.size() > kMaxBatchBody) throw UsageError("exigrey: batch body over the size limit");
+  std::string frame = fmt::format("{} BATCH {} {} {} {} {}\n", kBatchMagic, batch.reporter,
+                                  batch.seq, batch.sent, batch.reports.size(), body.size());
+  const std::string mac = batch_mac(secret, frame, body);
+  frame += body;
+  frame += "MAC ";
+  frame += mac;
+  frame += '\n';
+  return frame;
+}
+
+BatchHeader parse_batch_header(std::string_view line) {
+  line = strip_cr(line);
+  if (line.size() > kMaxProtocolLine) malformed("header line too long");
+  const auto f = fields(line, 7);
+  if (f.size() != 7 || f[0] != kBatchMagic || f[1] != "BATCH") malformed("not an EXIGREY/1 BATCH");
+  BatchHeader h;
+  try {
+    check_reporter_id(f[2]);
+  } catch (const UsageError&) {
+    malformed("bad reporter id");
+  }
+  h.reporter = std::string(f[2]);
+  h.seq = number<std::uint64_t>(f[3], 1, (std::uint64_t{1} << 63) - 1, "seq");
+  h.sent = number<UnixTime>(f[4], 0, kMaxTime, "sent time");
+  h.count = number<std::uint32_t>(f[5], 1, kMaxBatchReports, "count");
+  h.length = number<std::uint32_t>(f[6], 1, kMaxBatchBody, "length");
+  return h;
+}
+
+void verify_batch_mac(std::string_view mac_line, std::string_view secret,
+                      std::string_view header_line, std::string_view body) {
+  mac_line = strip_cr(mac_line);
+  if (mac_line.size() != 4 + 64 || !mac_line.starts_with("MAC ")) malformed("bad MAC line");
+  const std::string expected = batch_mac(secret, header_line, body);
+  if (CRYPTO_memcmp(expected.data(), mac_line.data() + 4, 64) != 0) {
+    throw ProtocolError("bad-mac", "exigrey: batch MAC does not verify");
+  }
+}
+
+std::vector<Report> parse_batch_body(std::string_view body, const BatchHeader& header) {
+  if (body.size() != header.length) malformed("body length differs from the header");
+  std::vector<Report> out;
+  out.reserve(header.count);
+  while (!body.empty()) {
+    const auto nl = body.find('\n');
+    if (nl == std::string_view::npos) malformed("last report line has no newline");
+    std::string_view line = body.substr(0, nl);
+    body.remove_prefix(nl + 1);
+    if (out.size() == header.count) malformed("more report lines than count");
+    // verb SP subject SP time [SP note]
+    const auto s1 = line.find(' ');
+    const auto s2 = s1 == std::string_view::npos ? s1 : line.find(' ', s1 + 1);
+    if (s2 == std::string_view::npos) malformed("report line needs verb, subject and time");
+    const auto s3 = line.find(' ', s2 + 1);
+    Report r;
+    try {
+      r.verb = parse_verb(line.substr(0, s1));
+      r.subject = parse_subject(line.substr(s1 + 1, s2 - s1 - 1));
+      if (s3 != std::string_view::npos) r.note = parse_note(line.substr(s3 + 1));
+    } catch (const UsageError& e) {
+      malformed(e.what());
+    }
+    r.time = number<UnixTime>(line.substr(s2 + 1, s3 == std::string_view::npos ? s3 : s3 - s2 - 1),
+                              0, kMaxTime, "report time");
+    out.push_back(std::move(r));
+  }
+  if (out.size() != header.count) malformed("fewer report lines than count");
+  return out;
+}
+
+std::string format_answer(const Answer& a) {
+  switch (a.kind) {
+    case AnswerKind::kAck: return fmt::format("ACK {}\n", a.seq);
+    case AnswerKind::kAckDup: return fmt::format("ACK {} dup\n", a.seq);
+    case AnswerKind::kNak:
+      if (a.reason == "gap") return fmt::format("NAK {} gap {}\n", a.seq, a.last);
+      return fmt::format("NAK {} {}\n", a.seq, a.reason);
+  }
+  return "NAK 0 malformed\n";
+}
+
+Answer parse_answer(std::string_view line) {
+  line = strip_cr(line);
+  if (line.size() > kMaxProtocolLine) malformed("answer line too long");
+  const auto f = fields(line, 4);
+  Answer a;
+  if (f.size() < 2) malformed("short answer");
+  a.seq = number<std::uint64_t>(f[1], 0, (std::uint64_t{1} << 63) - 1, "seq");
+  if (f[0] == "ACK" && f.size() == 2) {
+    a.kind = AnswerKind::kAck;
+  } else if (f[0] == "ACK" && f.size() == 3 && f[2] == "dup") {
+    a.kind = AnswerKind::kAckDup;
+  } else if (f[0] == "NAK" && f.size() >= 3) {
+    a.kind = AnswerKind::kNak;
+    a.reason = std::string(f[2]);
+    if (a.reason == "gap") {
+      if (f.size() != 4) malformed("gap answer without last seq");
+      a.last = number<std::uint64_t>(f[3], 0, (std::uint64_t{1} << 63) - 1, "last seq");
+    } else if (f.size() != 3) {
+      malformed("unexpected field in answer");
+    }
+  } else {
+    malformed("unknown answer");
+  }
+  return a;
+}
+
+}  // namespace exigrey
