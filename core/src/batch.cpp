@@ -106,13 +106,18 @@ std::string batch_mac(std::string_view secret, std::string_view header_line,
 
 std::string encode_batch(const Batch& batch, std::string_view secret) {
   check_reporter_id(batch.reporter);
-  if (batch.reports.empty() || batch.reports.size() > kMaxBatchReports) {
+  if (batch.items.empty() || batch.items.size() > kMaxBatchReports) {
     throw UsageError(fmt::format("exigrey: a batch holds 1 to {} reports", kMaxBatchReports));
   }
   std::string body;
-  for (const Report& r : batch.reports) {
+  std::uint64_t last = 0;
+  for (const BatchItem& item : batch.items) {
+    if (item.id <= last) throw UsageError("exigrey: report ids in a batch must increase");
+    last = item.id;
+    const Report& r = item.report;
     parse_note(r.note);  // the note must stay one line
-    fmt::format_to(std::back_inserter(body), "{} {} {}", to_string(r.verb), r.subject.text, r.time);
+    fmt::format_to(std::back_inserter(body), "{} {} {} {}", item.id, to_string(r.verb),
+                   r.subject.text, r.time);
     if (!r.note.empty()) {
       body += ' ';
       body += r.note;
@@ -120,8 +125,8 @@ std::string encode_batch(const Batch& batch, std::string_view secret) {
     body += '\n';
   }
   if (body.size() > kMaxBatchBody) throw UsageError("exigrey: batch body over the size limit");
-  std::string frame = fmt::format("{} BATCH {} {} {} {} {}\n", kBatchMagic, batch.reporter,
-                                  batch.seq, batch.sent, batch.reports.size(), body.size());
+  std::string frame = fmt::format("{} BATCH {} {} {} {} {}\n", kBatchMagic, batch.reporter, last,
+                                  batch.sent, batch.items.size(), body.size());
   const std::string mac = batch_mac(secret, frame, body);
   frame += body;
   frame += "MAC ";
@@ -159,34 +164,42 @@ void verify_batch_mac(std::string_view mac_line, std::string_view secret,
   }
 }
 
-std::vector<Report> parse_batch_body(std::string_view body, const BatchHeader& header) {
+std::vector<BatchItem> parse_batch_body(std::string_view body, const BatchHeader& header) {
   if (body.size() != header.length) malformed("body length differs from the header");
-  std::vector<Report> out;
+  std::vector<BatchItem> out;
   out.reserve(header.count);
+  std::uint64_t last = 0;
   while (!body.empty()) {
     const auto nl = body.find('\n');
     if (nl == std::string_view::npos) malformed("last report line has no newline");
-    std::string_view line = body.substr(0, nl);
+    const std::string_view line = body.substr(0, nl);
     body.remove_prefix(nl + 1);
     if (out.size() == header.count) malformed("more report lines than count");
-    // verb SP subject SP time [SP note]
-    const auto s1 = line.find(' ');
-    const auto s2 = s1 == std::string_view::npos ? s1 : line.find(' ', s1 + 1);
-    if (s2 == std::string_view::npos) malformed("report line needs verb, subject and time");
-    const auto s3 = line.find(' ', s2 + 1);
-    Report r;
+    // id SP verb SP subject SP time [SP note]
+    std::string_view part[4];
+    std::string_view rest = line;
+    for (auto& p : part) {
+      const auto sp = rest.find(' ');
+      p = rest.substr(0, sp);
+      rest = sp == std::string_view::npos ? std::string_view() : rest.substr(sp + 1);
+      if (p.empty()) malformed("report line needs id, verb, subject and time");
+    }
+    BatchItem item;
+    item.id = number<std::uint64_t>(part[0], 1, header.seq, "report id");
+    if (item.id <= last) malformed("report ids do not increase");
+    last = item.id;
     try {
-      r.verb = parse_verb(line.substr(0, s1));
-      r.subject = parse_subject(line.substr(s1 + 1, s2 - s1 - 1));
-      if (s3 != std::string_view::npos) r.note = parse_note(line.substr(s3 + 1));
+      item.report.verb = parse_verb(part[1]);
+      item.report.subject = parse_subject(part[2]);
+      if (!rest.empty()) item.report.note = parse_note(rest);
     } catch (const UsageError& e) {
       malformed(e.what());
     }
-    r.time = number<UnixTime>(line.substr(s2 + 1, s3 == std::string_view::npos ? s3 : s3 - s2 - 1),
-                              0, kMaxTime, "report time");
-    out.push_back(std::move(r));
+    item.report.time = number<UnixTime>(part[3], 0, kMaxTime, "report time");
+    out.push_back(std::move(item));
   }
   if (out.size() != header.count) malformed("fewer report lines than count");
+  if (last != header.seq) malformed("seq is not the id of the last report");
   return out;
 }
 
@@ -194,9 +207,7 @@ std::string format_answer(const Answer& a) {
   switch (a.kind) {
     case AnswerKind::kAck: return fmt::format("ACK {}\n", a.seq);
     case AnswerKind::kAckDup: return fmt::format("ACK {} dup\n", a.seq);
-    case AnswerKind::kNak:
-      if (a.reason == "gap") return fmt::format("NAK {} gap {}\n", a.seq, a.last);
-      return fmt::format("NAK {} {}\n", a.seq, a.reason);
+    case AnswerKind::kNak: return fmt::format("NAK {} {}\n", a.seq, a.reason);
   }
   return "NAK 0 malformed\n";
 }
@@ -204,7 +215,7 @@ std::string format_answer(const Answer& a) {
 Answer parse_answer(std::string_view line) {
   line = strip_cr(line);
   if (line.size() > kMaxProtocolLine) malformed("answer line too long");
-  const auto f = fields(line, 4);
+  const auto f = fields(line, 3);
   Answer a;
   if (f.size() < 2) malformed("short answer");
   a.seq = number<std::uint64_t>(f[1], 0, (std::uint64_t{1} << 63) - 1, "seq");
@@ -212,15 +223,9 @@ Answer parse_answer(std::string_view line) {
     a.kind = AnswerKind::kAck;
   } else if (f[0] == "ACK" && f.size() == 3 && f[2] == "dup") {
     a.kind = AnswerKind::kAckDup;
-  } else if (f[0] == "NAK" && f.size() >= 3) {
+  } else if (f[0] == "NAK" && f.size() == 3) {
     a.kind = AnswerKind::kNak;
     a.reason = std::string(f[2]);
-    if (a.reason == "gap") {
-      if (f.size() != 4) malformed("gap answer without last seq");
-      a.last = number<std::uint64_t>(f[3], 0, (std::uint64_t{1} << 63) - 1, "last seq");
-    } else if (f.size() != 3) {
-      malformed("unexpected field in answer");
-    }
   } else {
     malformed("unknown answer");
   }

@@ -47,11 +47,19 @@ struct BatchHeader {
   std::uint32_t length = 0;
 };
 
+// One report of a batch with its id: the reporter's outbox sequence number,
+// strictly increasing within a batch and across the reporter's batches.
+struct BatchItem {
+  std::uint64_t id = 0;
+  Report report;
+  friend bool operator==(const BatchItem&, const BatchItem&) = default;
+};
+
+// `seq` on the wire is the id of the last item.
 struct Batch {
   std::string reporter;
-  std::uint64_t seq = 0;
   UnixTime sent = 0;
-  std::vector<Report> reports;
+  std::vector<BatchItem> items;
 };
 
 // Checks a reporter id (1..64 bytes of [A-Za-z0-9._-]); throws UsageError.
@@ -60,7 +68,8 @@ void check_reporter_id(std::string_view id);
 void check_secret(std::string_view secret);
 
 // The whole frame: header line, body, MAC line. Throws UsageError on a batch
-// outside the bounds (no reports, too many, a note with control bytes, ...).
+// outside the bounds (no reports, too many, ids not increasing, a note with
+// control bytes, ...).
 std::string encode_batch(const Batch& batch, std::string_view secret);
 
 // `line` without its "\n" (a trailing "\r" is tolerated).
@@ -68,8 +77,9 @@ BatchHeader parse_batch_header(std::string_view line);
 // Checks the MAC line (without "\n") against header_line (with its "\n") + body.
 void verify_batch_mac(std::string_view mac_line, std::string_view secret,
                       std::string_view header_line, std::string_view body);
-// Parses exactly header.count report lines filling exactly the body.
-std::vector<Report> parse_batch_body(std::string_view body, const BatchHeader& header);
+// Parses exactly header.count report lines filling exactly the body; ids
+// must increase strictly and the last must equal header.seq.
+std::vector<BatchItem> parse_batch_body(std::string_view body, const BatchHeader& header);
 
 // HMAC-SHA256 over header_line + body, as 64 lower-case hex digits.
 std::string batch_mac(std::string_view secret, std::string_view header_line,
@@ -80,8 +90,7 @@ enum class AnswerKind { kAck, kAckDup, kNak };
 struct Answer {
   AnswerKind kind = AnswerKind::kNak;
   std::uint64_t seq = 0;
-  std::string reason;         // NAK only
-  std::uint64_t last = 0;     // NAK gap only: the collector's last committed seq
+  std::string reason;  // NAK only
 };
 std::string format_answer(const Answer& answer);  // with "\n"
 Answer parse_answer(std::string_view line);       // without "\n"; throws ProtocolError
