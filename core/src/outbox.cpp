@@ -259,6 +259,26 @@ std::size_t Outbox::remove(std::span<const std::uint64_t> seqs) {
   return removed;
 }
 
+std::size_t Outbox::remove_upto(std::uint64_t last) {
+  detail::Env& env = env_for(path_, options_);
+  Txn txn(env, true);
+  std::size_t removed = 0;
+  {
+    Cursor cur(env, txn.get());
+    SeqKey start(0);
+    MDB_val k = start.val(), v{};
+    bool ok = cur.get(k, v, MDB_SET_RANGE);
+    while (ok && is_report_key(k) && seq_of(k) <= last) {
+      cur.del();  // the cursor now stands on the next entry, if any
+      ++removed;
+      ok = cur.get(k, v, MDB_GET_CURRENT);
+    }
+  }
+  if (removed == 0) return 0;  // nothing to commit; the destructor aborts
+  txn.commit();
+  return removed;
+}
+
 OutboxStats Outbox::stats() const {
   detail::Env& env = env_for(path_, options_);
   OutboxStats s;

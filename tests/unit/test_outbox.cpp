@@ -46,6 +46,19 @@ TEST_CASE("Reports come out in order, intact, until removed", "[outbox]") {
   CHECK(box.append(black("192.0.2.9")) == 4);
 }
 
+TEST_CASE("remove_upto removes exactly the acknowledged prefix", "[outbox]") {
+  test::TempDir dir;
+  Outbox box(Outbox::path_in(dir.path()));
+  for (int i = 1; i <= 6; ++i) box.append(black("192.0.2." + std::to_string(i), i));
+  CHECK(box.remove_upto(0) == 0);
+  CHECK(box.remove_upto(4) == 4);
+  CHECK(box.peek(10).front().seq == 5);
+  CHECK(box.remove_upto(4) == 0);
+  CHECK(box.remove_upto(100) == 2);
+  CHECK(box.peek(10).empty());
+  CHECK(box.stats().next_seq == 7);
+}
+
 TEST_CASE("At the bound the oldest reports are dropped and counted", "[outbox]") {
   test::TempDir dir;
   Outbox box(Outbox::path_in(dir.path()), OutboxOptions{.max_pending = 3});

@@ -68,6 +68,10 @@ class Outbox {
   std::vector<OutboxEntry> peek(std::size_t max, std::uint64_t after = 0) const;
   // Removes the given reports (acknowledged); returns how many were there.
   std::size_t remove(std::span<const std::uint64_t> seqs);
+  // Removes every report with seq <= `last` (acknowledged by every
+  // collector); returns how many. One transaction per call: callers pass
+  // batch-sized steps.
+  std::size_t remove_upto(std::uint64_t last);
   OutboxStats stats() const;
 
  private:

@@ -1,0 +1,188 @@
+#include "exigrey/config.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "exigrey/error.h"
+
+namespace exigrey {
+namespace {
+
+constexpr bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// A '#' starts a comment at the start of a line or after a blank, so that a
+// value may still contain '#' (for example in a directory name).
+std::string_view strip_comment(std::string_view line) {
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    if (line[i] == '#' && (i == 0 || is_blank(line[i - 1]))) return line.substr(0, i);
+  }
+  return line;
+}
+
+std::optional<bool> parse_bool(std::string_view v) {
+  if (v == "yes" || v == "true") return true;
+  if (v == "no" || v == "false") return false;
+  return std::nullopt;
+}
+
+std::optional<DecisionLog> parse_log(std::string_view v) {
+  if (v == "none") return DecisionLog::kNone;
+  if (v == "defers") return DecisionLog::kDefers;
+  if (v == "decisions") return DecisionLog::kDecisions;
+  return std::nullopt;
+}
+
+enum class Key { kDirectory, kSync, kMapSize, kFailOpen, kLog, kCount };
+
+std::optional<Key> parse_key(std::string_view k) {
+  if (k == "directory") return Key::kDirectory;
+  if (k == "sync") return Key::kSync;
+  if (k == "map_size") return Key::kMapSize;
+  if (k == "fail_open") return Key::kFailOpen;
+  if (k == "log") return Key::kLog;
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string_view to_string(DecisionLog log) noexcept {
+  switch (log) {
+    case DecisionLog::kNone: return "none";
+    case DecisionLog::kDefers: return "defers";
+    case DecisionLog::kDecisions: return "decisions";
+  }
+  return "?";
+}
+
+Config parse_config(std::string_view text, std::string_view origin) {
+  if (text.size() > kMaxConfigBytes) {
+    throw UsageError(fmt::format("exigrey: {}: settings file is larger than {} bytes", origin,
+                                 kMaxConfigBytes));
+  }
+  Config cfg;
+  std::array<std::size_t, static_cast<std::size_t>(Key::kCount)> seen_on{};
+  std::size_t lineno = 0;
+  while (!text.empty()) {
+    ++lineno;
+    const std::size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+
+    auto fail = [&](const std::string& what) -> void {
+      throw UsageError(fmt::format("exigrey: {}:{}: {}", origin, lineno, what));
+    };
+    if (line.find('\0') != std::string_view::npos) fail("NUL byte in the settings file");
+    line = trim(strip_comment(line));
+    if (line.empty()) continue;
+
+    const std::size_t eq = line.find('=');
+    if (eq == std::string_view::npos) {
+      fail(fmt::format("expected 'key = value', got {:?}", line));
+    }
+    const std::string_view name = trim(line.substr(0, eq));
+    const std::string_view value = trim(line.substr(eq + 1));
+    const auto key = parse_key(name);
+    if (!key) {
+      fail(fmt::format("unknown setting {:?} (known: directory, sync, map_size, fail_open, log)",
+                       name));
+    }
+    auto& first = seen_on[static_cast<std::size_t>(*key)];
+    if (first != 0) fail(fmt::format("{} is set twice (first on line {})", name, first));
+    first = lineno;
+    if (value.empty()) fail(fmt::format("{} has no value", name));
+
+    switch (*key) {
+      case Key::kDirectory:
+        if (value.front() != '/') {
+          fail(fmt::format("directory {:?} must be an absolute path", value));
+        }
+        cfg.directory = std::string(value);
+        break;
+      case Key::kSync:
+        if (value != "full" && value != "meta" && value != "none") {
+          fail(fmt::format("invalid sync {:?} (use full, meta or none)", value));
+        }
+        cfg.store.sync = parse_sync_mode(value);
+        break;
+      case Key::kMapSize: {
+        std::uint64_t size = 0;
+        try {
+          size = parse_size(value, "map_size");
+        } catch (const UsageError&) {
+          fail(fmt::format("invalid map_size {:?} (use bytes or a size such as 512M, 4G)",
+                           value));
+        }
+        if (size < kMinMapSize) {
+          fail(fmt::format("map_size {:?} is below the minimum 64K", value));
+        }
+        cfg.store.map_size = size;
+        break;
+      }
+      case Key::kFailOpen: {
+        const auto b = parse_bool(value);
+        if (!b) fail(fmt::format("invalid fail_open {:?} (use yes or no)", value));
+        cfg.fail_open = *b;
+        break;
+      }
+      case Key::kLog: {
+        const auto l = parse_log(value);
+        if (!l) fail(fmt::format("invalid log {:?} (use none, defers or decisions)", value));
+        cfg.log = *l;
+        break;
+      }
+      case Key::kCount:
+        break;
+    }
+  }
+  return cfg;
+}
+
+Config load_config(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOENT) return Config{};  // no file: every setting has its default
+    throw UsageError(fmt::format("exigrey: cannot read settings file {}: {} (it must be "
+                                 "readable by the Exim user)",
+                                 path, std::strerror(err)));
+  }
+  std::string text;
+  std::array<char, 4096> buf;
+  for (;;) {
+    const ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      throw UsageError(
+          fmt::format("exigrey: cannot read settings file {}: {}", path, std::strerror(err)));
+    }
+    if (n == 0) break;
+    text.append(buf.data(), static_cast<std::size_t>(n));
+    if (text.size() > kMaxConfigBytes) break;  // parse_config reports it
+  }
+  ::close(fd);
+  return parse_config(text, path);
+}
+
+std::string config_path() {
+  const char* env = std::getenv(kConfigPathEnv);
+  if (env != nullptr && *env != '\0') return env;
+  return std::string(kDefaultConfigPath);
+}
+
+}  // namespace exigrey

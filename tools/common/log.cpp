@@ -1,0 +1,92 @@
+#include "common/log.h"
+
+#include <syslog.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <mutex>
+
+#include "exigrey/error.h"
+
+namespace exigrey::daemon {
+namespace {
+
+struct LogState {
+  std::mutex mu;
+  std::string program = "exigrey";
+  LogTarget target = LogTarget::kStderr;
+  LogLevel level = LogLevel::kInfo;
+};
+
+LogState& state() {
+  static LogState* s = new LogState;  // leaked: usable until the very end of the process
+  return *s;
+}
+
+int syslog_priority(LogLevel level) {
+  switch (level) {
+    case LogLevel::kError: return LOG_ERR;
+    case LogLevel::kWarning: return LOG_WARNING;
+    case LogLevel::kInfo: return LOG_INFO;
+    case LogLevel::kDebug: return LOG_DEBUG;
+  }
+  return LOG_INFO;
+}
+
+std::string_view level_word(LogLevel level) {
+  switch (level) {
+    case LogLevel::kError: return "error";
+    case LogLevel::kWarning: return "warning";
+    case LogLevel::kInfo: return "info";
+    case LogLevel::kDebug: return "debug";
+  }
+  return "info";
+}
+
+}  // namespace
+
+void log_init(std::string_view program, LogTarget target, LogLevel level) {
+  LogState& s = state();
+  std::lock_guard lock(s.mu);
+  s.program = std::string(program);
+  s.target = target;
+  s.level = level;
+  if (target == LogTarget::kSyslog) openlog(s.program.c_str(), LOG_PID, LOG_MAIL);
+}
+
+bool log_enabled(LogLevel level) noexcept { return level <= state().level; }
+
+void log_line(LogLevel level, std::string_view message) noexcept {
+  LogState& s = state();
+  std::lock_guard lock(s.mu);
+  if (s.target == LogTarget::kSyslog) {
+    syslog(syslog_priority(level), "%.*s", static_cast<int>(message.size()), message.data());
+    return;
+  }
+  std::fprintf(stderr, "%s[%d]: %.*s: %.*s\n", s.program.c_str(), static_cast<int>(getpid()),
+               static_cast<int>(level_word(level).size()), level_word(level).data(),
+               static_cast<int>(message.size()), message.data());
+  std::fflush(stderr);
+}
+
+LogTarget parse_log_target(std::string_view text) {
+  if (text == "stderr") return LogTarget::kStderr;
+  if (text == "syslog") return LogTarget::kSyslog;
+  throw UsageError(fmt::format("invalid log target {:?} (use stderr or syslog)", text));
+}
+
+std::string printable(std::string_view text, std::size_t max) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size() && i < max; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      fmt::format_to(std::back_inserter(out), "\\x{:02x}", c);
+    }
+  }
+  if (text.size() > max) out += "...";
+  return out;
+}
+
+}  // namespace exigrey::daemon

@@ -1,0 +1,42 @@
+// common/log.h: the daemons' log, to stderr (systemd's journal adds the time
+// and the unit) or to syslog (facility mail, as the rest of a mail stack).
+//
+// One process-wide logger, configured once at start. LOG formats only when
+// the level is enabled. Messages are single lines: callers pass hostile
+// bytes through `printable()` first. Never log secrets.
+// Thread safety: log lines from several threads do not interleave.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <string>
+#include <string_view>
+
+namespace exigrey::daemon {
+
+enum class LogLevel { kError = 0, kWarning = 1, kInfo = 2, kDebug = 3 };
+enum class LogTarget { kStderr, kSyslog };
+
+void log_init(std::string_view program, LogTarget target, LogLevel level);
+bool log_enabled(LogLevel level) noexcept;
+void log_line(LogLevel level, std::string_view message) noexcept;
+
+// Parses "stderr" or "syslog"; throws UsageError otherwise.
+LogTarget parse_log_target(std::string_view text);
+
+// At most `max` bytes of `text`, with control and non-ASCII bytes escaped,
+// so a client's bytes can never forge or split a log line.
+std::string printable(std::string_view text, std::size_t max = 80);
+
+}  // namespace exigrey::daemon
+
+#define EXIGREY_LOG(level, ...)                                                  \
+  do {                                                                           \
+    if (::exigrey::daemon::log_enabled(level)) {                                 \
+      ::exigrey::daemon::log_line(level, ::fmt::format(__VA_ARGS__));            \
+    }                                                                            \
+  } while (0)
+#define LOG_ERROR(...) EXIGREY_LOG(::exigrey::daemon::LogLevel::kError, __VA_ARGS__)
+#define LOG_WARNING(...) EXIGREY_LOG(::exigrey::daemon::LogLevel::kWarning, __VA_ARGS__)
+#define LOG_INFO(...) EXIGREY_LOG(::exigrey::daemon::LogLevel::kInfo, __VA_ARGS__)
+#define LOG_DEBUG(...) EXIGREY_LOG(::exigrey::daemon::LogLevel::kDebug, __VA_ARGS__)

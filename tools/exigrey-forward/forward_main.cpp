@@ -1,0 +1,172 @@
+#include "exigrey-forward/forward_main.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <CLI/CLI.hpp>
+#include <asio.hpp>
+
+#include <atomic>
+#include <cstring>
+#include <optional>
+#include <fstream>
+#include <iterator>
+#include <thread>
+
+#include "common/log.h"
+#include "common/metrics_server.h"
+#include "exigrey-forward/forwarder.h"
+#include "exigrey/batch.h"
+#include "exigrey/duration.h"
+#include "exigrey/error.h"
+#include "exigrey/paths.h"
+
+namespace exigrey::forward {
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_stop_signal(int) { g_stop.store(true); }
+
+std::string read_secret(const std::string& path) {
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) {
+    throw UsageError(fmt::format("--secret-file {}: {}", path, std::strerror(errno)));
+  }
+  // Group-readable is fine (root:Debian-exim 0640); readable by others is not.
+  if ((st.st_mode & 0007) != 0 || (st.st_mode & 0020) != 0) {
+    throw UsageError(fmt::format(
+        "--secret-file {}: readable or writable by others; chmod 0600 (or 0640) it", path));
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::string secret{std::istreambuf_iterator<char>(in), {}};
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r' ||
+                             secret.back() == ' ' || secret.back() == '\t')) {
+    secret.pop_back();
+  }
+  try {
+    check_secret(secret);
+  } catch (const UsageError& e) {
+    throw UsageError(fmt::format("--secret-file {}: {}", path, e.what()));
+  }
+  return secret;
+}
+
+std::chrono::milliseconds millis_flag(const std::string& text, std::string_view flag) {
+  // Whole seconds with Exim units, or N"ms" for sub-second values.
+  if (text.ends_with("ms")) {
+    const auto ms = parse_duration(text.substr(0, text.size() - 2), flag);
+    if (ms < 0) throw UsageError(fmt::format("{} must not be negative", flag));
+    return std::chrono::milliseconds(ms);
+  }
+  const auto s = parse_duration(text, flag);
+  if (s < 0) throw UsageError(fmt::format("{} must not be negative", flag));
+  return std::chrono::milliseconds(s * 1000);
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"exigrey-forward: deliver exigrey's outbox of reports to collectors, signed and "
+               "acknowledged"};
+  app.set_version_flag("--version", std::string("exigrey-forward ") + EXIGREY_VERSION);
+  ForwardOptions o;
+  std::vector<std::string> collectors;
+  std::string secret_file, config_file = config_path(), log_target = "stderr", metrics;
+  std::string batch_delay = "200ms", timeout = "10", backoff_max = "60";
+  bool verbose = false;
+  app.add_option("--dir", o.dir, "store directory holding the outbox (default: the config's "
+                                 "directory, else /var/spool/exim4/grey)");
+  app.add_option("--collector", collectors, "collector HOST:PORT (repeatable: each gets every report)")
+      ->required();
+  app.add_option("--reporter", o.reporter, "this reporter's id, as in the collector's keys file")
+      ->required();
+  app.add_option("--secret-file", secret_file, "file holding this reporter's secret")->required();
+  app.add_option("--tls-ca", o.tls_ca_file, "speak TLS and verify the collector against this CA file")
+      ->check(CLI::ExistingFile);
+  app.add_flag("--once", o.once, "deliver what is pending, then exit (0 drained, 1 failed)");
+  app.add_option("--batch-size", o.batch_size, "reports per batch (1-1000)")
+      ->check(CLI::Range(1, static_cast<int>(kMaxBatchReports)));
+  app.add_option("--batch-delay", batch_delay, "send a partial batch after it waited this long (e.g. 200ms, 1s)");
+  app.add_option("--timeout", timeout, "connect/send/answer timeout (seconds or Exim units)");
+  app.add_option("--backoff-max", backoff_max, "longest wait between retries");
+  app.add_option("--config", config_file, "settings file (sync mode of the greylist stores)");
+  app.add_option("--metrics", metrics, "serve Prometheus /metrics on ADDR:PORT");
+  app.add_option("--log", log_target, "stderr (default, for systemd) or syslog");
+  app.add_flag("-v,--verbose", verbose, "log every batch");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+
+  std::optional<daemon::Endpoint> metrics_at;
+  try {
+    daemon::log_init("exigrey-forward", daemon::parse_log_target(log_target),
+                     verbose ? daemon::LogLevel::kDebug : daemon::LogLevel::kInfo);
+    for (const auto& c : collectors) o.collectors.push_back(daemon::parse_endpoint(c, "--collector"));
+    if (!metrics.empty()) metrics_at = daemon::parse_endpoint(metrics, "--metrics");
+    check_reporter_id(o.reporter);
+    o.secret = read_secret(secret_file);
+    o.config = load_config(config_file);
+    if (o.dir.empty()) o.dir = o.config.directory.empty() ? "/var/spool/exim4/grey" : o.config.directory;
+    o.batch_delay = millis_flag(batch_delay, "--batch-delay");
+    o.timeout = millis_flag(timeout, "--timeout");
+    o.backoff_max = millis_flag(backoff_max, "--backoff-max");
+    if (o.timeout.count() == 0) throw UsageError("--timeout must be above 0");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "exigrey-forward: %s\n", e.what());
+    return 2;
+  }
+
+  struct sigaction sa{};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  daemon::Metrics registry;
+  asio::io_context metrics_io;
+  std::optional<daemon::MetricsServer> server;
+  std::thread metrics_thread;
+  if (metrics_at) {
+    try {
+      server.emplace(metrics_io, *metrics_at, [&registry] { return registry.exposition(); });
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "exigrey-forward: --metrics %s: %s\n", metrics_at->to_string().c_str(),
+                   e.what());
+      return 2;
+    }
+    metrics_thread = std::thread([&metrics_io] { metrics_io.run(); });
+  }
+  LOG_INFO("forwarding {}/outbox to {} collector(s) as {}", o.dir, o.collectors.size(), o.reporter);
+  int rc = 0;
+  try {
+    rc = run_forwarder(o, registry, g_stop);
+  } catch (const std::exception& e) {
+    LOG_ERROR("{}", e.what());
+    rc = 1;
+  }
+  if (metrics_at) {
+    metrics_io.stop();
+    metrics_thread.join();
+  }
+  LOG_INFO("stopped");
+  return rc;
+}
+
+}  // namespace
+
+int forward_main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "exigrey-forward: %s\n", e.what());
+    return 1;
+  } catch (...) {
+    std::fprintf(stderr, "exigrey-forward: internal error\n");
+    return 1;
+  }
+}
+
+}  // namespace exigrey::forward

@@ -1,0 +1,53 @@
+// exigrey-forward/forwarder.h: drains the outbox to every collector.
+//
+// Per collector it keeps, in memory only, the highest report id that the
+// collector acknowledged, and sends the next batch above it: one batch in
+// flight per collector, at most `batch_size` reports, sent when full or when
+// its first report has waited `batch_delay`. A report leaves the outbox only
+// when every collector has acknowledged it. After a restart everything
+// pending is sent again and the collectors count it once (docs/protocol.md).
+// Failures back off exponentially (with jitter) up to `backoff_max`; the
+// other collectors are not held up beyond one exchange timeout.
+//
+// Every minute it also clears stale reader slots of the stores in `dir` and,
+// where the greylist uses sync mode `none`, flushes them to disk.
+//
+// Thread safety: run() on one thread; `stop` may be set from anywhere (a
+// signal handler sets it). Errors: run() reports delivery problems as log
+// lines and metrics, never by throwing; it throws only on a broken outbox.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/endpoint.h"
+#include "common/metrics.h"
+#include "exigrey/config.h"
+
+namespace exigrey::forward {
+
+struct ForwardOptions {
+  std::string dir;  // the store directory; the outbox is <dir>/outbox
+  std::vector<daemon::Endpoint> collectors;
+  std::string reporter;
+  std::string secret;
+  std::string tls_ca_file;
+  bool once = false;  // drain and return instead of running forever
+  std::size_t batch_size = 500;
+  std::chrono::milliseconds batch_delay{200};
+  std::chrono::milliseconds poll{50};
+  std::chrono::milliseconds backoff_min{500};
+  std::chrono::milliseconds backoff_max{60'000};
+  std::chrono::milliseconds timeout{10'000};
+  std::chrono::seconds maintenance_every{60};
+  Config config;  // sync mode and map size of the greylist stores in `dir`
+};
+
+// Returns 0 when stopped or drained, 1 when --once could not deliver.
+int run_forwarder(const ForwardOptions& options, daemon::Metrics& metrics,
+                  const std::atomic<bool>& stop);
+
+}  // namespace exigrey::forward

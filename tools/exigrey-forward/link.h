@@ -1,0 +1,46 @@
+// exigrey-forward/link.h: one connection to one collector, speaking the
+// signed batch protocol (docs/protocol.md): send a frame, read one answer.
+//
+// Blocking with deadlines: connect, send and answer each have a timeout, so
+// a collector that hangs can never stall the forwarder for longer. The
+// connection is kept for the next batch and re-made after any error. With a
+// CA file, the link speaks TLS and verifies the collector's certificate and
+// host name. Errors: exchange() throws std::runtime_error with one line
+// naming the collector and what failed; the link is then closed.
+// Thread safety: one link is used by one thread.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "common/endpoint.h"
+#include "exigrey/batch.h"
+
+namespace exigrey::forward {
+
+struct LinkOptions {
+  daemon::Endpoint collector;
+  std::string tls_ca_file;  // empty: plain TCP
+  std::chrono::milliseconds timeout{10'000};
+};
+
+class Link {
+ public:
+  explicit Link(LinkOptions options);
+  ~Link();
+  Link(const Link&) = delete;
+  Link& operator=(const Link&) = delete;
+
+  // Sends one frame and returns the collector's answer.
+  Answer exchange(const std::string& frame);
+  void close() noexcept;
+  const std::string& name() const noexcept { return name_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::string name_;
+};
+
+}  // namespace exigrey::forward
