@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, then configures, builds and runs
 # the whole suite twice, once as shipped (warnings are errors) and once with
-# AddressSanitizer + UndefinedBehaviorSanitizer. Fails if any test fails.
+# AddressSanitizer + UndefinedBehaviorSanitizer, then fuzzes every parser for
+# a bounded time (FUZZ_SECONDS each, default 20). Fails if any test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -18,3 +19,5 @@ run_suite() {
 
 run_suite build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
 run_suite build/sanitize -DCMAKE_BUILD_TYPE=Debug -DEXIGREY_SANITIZE=ON -DEXIGREY_BUILD_BENCH=OFF
+echo "== fuzz"
+FUZZ_SECONDS=${FUZZ_SECONDS:-20} scripts/fuzz.sh

@@ -16,7 +16,7 @@ std::string resolve_db_path(std::string_view db, std::string_view grey_dir) {
   if (db.front() == '/' || db.starts_with("./")) return std::string(db);
   if (db.find('/') != std::string_view::npos || db == "." || db == "..") {
     throw UsageError(fmt::format(
-        "exigrey: invalid DB name \"{}\" (use a plain name, an absolute path or ./path)", db));
+        "exigrey: invalid DB name {:?} (use a plain name, an absolute path or ./path)", db));
   }
   std::string path(grey_dir);
   if (!path.empty() && path.back() != '/') path += '/';

@@ -18,3 +18,13 @@ TEST_CASE("Bad DB names are usage errors", "[paths]") {
     CHECK_THROWS_AS(resolve_db_path(bad, "/g"), exigrey::UsageError);
   }
 }
+
+TEST_CASE("A hostile DB name stays on one line in the message", "[paths]") {
+  // Found by fuzz_acl_args: the name used to be quoted raw.
+  try {
+    resolve_db_path("a\nb/c", "/g");
+    FAIL("no throw");
+  } catch (const exigrey::UsageError& e) {
+    CHECK(std::string(e.what()).find('\n') == std::string::npos);
+  }
+}
