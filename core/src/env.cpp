@@ -160,7 +160,9 @@ Env::Env(std::string path, const StoreOptions& options, std::string_view format)
     give_up("mdb_env_get_maxkeysize", MDB_BAD_VALSIZE);
   }
   int dead = 0;
-  mdb_reader_check(env_, &dead);  // slots of processes that died holding a reader
+  if (options_.clear_stale_readers) {
+    mdb_reader_check(env_, &dead);  // slots of processes that died holding a reader
+  }
   try {
     open_dbi_and_check_format();
   } catch (...) {

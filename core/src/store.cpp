@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 
 #include <array>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -279,6 +281,29 @@ StoreStats Store::stats() const {
       &lines);
   s.readers_used = static_cast<std::uint32_t>(lines);
   return s;
+}
+
+std::vector<ReaderSlot> Store::readers() const {
+  detail::Env& e = env();
+  // mdb_reader_list prints a header, then "%10d %zx %zu" per slot (txnid "-"
+  // when the slot is idle), or "(no active readers)".
+  std::vector<ReaderSlot> slots;
+  const int rc = mdb_reader_list(
+      e.get(),
+      [](const char* msg, void* ctx) -> int {
+        long long pid = 0;
+        unsigned long long thread = 0;
+        char txn[32] = {};
+        if (std::sscanf(msg, "%lld %llx %31s", &pid, &thread, txn) == 3) {
+          ReaderSlot slot{pid, thread, std::nullopt};
+          if (std::strcmp(txn, "-") != 0) slot.txnid = std::strtoull(txn, nullptr, 10);
+          static_cast<std::vector<ReaderSlot>*>(ctx)->push_back(slot);
+        }
+        return 0;
+      },
+      &slots);
+  if (rc < 0) e.fail("mdb_reader_list", rc);
+  return slots;
 }
 
 }  // namespace exigrey

@@ -28,6 +28,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "exigrey/records.h"
 #include "exigrey/store_options.h"
@@ -129,6 +130,13 @@ struct StoreStats {
   std::uint32_t readers_used = 0;  // reader slots taken (live or stale)
 };
 
+// One slot of the reader table in the lock file (as `mdb_stat -r` lists it).
+struct ReaderSlot {
+  std::int64_t pid = 0;
+  std::uint64_t thread = 0;
+  std::optional<std::uint64_t> txnid;  // the snapshot it holds; nullopt when idle (reset)
+};
+
 class Store {
  public:
   // Names the store; nothing is opened yet.
@@ -147,6 +155,9 @@ class Store {
   // Clears reader slots left by dead processes; returns how many.
   int clear_stale_readers() const;
   StoreStats stats() const;
+  // The reader slots in use (live or stale), in table order; includes this
+  // process's own idle cached reader, if any.
+  std::vector<ReaderSlot> readers() const;
   // Flushes committed data to disk (for SyncMode::kNone).
   void sync() const;
 

@@ -53,6 +53,9 @@ struct StoreOptions {
   SyncMode sync = SyncMode::kMeta;
   std::uint64_t map_size = kDefaultMapSize;
   bool read_only = false;  // open with MDB_RDONLY: never creates or writes
+  // Clear reader slots of dead processes when the environment opens (LMDB's
+  // advice). `exigrey readers` turns it off so it can show them first.
+  bool clear_stale_readers = true;
 };
 
 }  // namespace exigrey

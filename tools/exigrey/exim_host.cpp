@@ -1,0 +1,124 @@
+#include "exim_host.h"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <pwd.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <vector>
+
+extern char** environ;
+
+namespace exigrey::cli {
+namespace {
+
+bool executable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
+
+std::optional<std::string> find_exim() {
+  if (const char* env = std::getenv(kEximEnv); env != nullptr && *env != '\0') {
+    return executable(env) ? std::optional<std::string>(env) : std::nullopt;
+  }
+  std::vector<std::string> dirs;
+  if (const char* path = std::getenv("PATH")) {
+    std::string_view p(path);
+    while (!p.empty()) {
+      const auto colon = p.find(':');
+      dirs.emplace_back(p.substr(0, colon));
+      if (colon == std::string_view::npos) break;
+      p.remove_prefix(colon + 1);
+    }
+  }
+  // cron's PATH lacks the sbin directories where Exim lives.
+  dirs.emplace_back("/usr/sbin");
+  dirs.emplace_back("/usr/local/sbin");
+  for (const char* name : {"exim", "exim4"}) {
+    for (const auto& d : dirs) {
+      if (d.empty()) continue;
+      const std::string candidate = d + "/" + name;
+      if (executable(candidate)) return candidate;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> exim_spool_directory(std::string* why) {
+  const auto exim = find_exim();
+  if (!exim) {
+    *why = std::getenv(kEximEnv) != nullptr ? fmt::format("${} is not an executable", kEximEnv)
+                                            : std::string("exim not found");
+    return std::nullopt;
+  }
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    *why = fmt::format("pipe: {}", std::strerror(errno));
+    return std::nullopt;
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  std::string arg0 = *exim;
+  std::string a1 = "-n", a2 = "-bP", a3 = "spool_directory";
+  char* argv[] = {arg0.data(), a1.data(), a2.data(), a3.data(), nullptr};
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, exim->c_str(), &actions, nullptr, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(fds[1]);
+  if (rc != 0) {
+    ::close(fds[0]);
+    *why = fmt::format("cannot run {}: {}", *exim, std::strerror(rc));
+    return std::nullopt;
+  }
+  std::string text;
+  char buf[512];
+  for (;;) {
+    const ssize_t n = ::read(fds[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    if (text.size() < 4096) text.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || text.empty() || text.front() != '/' ||
+      text.find('\n') != std::string::npos) {
+    *why = fmt::format("{} -n -bP spool_directory failed", *exim);
+    return std::nullopt;
+  }
+  return text;
+}
+
+std::optional<Owner> exim_owner(const std::string& dir) {
+  if (const struct passwd* pw = ::getpwnam("Debian-exim"); pw != nullptr && pw->pw_uid != 0) {
+    return Owner{pw->pw_uid, pw->pw_gid};
+  }
+  struct stat st {};
+  std::filesystem::path p(dir);
+  if (::stat(p.c_str(), &st) != 0 && ::stat(p.parent_path().c_str(), &st) != 0) {
+    return std::nullopt;
+  }
+  if (st.st_uid == 0) return std::nullopt;
+  return Owner{st.st_uid, st.st_gid};
+}
+
+void give_to_exim(const std::string& path, const std::optional<Owner>& owner) {
+  if (!owner || ::geteuid() != 0) return;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 || st.st_uid != 0) return;
+  if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return;
+  (void)::chown(path.c_str(), owner->uid, owner->gid);
+}
+
+}  // namespace exigrey::cli
