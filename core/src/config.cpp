@@ -1,6 +1,7 @@
 #include "exigrey/config.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <array>
@@ -8,8 +9,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <optional>
-
-#include <fmt/format.h>
 
 #include "exigrey/error.h"
 
@@ -61,17 +60,20 @@ std::optional<Key> parse_key(std::string_view k) {
 
 std::string_view to_string(DecisionLog log) noexcept {
   switch (log) {
-    case DecisionLog::kNone: return "none";
-    case DecisionLog::kDefers: return "defers";
-    case DecisionLog::kDecisions: return "decisions";
+    case DecisionLog::kNone:
+      return "none";
+    case DecisionLog::kDefers:
+      return "defers";
+    case DecisionLog::kDecisions:
+      return "decisions";
   }
   return "?";
 }
 
 Config parse_config(std::string_view text, std::string_view origin) {
   if (text.size() > kMaxConfigBytes) {
-    throw UsageError(fmt::format("exigrey: {}: settings file is larger than {} bytes", origin,
-                                 kMaxConfigBytes));
+    throw UsageError(
+        fmt::format("exigrey: {}: settings file is larger than {} bytes", origin, kMaxConfigBytes));
   }
   Config cfg;
   std::array<std::size_t, static_cast<std::size_t>(Key::kCount)> seen_on{};
@@ -123,8 +125,7 @@ Config parse_config(std::string_view text, std::string_view origin) {
         try {
           size = parse_size(value, "map_size");
         } catch (const UsageError&) {
-          fail(fmt::format("invalid map_size {:?} (use bytes or a size such as 512M, 4G)",
-                           value));
+          fail(fmt::format("invalid map_size {:?} (use bytes or a size such as 512M, 4G)", value));
         }
         if (size < kMinMapSize) {
           fail(fmt::format("map_size {:?} is below the minimum 64K", value));
@@ -156,9 +157,10 @@ Config load_config(const std::string& path) {
   if (fd < 0) {
     const int err = errno;
     if (err == ENOENT) return Config{};  // no file: every setting has its default
-    throw UsageError(fmt::format("exigrey: cannot read settings file {}: {} (it must be "
-                                 "readable by the Exim user)",
-                                 path, std::strerror(err)));
+    throw UsageError(
+        fmt::format("exigrey: cannot read settings file {}: {} (it must be "
+                    "readable by the Exim user)",
+                    path, std::strerror(err)));
   }
   std::string text;
   std::array<char, 4096> buf;

@@ -1,9 +1,8 @@
-#include <catch2/catch.hpp>
-
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <fstream>
 #include <string>
 
@@ -73,7 +72,8 @@ TEST_CASE("Bad settings name the file, the line and the fix", "[config]") {
   CHECK(error_of("\n\nbogus = 1\n") ==
         "exigrey: t.conf:3: unknown setting \"bogus\" (known: directory, sync, map_size, "
         "fail_open, log)");
-  CHECK(error_of("sync = fast") == "exigrey: t.conf:1: invalid sync \"fast\" (use full, meta or none)");
+  CHECK(error_of("sync = fast") ==
+        "exigrey: t.conf:1: invalid sync \"fast\" (use full, meta or none)");
   CHECK(error_of("map_size = lots") ==
         "exigrey: t.conf:1: invalid map_size \"lots\" (use bytes or a size such as 512M, 4G)");
   CHECK(error_of("map_size = 1K") == "exigrey: t.conf:1: map_size \"1K\" is below the minimum 64K");
@@ -104,8 +104,9 @@ TEST_CASE("A missing settings file means defaults; an unreadable one is an error
   CHECK(cfg.log == DecisionLog::kDefers);
 
   std::ofstream(path) << "fail_open = yes\nmap_size = 0\n";
-  CHECK_THROWS_WITH(exigrey::load_config(path),
-                    "exigrey: " + path + ":2: invalid map_size \"0\" (use bytes or a size such as 512M, 4G)");
+  CHECK_THROWS_WITH(
+      exigrey::load_config(path),
+      "exigrey: " + path + ":2: invalid map_size \"0\" (use bytes or a size such as 512M, 4G)");
 
   // A directory cannot be read as a file: the error names it.
   CHECK_THROWS_AS(exigrey::load_config(dir.path()), UsageError);

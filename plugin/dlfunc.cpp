@@ -1,0 +1,326 @@
+#include "dlfunc.h"
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <new>
+#include <set>
+#include <utility>
+
+#include "exigrey/config.h"
+#include "exigrey/duration.h"
+#include "exigrey/error.h"
+#include "exigrey/greylist.h"
+#include "exigrey/paths.h"
+#include "exigrey/store.h"
+
+namespace exigrey::plugin {
+namespace {
+
+constexpr std::string_view kUsage = "{KEY[/SUFFIX]}{DELAY}{DB}";
+constexpr mode_t kGreyDirMode = 0750;
+constexpr auto kConfigRecheck = std::chrono::seconds(1);
+
+// What identifies one version of the settings file; a change of any field
+// makes the plugin read the file again.
+struct FileId {
+  bool exists = false;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = 0;
+  std::int64_t mtime_ns = 0;
+  std::int64_t ctime_ns = 0;
+  friend bool operator==(const FileId&, const FileId&) = default;
+};
+
+FileId file_id(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return FileId{};
+  return FileId{true,
+                st.st_dev,
+                st.st_ino,
+                st.st_size,
+                st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec,
+                st.st_ctim.tv_sec * 1'000'000'000LL + st.st_ctim.tv_nsec};
+}
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+[[noreturn]] void store_failure(const std::string& message, int err = 0) {
+  throw StoreError(ErrorKind::kStore, message, err);
+}
+
+// Exim forks a process per connection and calls us from one thread, so the
+// lock is never contended there; it keeps test harnesses with threads honest.
+// The state is leaked on purpose: no destructor may run at exit (a Store
+// handle must not outlive core's environment registry).
+class ProcessState {
+ public:
+  static ProcessState& get() {
+    static auto* state = new ProcessState;
+    return *state;
+  }
+
+  std::mutex mu;
+
+  // The parsed settings file. A different path is read at once; the file
+  // itself is checked for changes at most once per kConfigRecheck, because
+  // the stat() would otherwise be most of the cost of a decision.
+  const Config& settings(Host& host) {
+    std::string path = config_path();
+    const auto now = std::chrono::steady_clock::now();
+    if (config_loaded_ && path == config_path_ && now - config_checked_ < kConfigRecheck) {
+      return config_;
+    }
+    const FileId id = file_id(path);
+    config_checked_ = now;
+    if (config_loaded_ && path == config_path_ && id == config_id_) return config_;
+    config_loaded_ = false;
+    config_ = load_config(path);  // UsageError names the file and line
+    config_path_ = std::move(path);
+    config_id_ = id;
+    config_loaded_ = true;
+    if (host.debugging()) {
+      host.debug(fmt::format(
+          "exigrey: settings from {}{}: directory={} sync={} map_size={} fail_open={} log={}",
+          config_path_, id.exists ? "" : " (absent: defaults)",
+          config_.directory.empty() ? "$spool_directory/grey" : config_.directory,
+          to_string(config_.store.sync), config_.store.map_size, config_.fail_open ? "yes" : "no",
+          to_string(config_.log)));
+    }
+    return config_;
+  }
+
+  // Where named DBs live: the configured directory or Exim's spool/grey.
+  std::string grey_dir(const Config& cfg, Host& host) {
+    if (!cfg.directory.empty()) return cfg.directory;
+    if (spool_dir_.empty()) {
+      // The spool directory cannot change inside one Exim process: ask once.
+      std::string error;
+      const auto spool = host.expand("$spool_directory", &error);
+      if (!spool || spool->empty()) {
+        store_failure(
+            fmt::format("exigrey: cannot ask Exim for $spool_directory ({}): set 'directory' in {}",
+                        spool ? "empty" : error, config_path_));
+      }
+      spool_dir_ = *spool;
+    }
+    std::string dir = spool_dir_;
+    if (dir.back() != '/') dir += '/';
+    dir += kGreySubdir;
+    return dir;
+  }
+
+  // Makes sure `dir` exists (creating one missing level, mode 0750, given to
+  // Exim's user when we are root), once per process.
+  void ensure_dir(const std::string& dir, Host& host) {
+    if (ready_dirs_.contains(dir)) return;
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) == 0) {
+      if (!S_ISDIR(st.st_mode)) {
+        store_failure(
+            fmt::format("exigrey: {} is not a directory: remove it or set another "
+                        "'directory' in {}",
+                        dir, config_path_));
+      }
+    } else if (errno != ENOENT) {
+      const int err = errno;
+      store_failure(fmt::format("exigrey: cannot use directory {}: {} (it must be searchable by "
+                                "the Exim user)",
+                                dir, std::strerror(err)),
+                    err);
+    } else if (::mkdir(dir.c_str(), kGreyDirMode) == 0) {
+      ::chmod(dir.c_str(), kGreyDirMode);  // whatever the umask
+      give_to_exim(dir, host);
+      if (host.debugging()) host.debug(fmt::format("exigrey: created directory {}", dir));
+    } else if (errno != EEXIST) {  // EEXIST: another process was quicker
+      const int err = errno;
+      store_failure(fmt::format("exigrey: cannot create directory {}: {} (create it, owned by the "
+                                "Exim user, mode 0750)",
+                                dir, std::strerror(err)),
+                    err);
+    }
+    ready_dirs_.insert(dir);
+  }
+
+  // The handle for `path`, opened once per process; files the open creates
+  // as root are given to Exim's user so that its processes can use them.
+  // LMDB fixes sync and map size when a process opens the file: changed
+  // settings apply to processes that open it later (Exim forks one per
+  // connection), never half-way through this one.
+  const Store& store(const std::string& path, const StoreOptions& options, Host& host) {
+    if (auto it = stores_.find(path); it != stores_.end()) return it->second;
+    Store store(path, options);
+    const std::string lock = path + "-lock";
+    const bool had_data = exists(path);
+    const bool had_lock = exists(lock);
+    store.open();
+    if (!had_data) give_to_exim(path, host);
+    if (!had_lock) give_to_exim(lock, host);
+    return stores_.emplace(path, std::move(store)).first->second;
+  }
+
+ private:
+  ProcessState() = default;
+
+  void give_to_exim(const std::string& path, Host& host) {
+    if (::geteuid() != 0) return;  // files already belong to whoever runs Exim
+    if (!exim_ids_) {
+      exim_ids_ = std::pair{expand_id(host, "$exim_uid"), expand_id(host, "$exim_gid")};
+    }
+    const auto [uid, gid] = *exim_ids_;
+    if (::lchown(path.c_str(), uid, gid) != 0) {
+      const int err = errno;
+      store_failure(fmt::format("exigrey: cannot give {} to the Exim user ({}:{}): {}", path, uid,
+                                gid, std::strerror(err)),
+                    err);
+    }
+  }
+
+  static unsigned expand_id(Host& host, const char* var) {
+    std::string error;
+    const auto text = host.expand(var, &error);
+    unsigned id = 0;
+    if (!text) {
+      store_failure(fmt::format("exigrey: cannot ask Exim for {}: {}", var, error));
+    }
+    const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), id);
+    if (ec != std::errc() || end != text->data() + text->size()) {
+      store_failure(fmt::format("exigrey: Exim's {} is {:?}, not a number", var, *text));
+    }
+    return id;
+  }
+
+  bool config_loaded_ = false;
+  std::chrono::steady_clock::time_point config_checked_;
+  std::string config_path_ = std::string(kDefaultConfigPath);
+  FileId config_id_;
+  Config config_;
+  std::string spool_dir_;
+  std::optional<std::pair<uid_t, gid_t>> exim_ids_;
+  std::set<std::string, std::less<>> ready_dirs_;
+  std::map<std::string, Store, std::less<>> stores_;
+};
+
+// Exim logs the FAIL text on one line; the caller's bytes must not break it.
+std::string one_line(std::string text) {
+  for (char& c : text) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return text;
+}
+
+Outcome failure(std::string message) { return Outcome{false, one_line(std::move(message))}; }
+
+// Plain words for the log; the reason names match greylist.h.
+std::string describe(const Decision& d) {
+  switch (d.reason) {
+    case Reason::kNew:
+      return fmt::format("new, retry in {}s", d.wait);
+    case Reason::kTooEarly:
+      return fmt::format("too early, retry in {}s", d.wait);
+    case Reason::kPassed:
+      return "retried after the delay";
+    case Reason::kWhitelisted:
+      return "whitelisted suffix";
+  }
+  return std::string(to_string(d.reason));
+}
+
+}  // namespace
+
+std::string_view to_string(Function fn) noexcept {
+  return fn == Function::kSeen ? "seen" : "unseen";
+}
+
+Outcome greylist(Function fn, std::span<const std::string_view> args, Host& host,
+                 const Clock& clock) {
+  const std::string_view name = to_string(fn);
+  // The verdict that lets mail through: the fail-open answer.
+  const std::string_view pass_answer = fn == Function::kUnseen ? "no" : "yes";
+  if (args.empty() || args.size() > 3) {
+    return failure(fmt::format(
+        "exigrey: {} takes 1 to 3 arguments, got {}: use ${{dlfunc{{libexigrey.so}}{{{}}}{}}}",
+        name, args.size(), name, kUsage));
+  }
+  const std::string_view key = args[0];
+  if (key.empty()) {
+    return failure(fmt::format(
+        "exigrey: {}: empty KEY: build it from the sender, the recipient and the client, e.g. "
+        "<$sender_address>:<$local_part@$domain>/$sender_host_address",
+        name));
+  }
+
+  bool fail_open = false;
+  try {
+    // Arguments first: a bad DELAY or DB must fail before any store is touched.
+    std::int64_t delay = kDefaultDelay;
+    if (args.size() >= 2) {
+      if (args[1].empty()) {
+        return failure(fmt::format(
+            "exigrey: {}: empty DELAY: omit the argument for the default {}s, or give seconds "
+            "or Exim units such as 10m",
+            name, kDefaultDelay));
+      }
+      delay = parse_duration(args[1], "delay");
+    }
+    const std::string_view db = args.size() >= 3 ? args[2] : kDefaultDbName;
+    if (db.empty()) {
+      return failure(fmt::format(
+          "exigrey: {}: empty DB: omit the argument for the default \"{}\", or give a name, an "
+          "absolute path or ./path",
+          name, kDefaultDbName));
+    }
+
+    ProcessState& state = ProcessState::get();
+    std::lock_guard lock(state.mu);
+    const Config& cfg = state.settings(host);
+    fail_open = cfg.fail_open;
+    const bool named = db.front() != '/' && !db.starts_with("./");
+    const std::string dir = named ? state.grey_dir(cfg, host) : std::string();
+    const std::string db_path = resolve_db_path(db, dir);
+    if (named) state.ensure_dir(dir, host);
+
+    const Store& store = state.store(db_path, cfg.store, host);
+    const Decision d = decide(store, key, delay, clock.now());
+    const bool yes = fn == Function::kUnseen ? unseen(d) : seen(d);
+    const bool defer = d.verdict == Verdict::kDefer;
+
+    if (cfg.log == DecisionLog::kDecisions || (cfg.log == DecisionLog::kDefers && defer)) {
+      host.log(fmt::format("exigrey: {} ({}) key={:?} db={}", defer ? "greylisted" : "passed",
+                           describe(d), key, db_path));
+    }
+    if (host.debugging()) {
+      host.debug(fmt::format("exigrey: {}({:?}, delay {}s, {}) = {} ({}{})", name, key, delay,
+                             db_path, yes ? "yes" : "no", describe(d), d.wrote ? ", written" : ""));
+    }
+    return Outcome{true, yes ? "yes" : "no"};
+  } catch (const UsageError& e) {
+    // Mistakes in the ACL or the settings file: fail_open must not hide them.
+    if (host.debugging()) host.debug(one_line(e.what()));
+    return failure(e.what());
+  } catch (const Error& e) {
+    if (fail_open) {
+      host.log(one_line(fmt::format("{} (fail_open: {} answers {})", e.what(), name, pass_answer)));
+      return Outcome{true, std::string(pass_answer)};
+    }
+    if (host.debugging()) host.debug(one_line(e.what()));
+    return failure(e.what());
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {
+    return failure(fmt::format("exigrey: {}: internal error: {}", name, e.what()));
+  }
+}
+
+}  // namespace exigrey::plugin

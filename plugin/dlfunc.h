@@ -1,0 +1,72 @@
+// plugin/dlfunc.h: what the ${dlfunc} entry points of libexigrey.so do,
+// without Exim.
+//
+// exim_shim.cpp is the only file that sees Exim's local_scan.h. It turns
+// Exim's argv into string_views, wraps Exim's services in a Host and maps an
+// Outcome to Exim's return codes. Everything else lives here, so that it can
+// be read, and tested, as plain C++.
+//
+// Adding an entry point (for example `report`) takes a function here with the
+// same shape as greylist() and a three-line extern "C" wrapper in the shim,
+// plus its name in exports.map.
+//
+// Process safety: Exim dlopens the plugin once per process and never closes
+// it; Exim forks one process per SMTP connection. Per-process caches (the
+// parsed settings file, Exim's spool directory and user) live in a leaked
+// singleton guarded by a mutex, and stay valid across fork.
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "exigrey/clock.h"
+
+namespace exigrey::plugin {
+
+// The services of the host process (Exim, or a test double).
+class Host {
+ public:
+  virtual ~Host() = default;
+  // Expands an Exim string such as "$spool_directory". On failure returns
+  // nullopt and sets `*error` to Exim's reason.
+  virtual std::optional<std::string> expand(const char* text, std::string* error) = 0;
+  // Writes one line to Exim's main log.
+  virtual void log(const std::string& line) = 0;
+  // Whether Exim runs with debugging (-d); debug() is called only then.
+  virtual bool debugging() const = 0;
+  virtual void debug(const std::string& line) = 0;
+};
+
+enum class Function {
+  kUnseen,  // "yes" means: not seen long enough, defer
+  kSeen,    // the reverse answers, same side effects
+};
+
+std::string_view to_string(Function fn) noexcept;
+
+// The result of one call. `ok` true: `text` is the expansion result ("yes" or
+// "no"). `ok` false: `text` is a one-line error that names the problem and
+// the fix; the shim returns it to Exim as FAIL.
+struct Outcome {
+  bool ok = false;
+  std::string text;
+};
+
+// ${dlfunc{libexigrey.so}{unseen|seen}{KEY[/SUFFIX]}{DELAY}{DB}}: `args` are
+// the arguments after the function name (Exim passes at most 8). Follows
+// docs/plugin.md and reference/exim-grey-behaviour.md:
+//   - 1 to 3 arguments, else a usage error; an empty KEY, an explicit empty
+//     DELAY or DB, or a DELAY that is not seconds or Exim units is a usage
+//     error, found before any store is touched;
+//   - DB resolves under the settings' `directory`, else under Exim's
+//     $spool_directory/grey (created mode 0750 when missing and, as root,
+//     given to Exim's user), unless it starts with '/' or './';
+//   - store errors are errors, unless the settings say fail_open: then the
+//     pass verdict ("no" for unseen, "yes" for seen) and a main-log line.
+// Throws only std::bad_alloc (the shim catches everything anyway).
+Outcome greylist(Function fn, std::span<const std::string_view> args, Host& host,
+                 const Clock& clock = SystemClock::instance());
+
+}  // namespace exigrey::plugin

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Whole-system benchmark: the cost of one greylisting decision inside real
+# Exim 4.96, for exigrey's ${dlfunc} against Exim's built-in `seen` condition
+# doing the same job in the same run.
+#
+# Each variant is one `exim -bh` SMTP session (a full Exim process: config,
+# ACLs, expansion, SMTP parsing) with N RCPTs, each a new sender/recipient/
+# client triplet that gets deferred (the greylisting first sight); then a
+# session with the same N RCPTs four times over (every triplet known and too
+# early: the retry before the delay). The cost per decision is
+# (variant - baseline) / RCPTs. Rounds alternate the variants; medians.
+#
+#   baseline        accept, no condition
+#   noop            a condition that expands the same key and always says
+#                   "defer", deciding nothing: a second baseline with Exim's
+#                   own cost of evaluating a condition and of deferring the RCPT
+#                   (logging it, and in -bh mode printing the ACL trace)
+#   seen            defer !seen = -5m / key=<sender>:<rcpt>:<client>
+#   exigrey         defer condition = ${dlfunc{libexigrey.so}{unseen}{<sender>:<rcpt>/<client>}{5m}}
+#                   with the default settings (sync = meta: one fdatasync per new record)
+#   exigrey-nosync  the same with sync = none (no sync per commit)
+#
+# Usage: tests/bench/exim_vs_seen.sh [PLUGIN.so] [N] [ROUNDS]
+#   PLUGIN.so defaults to a Release build in build/bench-exim; N to 5000,
+#   ROUNDS to 5. Needs root (exim -C) and exim4-daemon-heavy. Prints a table.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+
+plugin=${1:-}
+N=${2:-5000}
+ROUNDS=${3:-5}
+REPEAT=4
+if [ -z "$plugin" ]; then
+  cmake -S "$root" -B "$root/build/bench-exim" -DCMAKE_BUILD_TYPE=Release \
+    -DEXIGREY_BUILD_TESTS=OFF >/dev/null
+  cmake --build "$root/build/bench-exim" -j"$(nproc)" --target exigrey_plugin >/dev/null
+  plugin=$root/build/bench-exim/plugin/libexigrey.so
+fi
+
+source "$root/tests/exim/lib.sh"
+exim_test_setup "$plugin"
+{
+  exim_base_config
+  cat <<EOF
+acl_smtp_rcpt = acl_check_rcpt
+recipients_max = 0
+
+begin acl
+acl_check_rcpt:
+.ifdef VARIANT_NOOP
+  defer condition = \${if eq{<\$sender_address>:<\$local_part@\$domain>/\$sender_host_address}{}{no}{yes}}
+.endif
+.ifdef VARIANT_SEEN
+  defer !seen = -5m / key=<\$sender_address>:<\$local_part@\$domain>:\$sender_host_address
+.endif
+.ifdef VARIANT_EXIGREY
+  defer condition = \${dlfunc{$PLUGIN}{unseen}{<\$sender_address>:<\$local_part@\$domain>/\$sender_host_address}{5m}}
+.endif
+  accept
+EOF
+} | install_config
+
+# sessions NAME: $T/NAME.first (HELO, MAIL, N new RCPTs, QUIT) and
+# $T/NAME.again (the same RCPTs, REPEAT times over).
+sessions() {
+  local name=$1
+  seq -f "RCPT TO:<r%g-$name@example.test>" 1 "$N" | sed 's/$/\r/' >"$T/$name.rcpts"
+  {
+    printf 'HELO bench.test\r\nMAIL FROM:<sender@bench.test>\r\n'
+    cat "$T/$name.rcpts"
+    printf 'QUIT\r\n'
+  } >"$T/$name.first"
+  {
+    printf 'HELO bench.test\r\nMAIL FROM:<sender@bench.test>\r\n'
+    for _ in $(seq 1 "$REPEAT"); do cat "$T/$name.rcpts"; done
+    printf 'QUIT\r\n'
+  } >"$T/$name.again"
+}
+
+# run VARIANT SESSION_FILE RCPTS: seconds for one exim -bh session; checks
+# that every RCPT got the variant's answer.
+run() {
+  local variant=$1 file=$2 rcpts=$3 defines=() t0 t1 replies want=451
+  case $variant in
+    baseline) want=250 ;;
+    noop) defines=(-DVARIANT_NOOP) ;;
+    seen) defines=(-DVARIANT_SEEN) ;;
+    exigrey) defines=(-DVARIANT_EXIGREY); : >"$T/exigrey.conf" ;;
+    exigrey-nosync) defines=(-DVARIANT_EXIGREY); echo "sync = none" >"$T/exigrey.conf" ;;
+  esac
+  t0=$EPOCHREALTIME
+  run_exim "${defines[@]}" -bh 10.9.8.7 <"$file" >"$T/out" 2>/dev/null
+  t1=$EPOCHREALTIME
+  replies=$(tr -d '\r' <"$T/out" | grep -c "^$want " || true)
+  [ "$want" = 250 ] && replies=$((replies - 2))  # the HELO and MAIL replies
+  if [ "$replies" -ne "$rcpts" ]; then
+    echo "FAIL: $variant ($file): $replies of $rcpts RCPTs got $want" >&2
+    exit 1
+  fi
+  python3 -c "print(f'{$t1 - $t0:.6f}')"
+}
+
+variants=(baseline noop seen exigrey exigrey-nosync)
+declare -A first again
+for round in $(seq 1 "$ROUNDS"); do
+  for v in "${variants[@]}"; do
+    # Each variant gets its own recipients, so each first session sees new
+    # triplets in its own database (seen: Exim's hints DB; exigrey: grey/seen).
+    sessions "$v-$round"
+    first[$v]+="$(run "$v" "$T/$v-$round.first" "$N") "
+    again[$v]+="$(run "$v" "$T/$v-$round.again" "$((N * REPEAT))") "
+  done
+done
+
+for v in "${variants[@]}"; do
+  echo "$v ${first[$v]}"
+  echo "$v ${again[$v]}"
+done >"$T/times"
+version=$("$EXIM" -bV 2>/dev/null | head -n 1)
+python3 - "$T/times" "$N" "$REPEAT" "$ROUNDS" "$version" <<'PY'
+import statistics, sys
+path, n, repeat, rounds, version = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+lines = [l.split() for l in open(path)]
+first = {l[0]: statistics.median(map(float, l[1:])) for l in lines[0::2]}
+again = {l[0]: statistics.median(map(float, l[1:])) for l in lines[1::2]}
+counts = {"first": n, "again": n * repeat}
+med = {"first": first, "again": again}
+
+def us(v, base, which):
+    return (med[which][v] - med[which][base]) / counts[which] * 1e6
+
+print(version)
+print(f"first sight: {n} new RCPTs per exim -bh session; retry too early: "
+      f"{n * repeat} RCPTs; median of {rounds} rounds; us = microseconds per decision")
+print(f"{'variant':15} | {'first s':>8} {'us-none':>8} {'us-noop':>8} | "
+      f"{'retry s':>8} {'us-none':>8} {'us-noop':>8}")
+for v in first:
+    row = []
+    for which in ("first", "again"):
+        row.append(f"{med[which][v]:8.3f}")
+        for base in ("baseline", "noop"):
+            skip = v == base or v == "baseline"
+            row.append(f"{'':8}" if skip else f"{us(v, base, which):8.1f}")
+    print(f"{v:15} | {' '.join(row[:3])} | {' '.join(row[3:])}")
+for v in ("exigrey", "exigrey-nosync"):
+    for base in ("baseline", "noop"):
+        ratios = [us("seen", base, w) / us(v, base, w) for w in ("first", "again")]
+        print(f"seen/{v} (minus {base}): first sight {ratios[0]:.1f}x, "
+              f"retry too early {ratios[1]:.1f}x")
+PY
