@@ -12,12 +12,12 @@ packages=(
   libasio-dev exim4-dev
   # fuzzing (libFuzzer comes with clang's runtime)
   clang libclang-rt-14-dev
+  # the real parts the tests and the demo drive
+  exim4-daemon-heavy swaks rbldnsd dnsutils socat
   # the real-Exim tests and the demo (free ports, sub-second waits)
   python3
   # tests/bench/cli_million.sh (peak memory with /usr/bin/time -v)
   time
-  # the real parts the tests and the demo drive
-  exim4-daemon-heavy swaks rbldnsd dnsutils socat
 )
 
 missing=()

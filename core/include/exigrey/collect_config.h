@@ -1,0 +1,115 @@
+// exigrey/collect_config.h: the settings of exigrey-collect.
+//
+// One file (`exigrey-collect --config FILE`) of `key = value` lines, with the
+// same lexical rules as exigrey.conf (config.h): '#' starts a comment at the
+// start of a line or after a blank, blanks around keys and values are
+// trimmed, at most kMaxCollectConfigBytes. Every key is also a command-line flag
+// (`min_reporters` is --min-reporters) and flags override the file; both go
+// through apply_collect_setting, so they accept exactly the same values.
+// List settings (allow, whitelist) take blank- or comma-separated items; in
+// the file, repeating such a key appends, while a flag replaces the list.
+// Scalar settings may appear once per file.
+//
+//   plain          = 127.0.0.1:2525      plain report listener (ADDR:PORT, [v6]:PORT)
+//   metrics        = 127.0.0.1:9464      Prometheus /metrics listener
+//   state          = /var/lib/exigrey-collect
+//   rbldnsd_dir    = /var/lib/rbldnsd/exigrey
+//   allow          = 127.0.0.0/8 ::1     who may send plain reports (default loopback)
+//   min_reporters  = 2                   distinct reporters before a subject is listed
+//   ttl            = 1d                  a vote counts this long after its last report
+//   decay          = 12h                 half-life of a vote's weight (0: no decay)
+//   whitelist      = 192.0.2.0/24 example.org   never black-listed
+//   max_line       = 512                 bytes per report line
+//   idle_timeout   = 30s                 close connections idle this long
+//   max_connections= 512                 at the limit the longest-idle one is closed
+//   source_rate    = 100                 reports per second per source (0: unlimited)
+//   source_burst   = 1000                token-bucket depth per source
+//   max_bad_lines  = 100                 bad lines before a connection is closed
+//   dns_ttl        = 5m                  $TTL and SOA times of the published zones
+//   dns_ns         = localhost           $NS and SOA origin
+//   dns_hostmaster = hostmaster.localhost
+//   sync           = meta                full | meta | none (store_options.h)
+//   map_size       = 1G
+//   log            = stderr              stderr | syslog
+//   log_level      = info                error | warning | info | debug
+//
+// Errors: UsageError, whose message starts with "<origin>:<line>:" for the
+// file and names the flag for flags. Thread safety: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "exigrey/ip_network.h"
+#include "exigrey/rbldnsd_zone.h"
+#include "exigrey/reputation_policy.h"
+#include "exigrey/store_options.h"
+
+namespace exigrey {
+
+inline constexpr std::size_t kMaxCollectConfigBytes = 1024 * 1024;
+
+struct Endpoint {
+  IpAddress address;
+  std::uint16_t port = 0;
+  std::string to_string() const;  // "127.0.0.1:2525", "[::1]:2525"
+  friend bool operator==(const Endpoint&, const Endpoint&) = default;
+};
+
+// "ADDR:PORT" or "[IPV6]:PORT", numeric only, port 1..65535. Throws UsageError.
+Endpoint parse_endpoint(std::string_view text, std::string_view what);
+
+struct ListenerLimits {
+  std::size_t max_line = 512;         // bytes per line, without "\n"
+  std::int64_t idle_timeout = 30;     // seconds without a complete line
+  std::size_t max_connections = 512;  // open plain connections
+  std::uint32_t source_rate = 100;    // reports/s per source; 0 = unlimited
+  std::uint32_t source_burst = 1000;  // bucket depth
+  std::size_t max_bad_lines = 100;    // per connection
+  friend bool operator==(const ListenerLimits&, const ListenerLimits&) = default;
+};
+
+enum class LogTarget : std::uint8_t { kStderr, kSyslog };
+enum class LogLevel : std::uint8_t { kError = 0, kWarning = 1, kInfo = 2, kDebug = 3 };
+std::string_view to_string(LogLevel level) noexcept;
+
+struct CollectConfig {
+  std::string plain;    // endpoint text; empty: no plain listener
+  std::string metrics;  // endpoint text; empty: no metrics listener
+  std::string state_dir;
+  std::string rbldnsd_dir;
+  NetworkSet allow = default_allow();
+  ListingPolicy policy;
+  ListenerLimits limits;
+  ZoneOptions zone;
+  StoreOptions store{
+      .sync = SyncMode::kMeta, .map_size = std::uint64_t{1} << 30, .read_only = false};
+  LogTarget log = LogTarget::kStderr;
+  LogLevel log_level = LogLevel::kInfo;
+
+  static NetworkSet default_allow();
+  friend bool operator==(const CollectConfig&, const CollectConfig&) = default;
+};
+
+// The known keys, in documentation order.
+const std::vector<std::string_view>& collect_setting_keys();
+
+// Applies one setting to `cfg` (a list setting appends when `append`,
+// otherwise replaces). Throws UsageError naming `key`.
+void apply_collect_setting(CollectConfig& cfg, std::string_view key, std::string_view value,
+                           bool append = false);
+
+// Parses a settings file's text on top of `base`. `origin` names it in errors.
+CollectConfig parse_collect_config(std::string_view text, std::string_view origin,
+                                   CollectConfig base = {});
+
+// Reads a settings file (it must exist). Throws UsageError.
+std::string read_collect_config_file(const std::string& path);
+
+// Cross-setting checks once everything is applied (state and rbldnsd_dir set,
+// policy and zone bounds). Throws UsageError.
+void check_collect_config(const CollectConfig& cfg);
+
+}  // namespace exigrey

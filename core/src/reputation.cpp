@@ -1,0 +1,424 @@
+#include "exigrey/reputation.h"
+
+#include <fmt/format.h>
+#include <lmdb.h>
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+#include "env.h"
+#include "exigrey/error.h"
+
+namespace exigrey {
+namespace {
+
+// Layout (docs/collector.md):
+//   key 0x00 "format"         -> "exigrey-reputation 1" (env.cpp)
+//   key 0x00 "black_reports"  -> u64 le, reports ever applied
+//   key 0x00 "white_reports"  -> u64 le
+//   key 0x20 kind text        -> record: u8 version=1 | u64 black | u64 white |
+//                                i64 first | i64 last | i64 black_since |
+//                                i64 white_since | u8 nvotes |
+//                                nvotes x (u8 len | reporter | i64 black | i64 white)
+//   (all integers little-endian; kind is SubjectKind: 4, 6 or 'd')
+constexpr std::string_view kReputationFormat = "exigrey-reputation 1";
+constexpr char kSubjectNs = 0x20;
+constexpr std::string_view kBlackKey = std::string_view(
+    "\x00"
+    "black_reports",
+    14);
+constexpr std::string_view kWhiteKey = std::string_view(
+    "\x00"
+    "white_reports",
+    14);
+constexpr std::uint8_t kRecordVersion = 1;
+constexpr std::size_t kFixedBytes = 1 + 8 + 8 + 8 * 4 + 1;
+
+template <typename T>
+void put_le(std::string& out, T value) {
+  auto u = static_cast<std::make_unsigned_t<T>>(value);
+  for (std::size_t i = 0; i < sizeof(T); ++i) {
+    out.push_back(static_cast<char>(u & 0xffu));
+    u = static_cast<decltype(u)>(u >> 8);
+  }
+}
+
+class Reader {
+ public:
+  explicit Reader(std::string_view bytes) : p_(bytes) {}
+  template <typename T>
+  T get() {
+    need(sizeof(T));
+    std::make_unsigned_t<T> u = 0;
+    for (std::size_t i = 0; i < sizeof(T); ++i) {
+      u = static_cast<decltype(u)>(
+          u | (static_cast<decltype(u)>(static_cast<unsigned char>(p_[i])) << (8 * i)));
+    }
+    p_.remove_prefix(sizeof(T));
+    return static_cast<T>(u);
+  }
+  std::string_view bytes(std::size_t n) {
+    need(n);
+    const auto out = p_.substr(0, n);
+    p_.remove_prefix(n);
+    return out;
+  }
+  bool done() const { return p_.empty(); }
+
+ private:
+  void need(std::size_t n) const {
+    if (p_.size() < n) {
+      throw StoreError(ErrorKind::kCorrupt, "exigrey: corrupt record in the reputation store");
+    }
+  }
+  std::string_view p_;
+};
+
+std::string subject_key(const Subject& s) {
+  std::string key;
+  key.reserve(2 + s.text.size());
+  key.push_back(kSubjectNs);
+  key.push_back(static_cast<char>(s.kind));
+  key.append(s.text);
+  return key;
+}
+
+std::optional<Subject> subject_of_key(std::string_view key) {
+  if (key.size() < 3 || key[0] != kSubjectNs) return std::nullopt;
+  const auto kind = static_cast<unsigned char>(key[1]);
+  if (kind != 4 && kind != 6 && kind != 'd') return std::nullopt;
+  return Subject{static_cast<SubjectKind>(kind), std::string(key.substr(2))};
+}
+
+MDB_val val_of(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
+std::string_view view_of(const MDB_val& v) {
+  return std::string_view(static_cast<const char*>(v.mv_data), v.mv_size);
+}
+
+void add_saturating(std::uint64_t& counter, std::uint64_t n) {
+  counter = counter > std::numeric_limits<std::uint64_t>::max() - n
+                ? std::numeric_limits<std::uint64_t>::max()
+                : counter + n;
+}
+
+class Txn {
+ public:
+  Txn(detail::Env& env, bool write) : env_(env), write_(write) {
+    txn_ = write ? env.begin_write() : env.begin_read();
+  }
+  ~Txn() {
+    if (txn_ == nullptr) return;
+    if (write_) {
+      mdb_txn_abort(txn_);
+    } else {
+      env_.end_read(txn_);
+    }
+  }
+  Txn(const Txn&) = delete;
+  Txn& operator=(const Txn&) = delete;
+  MDB_txn* get() const { return txn_; }
+  void commit() {
+    const int rc = mdb_txn_commit(std::exchange(txn_, nullptr));
+    if (rc != 0) env_.fail("mdb_txn_commit", rc);
+  }
+  std::optional<std::string_view> find(std::string_view key) {
+    MDB_val k = val_of(key), v{};
+    const int rc = mdb_get(txn_, env_.dbi(), &k, &v);
+    if (rc == MDB_NOTFOUND) return std::nullopt;
+    if (rc != 0) env_.fail("mdb_get", rc);
+    return view_of(v);
+  }
+  void put(std::string_view key, std::string_view value) {
+    MDB_val k = val_of(key), v = val_of(value);
+    const int rc = mdb_put(txn_, env_.dbi(), &k, &v, 0);
+    if (rc != 0) env_.fail("mdb_put", rc);
+  }
+  std::uint64_t counter(std::string_view key) {
+    const auto v = find(key);
+    if (!v) return 0;
+    Reader r(*v);
+    return r.get<std::uint64_t>();
+  }
+  void put_counter(std::string_view key, std::uint64_t value) {
+    std::string bytes;
+    put_le<std::uint64_t>(bytes, value);
+    put(key, bytes);
+  }
+
+ private:
+  detail::Env& env_;
+  bool write_;
+  MDB_txn* txn_ = nullptr;
+};
+
+class Cursor {
+ public:
+  Cursor(detail::Env& env, MDB_txn* txn) : env_(env) {
+    const int rc = mdb_cursor_open(txn, env.dbi(), &c_);
+    if (rc != 0) env.fail("mdb_cursor_open", rc);
+  }
+  ~Cursor() { mdb_cursor_close(c_); }
+  Cursor(const Cursor&) = delete;
+  Cursor& operator=(const Cursor&) = delete;
+  bool get(MDB_val& k, MDB_val& v, MDB_cursor_op op) {
+    const int rc = mdb_cursor_get(c_, &k, &v, op);
+    if (rc == MDB_NOTFOUND) return false;
+    if (rc != 0) env_.fail("mdb_cursor_get", rc);
+    return true;
+  }
+  void del() {
+    const int rc = mdb_cursor_del(c_, 0);
+    if (rc != 0) env_.fail("mdb_cursor_del", rc);
+  }
+
+ private:
+  detail::Env& env_;
+  MDB_cursor* c_ = nullptr;
+};
+
+detail::Env& env_for(const std::string& path, const StoreOptions& options) {
+  return detail::Env::for_this_process(path, options, kReputationFormat);
+}
+
+bool live(UnixTime t, UnixTime now, std::int64_t ttl) { return t != 0 && t >= now - ttl; }
+
+}  // namespace
+
+void apply_report(SubjectRecord& record, Verb verb, std::string_view reporter, UnixTime at,
+                  UnixTime now, std::int64_t ttl) {
+  if (reporter.empty() || reporter.size() > kMaxReporterBytes) {
+    throw UsageError(fmt::format("exigrey: reporter id must be 1..{} bytes", kMaxReporterBytes));
+  }
+  if (ttl < 0) ttl = 0;
+  if (at <= 0 || at > now) at = now;
+  const bool black = verb == Verb::kBlack;
+  add_saturating(black ? record.black_reports : record.white_reports, 1);
+  if (record.first_seen == 0 || at < record.first_seen) record.first_seen = at;
+  record.last_seen = std::max(record.last_seen, at);
+
+  // Forget votes that no longer count, so the set holds live opinions only.
+  std::erase_if(record.votes, [&](const Vote& v) {
+    return !live(v.last_black, now, ttl) && !live(v.last_white, now, ttl);
+  });
+  if (!live(at, now, ttl)) return;  // too old to vote (a long-queued report)
+
+  const bool any_live = std::any_of(record.votes.begin(), record.votes.end(), [&](const Vote& v) {
+    return live(black ? v.last_black : v.last_white, now, ttl);
+  });
+  UnixTime& since = black ? record.black_since : record.white_since;
+  if (!any_live || since == 0) since = at;
+
+  auto it = std::find_if(record.votes.begin(), record.votes.end(),
+                         [&](const Vote& v) { return v.reporter == reporter; });
+  if (it == record.votes.end()) {
+    if (record.votes.size() >= kMaxVotesPerSubject) {
+      auto oldest = std::min_element(
+          record.votes.begin(), record.votes.end(), [](const Vote& a, const Vote& b) {
+            return std::max(a.last_black, a.last_white) < std::max(b.last_black, b.last_white);
+          });
+      record.votes.erase(oldest);
+    }
+    record.votes.push_back(Vote{std::string(reporter), 0, 0});
+    it = record.votes.end() - 1;
+  }
+  UnixTime& last = black ? it->last_black : it->last_white;
+  last = std::max(last, at);
+}
+
+std::string encode_subject_record(const SubjectRecord& r) {
+  std::string out;
+  out.reserve(kFixedBytes + r.votes.size() * 48);
+  put_le<std::uint8_t>(out, kRecordVersion);
+  put_le<std::uint64_t>(out, r.black_reports);
+  put_le<std::uint64_t>(out, r.white_reports);
+  put_le<std::int64_t>(out, r.first_seen);
+  put_le<std::int64_t>(out, r.last_seen);
+  put_le<std::int64_t>(out, r.black_since);
+  put_le<std::int64_t>(out, r.white_since);
+  const std::size_t n = std::min(r.votes.size(), kMaxVotesPerSubject);
+  put_le<std::uint8_t>(out, static_cast<std::uint8_t>(n));
+  for (std::size_t i = 0; i < n; ++i) {
+    const Vote& v = r.votes[i];
+    const std::size_t len = std::min(v.reporter.size(), kMaxReporterBytes);
+    put_le<std::uint8_t>(out, static_cast<std::uint8_t>(len));
+    out.append(v.reporter, 0, len);
+    put_le<std::int64_t>(out, v.last_black);
+    put_le<std::int64_t>(out, v.last_white);
+  }
+  return out;
+}
+
+SubjectRecord decode_subject_record(std::string_view bytes) {
+  Reader in(bytes);
+  auto corrupt = [] {
+    return StoreError(ErrorKind::kCorrupt, "exigrey: corrupt record in the reputation store");
+  };
+  if (in.get<std::uint8_t>() != kRecordVersion) throw corrupt();
+  SubjectRecord r;
+  r.black_reports = in.get<std::uint64_t>();
+  r.white_reports = in.get<std::uint64_t>();
+  r.first_seen = in.get<std::int64_t>();
+  r.last_seen = in.get<std::int64_t>();
+  r.black_since = in.get<std::int64_t>();
+  r.white_since = in.get<std::int64_t>();
+  const std::size_t n = in.get<std::uint8_t>();
+  if (n > kMaxVotesPerSubject) throw corrupt();
+  r.votes.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    Vote v;
+    const std::size_t len = in.get<std::uint8_t>();
+    if (len == 0 || len > kMaxReporterBytes) throw corrupt();
+    v.reporter = std::string(in.bytes(len));
+    v.last_black = in.get<std::int64_t>();
+    v.last_white = in.get<std::int64_t>();
+    r.votes.push_back(std::move(v));
+  }
+  if (!in.done()) throw corrupt();
+  return r;
+}
+
+std::string ReputationStore::path_in(std::string_view dir) {
+  std::string p(dir);
+  if (!p.empty() && p.back() != '/') p += '/';
+  p += kReputationName;
+  return p;
+}
+
+StoreOptions ReputationStore::default_options() {
+  return StoreOptions{
+      .sync = SyncMode::kMeta, .map_size = kDefaultReputationMapSize, .read_only = false};
+}
+
+ReputationStore::ReputationStore(std::string path, StoreOptions options)
+    : path_(std::move(path)), options_(options) {}
+
+void ReputationStore::apply(std::span<const IncomingReport> reports, UnixTime now,
+                            std::int64_t ttl) {
+  if (reports.empty()) return;
+  for (const IncomingReport& r : reports) {
+    if (r.reporter.empty() || r.reporter.size() > kMaxReporterBytes) {
+      throw UsageError(fmt::format("exigrey: reporter id must be 1..{} bytes", kMaxReporterBytes));
+    }
+  }
+  detail::Env& env = env_for(path_, options_);
+  Txn txn(env, true);
+  std::uint64_t black = 0, white = 0;
+  std::string key, value;
+  for (const IncomingReport& r : reports) {
+    key = subject_key(r.report.subject);
+    SubjectRecord record;
+    if (const auto found = txn.find(key)) {
+      try {
+        record = decode_subject_record(*found);
+      } catch (const StoreError&) {
+        record = SubjectRecord{};  // start afresh rather than block every report on it
+      }
+    }
+    apply_report(record, r.report.verb, r.reporter, r.report.time, now, ttl);
+    value = encode_subject_record(record);
+    txn.put(key, value);
+    ++(r.report.verb == Verb::kBlack ? black : white);
+  }
+  if (black > 0) {
+    std::uint64_t total = txn.counter(kBlackKey);
+    add_saturating(total, black);
+    txn.put_counter(kBlackKey, total);
+  }
+  if (white > 0) {
+    std::uint64_t total = txn.counter(kWhiteKey);
+    add_saturating(total, white);
+    txn.put_counter(kWhiteKey, total);
+  }
+  txn.commit();
+}
+
+std::optional<SubjectRecord> ReputationStore::get(const Subject& subject) const {
+  detail::Env& env = env_for(path_, options_);
+  Txn txn(env, false);
+  const auto found = txn.find(subject_key(subject));
+  if (!found) return std::nullopt;
+  return decode_subject_record(*found);
+}
+
+void ReputationStore::for_each(const std::function<bool(const Subject&, const SubjectRecord&)>& fn,
+                               std::size_t* skipped) const {
+  detail::Env& env = env_for(path_, options_);
+  Txn txn(env, false);
+  Cursor cur(env, txn.get());
+  const char start_byte = kSubjectNs;
+  MDB_val k{1, const_cast<char*>(&start_byte)}, v{};
+  for (bool ok = cur.get(k, v, MDB_SET_RANGE); ok; ok = cur.get(k, v, MDB_NEXT)) {
+    const std::string_view key = view_of(k);
+    if (key.empty() || key[0] != kSubjectNs) break;
+    const auto subject = subject_of_key(key);
+    std::optional<SubjectRecord> record;
+    if (subject) {
+      try {
+        record = decode_subject_record(view_of(v));
+      } catch (const StoreError&) {
+      }
+    }
+    if (!subject || !record) {
+      if (skipped != nullptr) ++*skipped;
+      continue;
+    }
+    if (!fn(*subject, *record)) break;
+  }
+}
+
+std::size_t ReputationStore::prune(UnixTime before, std::size_t max) {
+  if (max == 0) return 0;
+  detail::Env& env = env_for(path_, options_);
+  Txn txn(env, true);
+  std::size_t deleted = 0;
+  {
+    Cursor cur(env, txn.get());
+    const char start_byte = kSubjectNs;
+    MDB_val k{1, const_cast<char*>(&start_byte)}, v{};
+    bool ok = cur.get(k, v, MDB_SET_RANGE);
+    while (ok && deleted < max) {
+      const std::string_view key = view_of(k);
+      if (key.empty() || key[0] != kSubjectNs) break;
+      bool drop = false;
+      try {
+        drop = decode_subject_record(view_of(v)).last_seen < before;
+      } catch (const StoreError&) {
+        drop = true;  // unreadable: nothing can use it
+      }
+      if (drop) {
+        cur.del();
+        ++deleted;
+      }
+      // After a delete, MDB_NEXT yields the record that took the deleted one's place.
+      ok = cur.get(k, v, MDB_NEXT);
+    }
+  }
+  txn.commit();
+  return deleted;
+}
+
+ReputationTotals ReputationStore::totals() const {
+  detail::Env& env = env_for(path_, options_);
+  Txn txn(env, false);
+  ReputationTotals t;
+  t.black_reports = txn.counter(kBlackKey);
+  t.white_reports = txn.counter(kWhiteKey);
+  MDB_stat st{};
+  const int rc = mdb_stat(txn.get(), env.dbi(), &st);
+  if (rc != 0) env.fail("mdb_stat", rc);
+  std::uint64_t meta = 1;  // the format key
+  if (t.black_reports > 0) ++meta;
+  if (t.white_reports > 0) ++meta;
+  t.subjects = st.ms_entries >= meta ? st.ms_entries - meta : 0;
+  return t;
+}
+
+void ReputationStore::sync() {
+  detail::Env& env = env_for(path_, options_);
+  if (options_.read_only) return;
+  const int rc = mdb_env_sync(env.get(), 1);
+  if (rc != 0) env.fail("mdb_env_sync", rc);
+}
+
+}  // namespace exigrey

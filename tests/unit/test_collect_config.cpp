@@ -1,0 +1,133 @@
+#include <catch2/catch.hpp>
+
+#include "exigrey/collect_config.h"
+#include "exigrey/error.h"
+
+using namespace exigrey;
+
+TEST_CASE("Defaults are loopback-only and two reporters", "[collect_config]") {
+  const CollectConfig c;
+  CHECK(c.allow.contains(*parse_ip("127.0.0.1")));
+  CHECK(c.allow.contains(*parse_ip("127.9.9.9")));
+  CHECK(c.allow.contains(*parse_ip("::1")));
+  CHECK_FALSE(c.allow.contains(*parse_ip("192.168.1.1")));
+  CHECK(c.policy.min_reporters == 2);
+  CHECK(c.policy.ttl == 86400);
+  CHECK(c.limits.max_line == 512);
+  CHECK(c.store.sync == SyncMode::kMeta);
+  CHECK(collect_setting_keys().size() == 22);
+}
+
+TEST_CASE("A settings file sets every key", "[collect_config]") {
+  const CollectConfig c = parse_collect_config(
+      "# exigrey-collect\n"
+      "plain = 127.0.0.1:2525   # comment\n"
+      "metrics = [::1]:9464\n"
+      "state = /var/lib/exigrey-collect/\n"
+      "rbldnsd_dir = /var/lib/rbldnsd\n"
+      "allow = 127.0.0.0/8, 192.0.2.0/24\n"
+      "allow = ::1\n"
+      "min_reporters = 1\n"
+      "ttl = 2h\n"
+      "decay = 0\n"
+      "whitelist = 11.22.0.0/16 Good.ORG.\n"
+      "whitelist = 2a00::/16\n"
+      "max_line = 1024\n"
+      "idle_timeout = 1m\n"
+      "max_connections = 64\n"
+      "source_rate = 0\n"
+      "source_burst = 5\n"
+      "max_bad_lines = 3\n"
+      "dns_ttl = 1m\n"
+      "dns_ns = ns1.example.org\n"
+      "dns_hostmaster = hostmaster.example.org\n"
+      "sync = none\n"
+      "map_size = 64M\n"
+      "log = syslog\n"
+      "log_level = debug\n",
+      "collect.conf");
+  CHECK(c.plain == "127.0.0.1:2525");
+  CHECK(c.metrics == "[::1]:9464");
+  CHECK(c.state_dir == "/var/lib/exigrey-collect");
+  CHECK(c.rbldnsd_dir == "/var/lib/rbldnsd");
+  REQUIRE(c.allow.networks().size() == 3);
+  CHECK(c.allow.contains(*parse_ip("192.0.2.5")));
+  CHECK(c.policy.min_reporters == 1);
+  CHECK(c.policy.ttl == 7200);
+  CHECK(c.policy.decay == 0);
+  CHECK(c.policy.whitelist_networks.networks().size() == 2);
+  CHECK(c.policy.whitelist_domains == std::vector<std::string>{"good.org"});
+  CHECK(c.limits == ListenerLimits{1024, 60, 64, 0, 5, 3});
+  CHECK(c.zone == ZoneOptions{60, "ns1.example.org", "hostmaster.example.org"});
+  CHECK(c.store.sync == SyncMode::kNone);
+  CHECK(c.store.map_size == 64u << 20);
+  CHECK(c.log == LogTarget::kSyslog);
+  CHECK(c.log_level == LogLevel::kDebug);
+  CHECK_NOTHROW(check_collect_config(c));
+}
+
+TEST_CASE("Flags override the file, and a list flag replaces the list", "[collect_config]") {
+  CollectConfig c = parse_collect_config("min_reporters = 3\nallow = 10.0.0.0/8\n", "f");
+  apply_collect_setting(c, "min_reporters", "1");
+  apply_collect_setting(c, "allow", "127.0.0.1");
+  CHECK(c.policy.min_reporters == 1);
+  REQUIRE(c.allow.networks().size() == 1);
+  CHECK_FALSE(c.allow.contains(*parse_ip("10.1.1.1")));
+  apply_collect_setting(c, "allow", "::1", true);
+  CHECK(c.allow.networks().size() == 2);
+  apply_collect_setting(c, "metrics", "none");
+  CHECK(c.metrics.empty());
+}
+
+TEST_CASE("Bad settings name the file, the line and what is accepted", "[collect_config]") {
+  auto error_of = [](std::string_view text) {
+    try {
+      parse_collect_config(text, "c.conf");
+    } catch (const UsageError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK_THAT(error_of("\nbogus = 1\n"), Catch::StartsWith("exigrey-collect: c.conf:2: unknown"));
+  CHECK_THAT(error_of("ttl = 1h\nttl = 2h\n"), Catch::Contains("set twice (first on line 1)"));
+  CHECK_THAT(error_of("ttl\n"), Catch::Contains("expected 'key = value'"));
+  CHECK_THAT(error_of("ttl = \n"), Catch::Contains("ttl has no value"));
+  CHECK_THAT(error_of("ttl = soon\n"), Catch::Contains("invalid ttl"));
+  CHECK_THAT(error_of("min_reporters = 0\n"), Catch::Contains("from 1 to 32"));
+  CHECK_THAT(error_of("min_reporters = 2x\n"), Catch::Contains("invalid min_reporters"));
+  CHECK_THAT(error_of("allow = 10.1.0.0/8\n"), Catch::Contains("did you mean 10.0.0.0/8"));
+  CHECK_THAT(error_of("whitelist = 1.2.3.4/40\n"), Catch::Contains("whitelist"));
+  CHECK_THAT(error_of("whitelist = -x-\n"), Catch::Contains("invalid whitelist"));
+  CHECK_THAT(error_of("plain = 127.0.0.1\n"), Catch::Contains("ADDR:PORT"));
+  CHECK_THAT(error_of("plain = ::1:25\n"), Catch::Contains("ADDR:PORT"));
+  CHECK_THAT(error_of("plain = 127.0.0.1:0\n"), Catch::Contains("ADDR:PORT"));
+  CHECK_THAT(error_of("plain = 127.0.0.1:70000\n"), Catch::Contains("ADDR:PORT"));
+  CHECK_THAT(error_of("state = relative/dir\n"), Catch::Contains("absolute path"));
+  CHECK_THAT(error_of("sync = sometimes\n"), Catch::Contains("full, meta or none"));
+  CHECK_THAT(error_of("map_size = 1K\n"), Catch::Contains("at least 64K"));
+  CHECK_THAT(error_of("log = file\n"), Catch::Contains("stderr or syslog"));
+  CHECK_THAT(error_of(std::string("ttl = 1h\0\n", 10)), Catch::Contains("NUL"));
+  CHECK_THAT(error_of(std::string(kMaxCollectConfigBytes + 1, '#')),
+             Catch::Contains("larger than"));
+  CHECK_THROWS_AS(read_collect_config_file("/nonexistent/collect.conf"), UsageError);
+}
+
+TEST_CASE("A usable configuration needs a listener and both directories", "[collect_config]") {
+  CollectConfig c;
+  CHECK_THROWS_WITH(check_collect_config(c), Catch::Contains("--state"));
+  c.state_dir = "/tmp/s";
+  CHECK_THROWS_WITH(check_collect_config(c), Catch::Contains("--rbldnsd-dir"));
+  c.rbldnsd_dir = "/tmp/r";
+  CHECK_THROWS_WITH(check_collect_config(c), Catch::Contains("--plain"));
+  c.plain = "127.0.0.1:2525";
+  CHECK_NOTHROW(check_collect_config(c));
+}
+
+TEST_CASE("Endpoints parse in both families", "[collect_config]") {
+  CHECK(parse_endpoint("127.0.0.1:2525", "plain").to_string() == "127.0.0.1:2525");
+  CHECK(parse_endpoint("[::1]:9", "plain").to_string() == "[::1]:9");
+  CHECK(parse_endpoint("[::]:9", "plain").address.v6);
+  CHECK_THROWS_AS(parse_endpoint("localhost:25", "plain"), UsageError);
+  CHECK_THROWS_AS(parse_endpoint("[::1]", "plain"), UsageError);
+  CHECK_THROWS_AS(parse_endpoint("1.2.3.4:", "plain"), UsageError);
+}

@@ -1,0 +1,108 @@
+#include "collect_metrics.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+namespace exigrey::collect {
+
+std::string_view to_string(CloseReason reason) noexcept {
+  switch (reason) {
+    case CloseReason::kEof:
+      return "eof";
+    case CloseReason::kIdle:
+      return "idle";
+    case CloseReason::kAbusive:
+      return "abusive";
+    case CloseReason::kEvicted:
+      return "evicted";
+    case CloseReason::kError:
+      return "error";
+    case CloseReason::kShutdown:
+      return "shutdown";
+    case CloseReason::kCount:
+      break;
+  }
+  return "?";
+}
+
+CollectMetrics::CollectMetrics(daemon::Metrics& m)
+    : connections_accepted(m.counter("exigrey_collect_connections_accepted_total",
+                                     "Plain connections accepted from allowed sources.")),
+      connections_denied(m.counter("exigrey_collect_connections_denied_total",
+                                   "Plain connections refused: source not in the allow-list.")),
+      connections_open(m.gauge("exigrey_collect_connections_open", "Plain connections open.")),
+      bytes_received(
+          m.counter("exigrey_collect_bytes_received_total", "Bytes read from plain connections.")),
+      reports_reserved(m.counter("exigrey_collect_reports_ignored_total",
+                                 "Reports dropped at intake because the subject can never be "
+                                 "listed (reserved address or name).",
+                                 "reason=\"reserved\"")),
+      store_commits(m.counter("exigrey_collect_store_commits_total",
+                              "Transactions committed to the reputation store.")),
+      store_errors(m.counter("exigrey_collect_store_errors_total",
+                             "Reputation store failures (the batch was lost).")),
+      publishes(m.counter("exigrey_collect_publishes_total",
+                          "Times the listings were computed and the rbldnsd files checked.")),
+      publish_errors(m.counter("exigrey_collect_publish_errors_total",
+                               "Publishing attempts that failed (retried).")),
+      files_written(
+          m.counter("exigrey_collect_files_written_total", "rbldnsd data files replaced.")),
+      publish_duration_ms(m.gauge("exigrey_collect_publish_duration_milliseconds",
+                                  "Duration of the last publish.")),
+      last_publish_time(m.gauge("exigrey_collect_last_publish_timestamp_seconds",
+                                "When the rbldnsd files were last replaced.")),
+      subjects(m.gauge("exigrey_collect_subjects", "Subjects in the reputation store.")),
+      pruned(m.counter("exigrey_collect_subjects_pruned_total",
+                       "Subjects deleted after their retention.")),
+      reloads_ok(m.counter("exigrey_collect_config_reloads_total", "Configuration reloads.",
+                           "result=\"ok\"")),
+      reloads_failed(m.counter("exigrey_collect_config_reloads_total", "Configuration reloads.",
+                               "result=\"error\"")),
+      resident_bytes(
+          m.gauge("exigrey_collect_resident_memory_bytes", "Resident set size of the collector.")),
+      start_time(m.gauge("exigrey_collect_start_time_seconds", "When the collector started.")) {
+  for (std::size_t i = 0; i < connections_closed.size(); ++i) {
+    connections_closed[i] = &m.counter(
+        "exigrey_collect_connections_closed_total", "Plain connections closed, by reason.",
+        fmt::format("reason=\"{}\"", to_string(static_cast<CloseReason>(i))));
+  }
+  reports_accepted[0] = &m.counter("exigrey_collect_reports_total",
+                                   "Reports accepted into the store, by verb.", "verb=\"black\"");
+  reports_accepted[1] = &m.counter("exigrey_collect_reports_total",
+                                   "Reports accepted into the store, by verb.", "verb=\"white\"");
+  for (std::size_t i = 0; i < kRejectReasons; ++i) {
+    const auto error = static_cast<LineError>(i);
+    if (error == LineError::kNone || error == LineError::kBlank) continue;
+    const std::string_view reason =
+        i == kRateLimitedSlot ? std::string_view("rate_limited") : to_string(error);
+    lines_rejected[i] =
+        &m.counter("exigrey_collect_lines_rejected_total", "Plain lines rejected, by reason.",
+                   fmt::format("reason=\"{}\"", reason));
+  }
+  constexpr std::array<const char*, 3> kFamilies = {"ip4", "ip6", "names"};
+  for (std::size_t i = 0; i < listed.size(); ++i) {
+    listed[i] = &m.gauge(
+        "exigrey_collect_listed", "Entries published, by list and file.",
+        fmt::format("list=\"{}\",file=\"{}\"", i < 3 ? "black" : "white", kFamilies[i % 3]));
+  }
+  stored_reports[0] =
+      &m.gauge("exigrey_collect_stored_reports",
+               "Reports ever applied to the store (persistent), by verb.", "verb=\"black\"");
+  stored_reports[1] =
+      &m.gauge("exigrey_collect_stored_reports",
+               "Reports ever applied to the store (persistent), by verb.", "verb=\"white\"");
+}
+
+std::int64_t resident_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "re");
+  if (f == nullptr) return 0;
+  long size = 0, resident = 0;
+  const int n = std::fscanf(f, "%ld %ld", &size, &resident);
+  std::fclose(f);
+  if (n != 2) return 0;
+  return static_cast<std::int64_t>(resident) * sysconf(_SC_PAGESIZE);
+}
+
+}  // namespace exigrey::collect

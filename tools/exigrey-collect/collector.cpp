@@ -1,0 +1,195 @@
+#include "collector.h"
+
+#include <fmt/format.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <asio.hpp>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <optional>
+
+#include "aggregator.h"
+#include "collect_metrics.h"
+#include "common/log.h"
+#include "common/metrics_server.h"
+#include "exigrey/error.h"
+#include "plain_listener.h"
+#include "publisher.h"
+
+namespace exigrey::collect {
+namespace {
+
+void ensure_dir(const std::string& dir, mode_t mode, std::string_view what) {
+  if (::mkdir(dir.c_str(), mode) == 0 || errno == EEXIST) {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return;
+  }
+  throw Error(ErrorKind::kStore,
+              fmt::format("exigrey-collect: cannot use {} directory {}: {}", what, dir,
+                          std::strerror(errno != 0 ? errno : ENOTDIR)));
+}
+
+// Idle-connection floods are bounded by max_connections, not by the soft
+// descriptor limit: raise it to the hard limit.
+void raise_fd_limit() {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+class Collector {
+ public:
+  Collector(const CommandLine& cmd, CollectConfig cfg)
+      : cmd_(cmd),
+        cfg_(std::move(cfg)),
+        metrics_(registry_),
+        store_(ReputationStore::path_in(cfg_.state_dir), cfg_.store),
+        writer_(cfg_.rbldnsd_dir, cfg_.zone),
+        aggregator_(io_, store_, metrics_, clock_, cfg_.policy.ttl),
+        publisher_(io_, store_, writer_, metrics_, clock_, cfg_.policy),
+        signals_(io_, SIGTERM, SIGINT, SIGHUP) {
+    aggregator_.set_change_hook([this] { publisher_.mark_dirty(); });
+    refresh_gauges();    // opens the store now: fail before listening
+    publisher_.start();  // the files exist before anyone can connect
+    const Endpoint plain_at = parse_endpoint(cfg_.plain, "plain");
+    try {
+      plain_.emplace(io_, plain_at, aggregator_, metrics_, cfg_.limits, cfg_.allow);
+    } catch (const std::system_error& e) {
+      throw Error(ErrorKind::kUsage, fmt::format("exigrey-collect: cannot listen on {}: {}",
+                                                 plain_at.to_string(), e.code().message()));
+    }
+    if (!cfg_.metrics.empty()) {
+      const Endpoint m = parse_endpoint(cfg_.metrics, "metrics");
+      try {
+        metrics_server_.emplace(io_, daemon::Endpoint{m.address.to_string(), m.port}, [this] {
+          refresh_gauges();
+          return registry_.exposition();
+        });
+      } catch (const std::system_error& e) {
+        throw Error(ErrorKind::kUsage,
+                    fmt::format("exigrey-collect: cannot listen on {} for metrics: {}",
+                                m.to_string(), e.code().message()));
+      }
+    }
+    metrics_.start_time = clock_.now();
+  }
+
+  int run() {
+    wait_for_signal();
+    LOG_INFO(
+        "exigrey-collect {} started: plain reports on {}, metrics on {}, state {}, "
+        "rbldnsd files in {}, min_reporters {}, ttl {}s",
+        EXIGREY_VERSION, cfg_.plain, cfg_.metrics.empty() ? "none" : cfg_.metrics, cfg_.state_dir,
+        cfg_.rbldnsd_dir, cfg_.policy.min_reporters, cfg_.policy.ttl);
+    io_.run();
+    LOG_INFO("exigrey-collect stopped");
+    return 0;
+  }
+
+ private:
+  void wait_for_signal() {
+    signals_.async_wait([this](std::error_code ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        reload();
+        wait_for_signal();
+        return;
+      }
+      LOG_INFO("signal {}: stopping", sig);
+      stop();
+    });
+  }
+
+  void stop() {
+    plain_->stop();
+    aggregator_.flush();
+    publisher_.stop();
+    metrics_server_.reset();
+    try {
+      store_.sync();
+    } catch (const Error& e) {
+      LOG_ERROR("{}", e.what());
+    }
+    io_.stop();
+  }
+
+  void reload() {
+    CollectConfig next;
+    try {
+      next = load_settings(cmd_);
+      check_collect_config(next);
+    } catch (const Error& e) {
+      ++metrics_.reloads_failed;
+      LOG_ERROR("reload failed, keeping the running configuration: {}", e.what());
+      return;
+    }
+    auto keep = [&](auto CollectConfig::*field, std::string_view key) {
+      if (next.*field != cfg_.*field) {
+        LOG_WARNING("reload: {} changed; restart exigrey-collect to apply it", key);
+        next.*field = cfg_.*field;
+      }
+    };
+    keep(&CollectConfig::plain, "plain");
+    keep(&CollectConfig::metrics, "metrics");
+    keep(&CollectConfig::state_dir, "state");
+    keep(&CollectConfig::rbldnsd_dir, "rbldnsd_dir");
+    if (next.store.sync != cfg_.store.sync || next.store.map_size != cfg_.store.map_size) {
+      LOG_WARNING("reload: sync or map_size changed; restart exigrey-collect to apply it");
+      next.store = cfg_.store;
+    }
+    daemon::log_init("exigrey-collect", log_target_of(next.log), log_level_of(next.log_level));
+    plain_->set_limits(next.limits, next.allow);
+    aggregator_.set_ttl(next.policy.ttl);
+    publisher_.set_policy(next.policy);
+    publisher_.set_zone(next.zone);
+    cfg_ = std::move(next);
+    ++metrics_.reloads_ok;
+    LOG_INFO("configuration reloaded{}: min_reporters {}, ttl {}s, decay {}s",
+             cmd_.config_file.empty() ? "" : " from " + cmd_.config_file, cfg_.policy.min_reporters,
+             cfg_.policy.ttl, cfg_.policy.decay);
+  }
+
+  void refresh_gauges() {
+    metrics_.resident_bytes = resident_bytes();
+    try {
+      const ReputationTotals t = store_.totals();
+      *metrics_.stored_reports[0] = static_cast<std::int64_t>(t.black_reports);
+      *metrics_.stored_reports[1] = static_cast<std::int64_t>(t.white_reports);
+      metrics_.subjects = static_cast<std::int64_t>(t.subjects);
+    } catch (const Error& e) {
+      LOG_ERROR("{}", e.what());
+    }
+  }
+
+  const CommandLine& cmd_;
+  CollectConfig cfg_;
+  const SystemClock& clock_ = SystemClock::instance();
+  asio::io_context io_{1};
+  daemon::Metrics registry_;
+  CollectMetrics metrics_;
+  ReputationStore store_;
+  ZoneWriter writer_;
+  Aggregator aggregator_;
+  Publisher publisher_;
+  std::optional<PlainListener> plain_;
+  std::optional<daemon::MetricsServer> metrics_server_;
+  asio::signal_set signals_;
+};
+
+}  // namespace
+
+int run_collector(const CommandLine& cmd, CollectConfig cfg) {
+  std::signal(SIGPIPE, SIG_IGN);
+  raise_fd_limit();
+  ensure_dir(cfg.state_dir, 0750, "state");
+  ensure_dir(cfg.rbldnsd_dir, 0755, "rbldnsd");
+  daemon::log_init("exigrey-collect", log_target_of(cfg.log), log_level_of(cfg.log_level));
+  Collector collector(cmd, std::move(cfg));
+  return collector.run();
+}
+
+}  // namespace exigrey::collect

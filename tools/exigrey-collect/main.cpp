@@ -1,0 +1,3 @@
+#include "collect_main.h"
+
+int main(int argc, char** argv) { return exigrey::collect::collect_main(argc, argv); }

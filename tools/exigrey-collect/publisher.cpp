@@ -1,0 +1,154 @@
+#include "publisher.h"
+
+#include <algorithm>
+
+#include "common/log.h"
+#include "exigrey/error.h"
+
+namespace exigrey::collect {
+namespace {
+
+// How long until the wall clock reaches the start of second `t`, plus 20 ms
+// so that the Clock (whole seconds) reads `t` when the timer fires.
+std::chrono::milliseconds until_second(UnixTime t) {
+  using namespace std::chrono;
+  const auto now_ms = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  const auto wait = t * 1000 - now_ms + 20;
+  return milliseconds(std::max<std::int64_t>(wait, 0));
+}
+
+}  // namespace
+
+Publisher::Publisher(asio::io_context& io, ReputationStore& store, ZoneWriter& writer,
+                     CollectMetrics& metrics, const Clock& clock, ListingPolicy policy)
+    : io_(io),
+      store_(store),
+      writer_(writer),
+      metrics_(metrics),
+      clock_(clock),
+      policy_(std::move(policy)),
+      timer_(io),
+      expiry_timer_(io),
+      prune_timer_(io) {}
+
+void Publisher::set_policy(ListingPolicy policy) {
+  if (policy == policy_) return;
+  policy_ = std::move(policy);
+  mark_dirty();
+}
+
+void Publisher::set_zone(ZoneOptions zone) {
+  if (zone == writer_.options()) return;
+  writer_.set_options(std::move(zone));
+  mark_dirty();
+}
+
+void Publisher::mark_dirty() {
+  dirty_ = true;
+  if (armed_ || stopped_) return;
+  const auto since = std::chrono::steady_clock::now() - last_publish_;
+  arm(since >= interval_
+          ? std::chrono::milliseconds(0)
+          : std::chrono::duration_cast<std::chrono::milliseconds>(interval_ - since));
+}
+
+void Publisher::arm(std::chrono::milliseconds delay) {
+  armed_ = true;
+  timer_.expires_after(delay);
+  timer_.async_wait([this](std::error_code ec) {
+    if (ec) return;  // cancelled: stop() takes over
+    armed_ = false;
+    if (dirty_ && !stopped_ && !publish()) arm(kRetry);
+  });
+}
+
+bool Publisher::publish() {
+  const auto started = std::chrono::steady_clock::now();
+  last_publish_ = started;
+  const UnixTime now = clock_.now();
+  dirty_ = false;  // reports committed while publishing mark it again
+  ++metrics_.publishes;
+  try {
+    const ListingSet set = collect_listings(store_, policy_, now);
+    const ZoneWriter::Result r = writer_.publish(set.black, set.white, now);
+    metrics_.files_written += r.written;
+    std::array<std::int64_t, 6> counts{};
+    for (const auto* list : {&set.black, &set.white}) {
+      for (const Listing& l : *list) {
+        const std::size_t base = list == &set.black ? 0 : 3;
+        const std::size_t k = l.subject.kind == SubjectKind::kIPv4   ? 0
+                              : l.subject.kind == SubjectKind::kIPv6 ? 1
+                                                                     : 2;
+        ++counts[base + k];
+      }
+    }
+    for (std::size_t i = 0; i < counts.size(); ++i) *metrics_.listed[i] = counts[i];
+    metrics_.subjects = static_cast<std::int64_t>(set.subjects);
+    if (r.written > 0) {
+      metrics_.last_publish_time = now;
+      LOG_DEBUG("published {} black and {} white listings ({} files replaced)", set.black.size(),
+                set.white.size(), r.written);
+    }
+    if (set.next_change) arm_expiry(*set.next_change);
+  } catch (const Error& e) {
+    dirty_ = true;
+    ++metrics_.publish_errors;
+    LOG_ERROR("publishing failed, retrying: {}", e.what());
+    return false;
+  }
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - started);
+  metrics_.publish_duration_ms = took.count();
+  interval_ = std::max<std::chrono::milliseconds>(kMinInterval, 4 * took);
+  return true;
+}
+
+void Publisher::arm_expiry(UnixTime at) {
+  if (stopped_ || at == expiry_at_) return;
+  expiry_at_ = at;
+  expiry_timer_.expires_after(until_second(at));
+  expiry_timer_.async_wait([this](std::error_code ec) {
+    if (ec) return;
+    expiry_at_ = 0;
+    mark_dirty();
+  });
+}
+
+void Publisher::start() {
+  dirty_ = true;
+  if (!publish()) arm(kRetry);
+  prune();
+  arm_prune();
+}
+
+void Publisher::arm_prune() {
+  prune_timer_.expires_after(kPruneEvery);
+  prune_timer_.async_wait([this](std::error_code ec) {
+    if (ec) return;
+    prune();
+    arm_prune();
+  });
+}
+
+void Publisher::prune() {
+  const UnixTime before = clock_.now() - std::max(policy_.ttl, kMinRetention);
+  try {
+    for (int round = 0; round < 100; ++round) {
+      const std::size_t n = store_.prune(before, kPruneBatch);
+      metrics_.pruned += n;
+      if (n < kPruneBatch) break;
+    }
+  } catch (const Error& e) {
+    LOG_ERROR("pruning the store failed: {}", e.what());
+  }
+}
+
+void Publisher::stop() {
+  stopped_ = true;
+  timer_.cancel();
+  expiry_timer_.cancel();
+  prune_timer_.cancel();
+  if (dirty_) publish();
+}
+
+}  // namespace exigrey::collect

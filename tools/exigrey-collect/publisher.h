@@ -1,0 +1,80 @@
+// exigrey-collect/publisher.h: keeps the rbldnsd files in step with the store.
+//
+// mark_dirty() (after every commit, and when the policy or zone settings
+// change) publishes at once when the last publish is at least the minimum
+// interval old, and otherwise at that point, so a lone report is published
+// without delay and a burst costs one rewrite per interval. The interval is
+// kMinInterval, or four times the last publish's duration if that is longer,
+// so that rebuilding a large list never takes more than a fifth of the
+// loop's time. A publish
+// scans the store, applies the policy and lets the ZoneWriter replace the
+// files whose content changed. After each publish a timer is set for the
+// earliest vote expiry, so listings disappear on time without new reports.
+// A failed publish is logged, counted and retried a second later.
+//
+// It also prunes the store: every kPruneEvery, records whose last report is
+// older than max(ttl, kMinRetention) are deleted in bounded batches.
+//
+// Thread safety: use from the io_context's thread only.
+#pragma once
+
+#include <asio.hpp>
+#include <chrono>
+
+#include "collect_metrics.h"
+#include "exigrey/clock.h"
+#include "exigrey/rbldnsd_zone.h"
+#include "exigrey/reputation.h"
+#include "exigrey/reputation_policy.h"
+
+namespace exigrey::collect {
+
+class Publisher {
+ public:
+  static constexpr std::chrono::milliseconds kMinInterval{250};
+  static constexpr std::chrono::seconds kRetry{1};
+  static constexpr std::chrono::minutes kPruneEvery{10};
+  static constexpr std::int64_t kMinRetention = 7 * 86400;
+  static constexpr std::size_t kPruneBatch = 1000;
+
+  Publisher(asio::io_context& io, ReputationStore& store, ZoneWriter& writer,
+            CollectMetrics& metrics, const Clock& clock, ListingPolicy policy);
+  Publisher(const Publisher&) = delete;
+  Publisher& operator=(const Publisher&) = delete;
+
+  void set_policy(ListingPolicy policy);
+  void set_zone(ZoneOptions zone);
+  const ListingPolicy& policy() const noexcept { return policy_; }
+
+  // Schedules a publish (coalesced).
+  void mark_dirty();
+  // Publishes at once and starts the prune timer.
+  void start();
+  // Cancels the timers and publishes once more if anything is pending.
+  void stop();
+
+ private:
+  void arm(std::chrono::milliseconds delay);
+  bool publish();
+  void arm_expiry(UnixTime at);
+  void prune();
+  void arm_prune();
+
+  asio::io_context& io_;
+  ReputationStore& store_;
+  ZoneWriter& writer_;
+  CollectMetrics& metrics_;
+  const Clock& clock_;
+  ListingPolicy policy_;
+  asio::steady_timer timer_;
+  asio::steady_timer expiry_timer_;
+  asio::steady_timer prune_timer_;
+  bool dirty_ = false;
+  bool armed_ = false;
+  bool stopped_ = false;
+  std::chrono::steady_clock::time_point last_publish_{};
+  std::chrono::milliseconds interval_ = kMinInterval;
+  UnixTime expiry_at_ = 0;
+};
+
+}  // namespace exigrey::collect
