@@ -18,7 +18,9 @@
 #include "exigrey/duration.h"
 #include "exigrey/error.h"
 #include "exigrey/greylist.h"
+#include "exigrey/outbox.h"
 #include "exigrey/paths.h"
+#include "exigrey/report.h"
 #include "exigrey/store.h"
 
 namespace exigrey::plugin {
@@ -170,6 +172,20 @@ class ProcessState {
     return stores_.emplace(path, std::move(store)).first->second;
   }
 
+  // The outbox in `dir`, opened once per process, its files given to Exim's
+  // user like the stores'.
+  Outbox& outbox(const std::string& dir, Host& host) {
+    const std::string path = Outbox::path_in(dir);
+    if (outbox_ && outbox_->path() == path) return *outbox_;
+    const bool had_data = exists(path);
+    const bool had_lock = exists(path + "-lock");
+    outbox_.emplace(path);
+    outbox_->stats();  // opens (and creates) it now, so ownership can be fixed
+    if (!had_data) give_to_exim(path, host);
+    if (!had_lock) give_to_exim(path + "-lock", host);
+    return *outbox_;
+  }
+
  private:
   ProcessState() = default;
 
@@ -210,6 +226,7 @@ class ProcessState {
   std::optional<std::pair<uid_t, gid_t>> exim_ids_;
   std::set<std::string, std::less<>> ready_dirs_;
   std::map<std::string, Store, std::less<>> stores_;
+  std::optional<Outbox> outbox_;
 };
 
 // Exim logs the FAIL text on one line; the caller's bytes must not break it.
@@ -320,6 +337,50 @@ Outcome greylist(Function fn, std::span<const std::string_view> args, Host& host
     throw;
   } catch (const std::exception& e) {
     return failure(fmt::format("exigrey: {}: internal error: {}", name, e.what()));
+  }
+}
+
+Outcome report(std::span<const std::string_view> args, Host& host, const Clock& clock) {
+  if (args.size() < 2 || args.size() > 3) {
+    return failure(fmt::format(
+        "exigrey: report takes 2 or 3 arguments, got {}: use "
+        "${{dlfunc{{libexigrey.so}}{{report}}{{black|white}}{{SUBJECT}}{{NOTE}}}}",
+        args.size()));
+  }
+  try {
+    // Validate everything before the outbox is touched.
+    Report r;
+    r.verb = parse_verb(args[0]);
+    r.subject = parse_subject(args[1]);
+    if (args.size() == 3) r.note = parse_note(args[2]);
+    r.time = clock.now();
+
+    ProcessState& state = ProcessState::get();
+    std::lock_guard lock(state.mu);
+    const Config& cfg = state.settings(host);
+    const std::string dir = state.grey_dir(cfg, host);
+    state.ensure_dir(dir, host);
+    const std::uint64_t seq = state.outbox(dir, host).append(r);
+    if (cfg.log != DecisionLog::kNone) {
+      host.log(fmt::format("exigrey: reported {} {} (outbox #{})", to_string(r.verb),
+                           r.subject.text, seq));
+    }
+    if (host.debugging()) {
+      host.debug(fmt::format("exigrey: report({}, {}, {:?}) queued as #{} in {}",
+                             to_string(r.verb), r.subject.text, r.note, seq,
+                             Outbox::path_in(dir)));
+    }
+    return Outcome{true, "yes"};
+  } catch (const Error& e) {
+    // Exim 4.96 turns a failed expansion into an ACL error (451) even in a
+    // `warn` statement, so a report that fails must not fail the expansion:
+    // a missing $sender_host_address or a full outbox would block mail.
+    host.log(one_line(fmt::format("{} (report not queued; answered no)", e.what())));
+    return Outcome{true, "no"};
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {
+    return failure(fmt::format("exigrey: report: internal error: {}", e.what()));
   }
 }
 

@@ -69,4 +69,16 @@ struct Outcome {
 Outcome greylist(Function fn, std::span<const std::string_view> args, Host& host,
                  const Clock& clock = SystemClock::instance());
 
+// ${dlfunc{libexigrey.so}{report}{VERB}{SUBJECT}{NOTE}}: validates the report
+// (VERB black or white; SUBJECT an IPv4/IPv6 address or a domain name,
+// normalised; NOTE optional, at most 200 bytes, no control bytes), appends it
+// durably to the outbox in the store directory (<grey_dir>/outbox) and yields
+// "yes". It never opens a socket: exigrey-forward delivers. A wrong number
+// of arguments is an error (a fixed mistake in the ACL); any other failure
+// (a bad verb, subject or note, a broken or full outbox) yields "no" plus a
+// main-log line, because Exim defers the SMTP command on a failed expansion
+// even inside `warn`, and a report must never block mail.
+Outcome report(std::span<const std::string_view> args, Host& host,
+               const Clock& clock = SystemClock::instance());
+
 }  // namespace exigrey::plugin

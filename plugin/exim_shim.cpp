@@ -100,6 +100,13 @@ EXIGREY_EXPORT int seen(uschar** yield, int argc, uschar* argv[]) {
   });
 }
 
+// ${dlfunc{libexigrey.so}{report}{black|white}{SUBJECT}{NOTE}}: "yes" once queued.
+EXIGREY_EXPORT int report(uschar** yield, int argc, uschar* argv[]) {
+  return run(yield, argc, argv,
+             [](auto args, auto& host) { return exigrey::plugin::report(args, host); });
+}
+
 // The entry points must match Exim's dlfunc type exactly.
 static_assert(std::is_same_v<decltype(&unseen), exim_dlfunc_t*>);
 static_assert(std::is_same_v<decltype(&seen), exim_dlfunc_t*>);
+static_assert(std::is_same_v<decltype(&report), exim_dlfunc_t*>);
