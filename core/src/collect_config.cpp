@@ -90,6 +90,8 @@ std::string absolute_dir(std::string_view key, std::string_view value) {
 
 enum class Key {
   kPlain,
+  kSigned,
+  kKeys,
   kMetrics,
   kState,
   kRbldnsdDir,
@@ -116,6 +118,8 @@ enum class Key {
 const std::map<std::string_view, Key, std::less<>>& key_table() {
   static const std::map<std::string_view, Key, std::less<>> table = {
       {"plain", Key::kPlain},
+      {"signed", Key::kSigned},
+      {"keys", Key::kKeys},
       {"metrics", Key::kMetrics},
       {"state", Key::kState},
       {"rbldnsd_dir", Key::kRbldnsdDir},
@@ -199,7 +203,8 @@ NetworkSet CollectConfig::default_allow() {
 
 const std::vector<std::string_view>& collect_setting_keys() {
   static const std::vector<std::string_view> keys = {
-      "plain",       "metrics",        "state",         "rbldnsd_dir",
+      "plain",       "signed",         "keys",
+      "metrics",     "state",          "rbldnsd_dir",
       "allow",       "min_reporters",  "ttl",           "decay",
       "whitelist",   "max_line",       "idle_timeout",  "max_connections",
       "source_rate", "source_burst",   "max_bad_lines", "dns_ttl",
@@ -219,6 +224,15 @@ void apply_collect_setting(CollectConfig& cfg, std::string_view key, std::string
   switch (it->second) {
     case Key::kPlain:
       cfg.plain = endpoint_text(key, value);
+      break;
+    case Key::kSigned:
+      cfg.signed_at = endpoint_text(key, value);
+      break;
+    case Key::kKeys:
+      if (value.empty() || value.front() != '/') {
+        throw UsageError(fmt::format("{}: the keys file must be an absolute path", key));
+      }
+      cfg.keys_file = std::string(value);
       break;
     case Key::kMetrics:
       cfg.metrics = endpoint_text(key, value);
@@ -436,8 +450,12 @@ void check_collect_config(const CollectConfig& cfg) {
     throw UsageError(
         "exigrey-collect: no rbldnsd directory (set rbldnsd_dir or --rbldnsd-dir DIR)");
   }
-  if (cfg.plain.empty()) {
-    throw UsageError("exigrey-collect: no listener (set plain or --plain ADDR:PORT)");
+  if (cfg.plain.empty() && cfg.signed_at.empty()) {
+    throw UsageError(
+        "exigrey-collect: no listener (set plain or --plain ADDR:PORT, or signed and keys)");
+  }
+  if (!cfg.signed_at.empty() && cfg.keys_file.empty()) {
+    throw UsageError("exigrey-collect: signed needs a keys file (set keys or --keys FILE)");
   }
   check_policy(cfg.policy);
   check_zone_options(cfg.zone);

@@ -21,9 +21,11 @@ namespace {
 //                                i64 first | i64 last | i64 black_since |
 //                                i64 white_since | u8 nvotes |
 //                                nvotes x (u8 len | reporter | i64 black | i64 white)
+//   key 0x30 reporter id      -> u64 le, the last report id committed (signed protocol)
 //   (all integers little-endian; kind is SubjectKind: 4, 6 or 'd')
 constexpr std::string_view kReputationFormat = "exigrey-reputation 1";
 constexpr char kSubjectNs = 0x20;
+constexpr char kCursorNs = 0x30;
 constexpr std::string_view kBlackKey = std::string_view(
     "\x00"
     "black_reports",
@@ -294,8 +296,8 @@ ReputationStore::ReputationStore(std::string path, StoreOptions options)
     : path_(std::move(path)), options_(options) {}
 
 void ReputationStore::apply(std::span<const IncomingReport> reports, UnixTime now,
-                            std::int64_t ttl) {
-  if (reports.empty()) return;
+                            std::int64_t ttl, std::span<const ReporterCursor> cursors) {
+  if (reports.empty() && cursors.empty()) return;
   for (const IncomingReport& r : reports) {
     if (r.reporter.empty() || r.reporter.size() > kMaxReporterBytes) {
       throw UsageError(fmt::format("exigrey: reporter id must be 1..{} bytes", kMaxReporterBytes));
@@ -330,7 +332,24 @@ void ReputationStore::apply(std::span<const IncomingReport> reports, UnixTime no
     add_saturating(total, white);
     txn.put_counter(kWhiteKey, total);
   }
+  for (const ReporterCursor& c : cursors) {
+    if (c.reporter.empty() || c.reporter.size() > kMaxReporterBytes) {
+      throw UsageError(fmt::format("exigrey: reporter id must be 1..{} bytes", kMaxReporterBytes));
+    }
+    key.assign(1, kCursorNs);
+    key += c.reporter;
+    // Never move a cursor backwards (two batches of one reporter in one commit).
+    if (txn.counter(key) < c.last_id) txn.put_counter(key, c.last_id);
+  }
   txn.commit();
+}
+
+std::uint64_t ReputationStore::reporter_cursor(std::string_view reporter) const {
+  detail::Env& env = env_for(path_, options_);
+  Txn txn(env, false);
+  std::string key(1, kCursorNs);
+  key += reporter;
+  return txn.counter(key);
 }
 
 std::optional<SubjectRecord> ReputationStore::get(const Subject& subject) const {
@@ -410,6 +429,16 @@ ReputationTotals ReputationStore::totals() const {
   std::uint64_t meta = 1;  // the format key
   if (t.black_reports > 0) ++meta;
   if (t.white_reports > 0) ++meta;
+  {
+    // Reporter cursors are not subjects (one per signed reporter: few).
+    Cursor cur(env, txn.get());
+    const char start_byte = kCursorNs;
+    MDB_val k{1, const_cast<char*>(&start_byte)}, v{};
+    for (bool ok = cur.get(k, v, MDB_SET_RANGE); ok && view_of(k)[0] == kCursorNs;
+         ok = cur.get(k, v, MDB_NEXT)) {
+      ++meta;
+    }
+  }
   t.subjects = st.ms_entries >= meta ? st.ms_entries - meta : 0;
   return t;
 }

@@ -182,3 +182,25 @@ TEST_CASE("Another process reads what the collector committed", "[reputation]") 
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
 }
+
+TEST_CASE("Reporter cursors commit with the reports and are not subjects", "[reputation]") {
+  exigrey::test::TempDir dir;
+  exigrey::ReputationStore store(exigrey::ReputationStore::path_in(dir.path()));
+  using exigrey::IncomingReport;
+  using exigrey::ReporterCursor;
+  CHECK(store.reporter_cursor("mx1") == 0);
+  const std::vector<IncomingReport> reports{
+      {exigrey::Report{exigrey::Verb::kBlack, exigrey::parse_subject("11.22.33.44"), "", 100},
+       "signed:mx1"}};
+  const std::vector<ReporterCursor> cursors{{"mx1", 7}, {"mx2", 3}};
+  store.apply(reports, 100, 86400, cursors);
+  CHECK(store.reporter_cursor("mx1") == 7);
+  CHECK(store.reporter_cursor("mx2") == 3);
+  CHECK(store.totals().subjects == 1);
+  // A cursor never moves backwards; cursors alone commit too.
+  const std::vector<ReporterCursor> older{{"mx1", 5}, {"mx3", 9}};
+  store.apply({}, 101, 86400, older);
+  CHECK(store.reporter_cursor("mx1") == 7);
+  CHECK(store.reporter_cursor("mx3") == 9);
+  CHECK(store.totals().subjects == 1);
+}

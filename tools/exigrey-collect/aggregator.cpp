@@ -1,5 +1,9 @@
 #include "aggregator.h"
 
+#include <unistd.h>
+
+#include <cstdlib>
+
 #include "common/log.h"
 #include "exigrey/error.h"
 #include "exigrey/reputation_policy.h"
@@ -43,6 +47,23 @@ void Aggregator::submit_batch(std::vector<IncomingReport> reports, std::function
   schedule_flush();
 }
 
+void Aggregator::submit_signed(std::vector<IncomingReport> reports, ReporterCursor cursor,
+                               std::function<void(bool)> done) {
+  cursors_.push_back(std::move(cursor));
+  submit_batch(std::move(reports), std::move(done));
+}
+
+void Aggregator::crash_point_after_commit() {
+  // Fault injection for the test suite (docs/collector.md): die like SIGKILL
+  // after the Nth durable signed commit, before any ACK is written, to prove
+  // that the retransmission is recognised and counted once.
+  static const long crash_after = [] {
+    const char* v = std::getenv("EXIGREY_TEST_CRASH_AFTER_SIGNED_COMMITS");
+    return v != nullptr ? std::atol(v) : 0L;
+  }();
+  if (crash_after > 0 && ++signed_commits_ == crash_after) ::_exit(137);
+}
+
 void Aggregator::schedule_flush() {
   if (flush_posted_) return;
   flush_posted_ = true;
@@ -54,13 +75,21 @@ void Aggregator::flush() {
   flush_posted_ = false;
   std::vector<std::function<void(bool)>> waiting;
   waiting.swap(waiting_);
-  if (queue_.empty()) {
+  std::vector<ReporterCursor> cursors;
+  cursors.swap(cursors_);
+  if (queue_.empty() && cursors.empty()) {
     for (auto& done : waiting) done(true);
     return;
   }
   bool ok = true;
   try {
-    store_.apply(queue_, clock_.now(), ttl_);
+    store_.apply(queue_, clock_.now(), ttl_, cursors);
+    // Signed batches are acknowledged: make the commit durable first, also
+    // when the store runs with sync meta or none.
+    if (!cursors.empty()) {
+      store_.sync();
+      crash_point_after_commit();
+    }
     ++metrics_.store_commits;
     for (const IncomingReport& r : queue_) ++metrics_.accepted(r.report.verb);
   } catch (const Error& e) {

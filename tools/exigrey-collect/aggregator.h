@@ -50,12 +50,19 @@ class Aggregator {
   // Queues several reports; `done(ok)` runs once they are committed (or lost).
   void submit_batch(std::vector<IncomingReport> reports, std::function<void(bool)> done);
 
+  // A signed batch: its reports and the reporter's new cursor (the last
+  // report id) commit in one transaction, which is forced to disk before
+  // `done(true)` runs, so an acknowledgement is never ahead of the disk.
+  void submit_signed(std::vector<IncomingReport> reports, ReporterCursor cursor,
+                     std::function<void(bool)> done);
+
   // Commits everything queued now (also used at shutdown).
   void flush();
 
  private:
   bool admit(IncomingReport& r);
   void schedule_flush();
+  void crash_point_after_commit();
 
   asio::io_context& io_;
   ReputationStore& store_;
@@ -63,6 +70,8 @@ class Aggregator {
   const Clock& clock_;
   std::int64_t ttl_;
   std::vector<IncomingReport> queue_;
+  std::vector<ReporterCursor> cursors_;
+  long signed_commits_ = 0;
   std::vector<std::function<void(bool)>> waiting_;
   bool flush_posted_ = false;
   std::chrono::steady_clock::time_point last_error_log_{};

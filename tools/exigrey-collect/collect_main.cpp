@@ -26,6 +26,8 @@ struct FlagHelp {
 // One table for every setting flag; the same keys as the settings file.
 constexpr FlagHelp kFlags[] = {
     {"plain", "accept plain report lines on ADDR:PORT (e.g. 127.0.0.1:2525)"},
+    {"signed", "accept signed batches from exigrey-forward on ADDR:PORT"},
+    {"keys", "reporters' secrets for signed batches, ID SECRET per line (reread on SIGHUP)"},
     {"metrics", "serve Prometheus /metrics on ADDR:PORT"},
     {"state", "directory of the collector's LMDB store"},
     {"rbldnsd_dir", "directory where the rbldnsd data files are published"},

@@ -15,8 +15,10 @@
 #include "common/log.h"
 #include "common/metrics_server.h"
 #include "exigrey/error.h"
+#include "exigrey/keys.h"
 #include "plain_listener.h"
 #include "publisher.h"
+#include "signed_listener.h"
 
 namespace exigrey::collect {
 namespace {
@@ -55,12 +57,25 @@ class Collector {
     aggregator_.set_change_hook([this] { publisher_.mark_dirty(); });
     refresh_gauges();    // opens the store now: fail before listening
     publisher_.start();  // the files exist before anyone can connect
-    const Endpoint plain_at = parse_endpoint(cfg_.plain, "plain");
-    try {
-      plain_.emplace(io_, plain_at, aggregator_, metrics_, cfg_.limits, cfg_.allow);
-    } catch (const std::system_error& e) {
-      throw Error(ErrorKind::kUsage, fmt::format("exigrey-collect: cannot listen on {}: {}",
-                                                 plain_at.to_string(), e.code().message()));
+    if (!cfg_.plain.empty()) {
+      const Endpoint plain_at = parse_endpoint(cfg_.plain, "plain");
+      try {
+        plain_.emplace(io_, plain_at, aggregator_, metrics_, cfg_.limits, cfg_.allow);
+      } catch (const std::system_error& e) {
+        throw Error(ErrorKind::kUsage, fmt::format("exigrey-collect: cannot listen on {}: {}",
+                                                   plain_at.to_string(), e.code().message()));
+      }
+    }
+    if (!cfg_.signed_at.empty()) {
+      const Endpoint signed_at = parse_endpoint(cfg_.signed_at, "signed");
+      KeyRing keys = load_keys(cfg_.keys_file);  // UsageError names the file and line
+      try {
+        signed_.emplace(io_, signed_at, aggregator_, store_, registry_, clock_, std::move(keys),
+                        cfg_.limits);
+      } catch (const std::system_error& e) {
+        throw Error(ErrorKind::kUsage, fmt::format("exigrey-collect: cannot listen on {}: {}",
+                                                   signed_at.to_string(), e.code().message()));
+      }
     }
     if (!cfg_.metrics.empty()) {
       const Endpoint m = parse_endpoint(cfg_.metrics, "metrics");
@@ -81,9 +96,11 @@ class Collector {
   int run() {
     wait_for_signal();
     LOG_INFO(
-        "exigrey-collect {} started: plain reports on {}, metrics on {}, state {}, "
-        "rbldnsd files in {}, min_reporters {}, ttl {}s",
-        EXIGREY_VERSION, cfg_.plain, cfg_.metrics.empty() ? "none" : cfg_.metrics, cfg_.state_dir,
+        "exigrey-collect {} started: plain reports on {}, signed batches on {}, metrics on {}, "
+        "state {}, rbldnsd files in {}, min_reporters {}, ttl {}s",
+        EXIGREY_VERSION, cfg_.plain.empty() ? "none" : cfg_.plain,
+        cfg_.signed_at.empty() ? "none" : cfg_.signed_at,
+        cfg_.metrics.empty() ? "none" : cfg_.metrics, cfg_.state_dir,
         cfg_.rbldnsd_dir, cfg_.policy.min_reporters, cfg_.policy.ttl);
     io_.run();
     LOG_INFO("exigrey-collect stopped");
@@ -105,7 +122,8 @@ class Collector {
   }
 
   void stop() {
-    plain_->stop();
+    if (plain_) plain_->stop();
+    if (signed_) signed_->stop();
     aggregator_.flush();
     publisher_.stop();
     metrics_server_.reset();
@@ -134,6 +152,7 @@ class Collector {
       }
     };
     keep(&CollectConfig::plain, "plain");
+    keep(&CollectConfig::signed_at, "signed");
     keep(&CollectConfig::metrics, "metrics");
     keep(&CollectConfig::state_dir, "state");
     keep(&CollectConfig::rbldnsd_dir, "rbldnsd_dir");
@@ -142,7 +161,17 @@ class Collector {
       next.store = cfg_.store;
     }
     daemon::log_init("exigrey-collect", log_target_of(next.log), log_level_of(next.log_level));
-    plain_->set_limits(next.limits, next.allow);
+    if (plain_) plain_->set_limits(next.limits, next.allow);
+    if (signed_) {
+      try {
+        signed_->set_keys(load_keys(next.keys_file));
+        signed_->set_limits(next.limits);
+      } catch (const Error& e) {
+        ++metrics_.reloads_failed;
+        LOG_ERROR("reload: keeping the old keys: {}", e.what());
+        next.keys_file = cfg_.keys_file;
+      }
+    }
     aggregator_.set_ttl(next.policy.ttl);
     publisher_.set_policy(next.policy);
     publisher_.set_zone(next.zone);
@@ -176,6 +205,7 @@ class Collector {
   Aggregator aggregator_;
   Publisher publisher_;
   std::optional<PlainListener> plain_;
+  std::optional<SignedListener> signed_;
   std::optional<daemon::MetricsServer> metrics_server_;
   asio::signal_set signals_;
 };

@@ -80,6 +80,13 @@ void apply_report(SubjectRecord& record, Verb verb, std::string_view reporter, U
 std::string encode_subject_record(const SubjectRecord& record);
 SubjectRecord decode_subject_record(std::string_view bytes);
 
+// How far a signed reporter's reports have been committed: the highest report
+// id (its outbox sequence number) applied. See docs/protocol.md.
+struct ReporterCursor {
+  std::string reporter;
+  std::uint64_t last_id = 0;
+};
+
 struct ReputationTotals {
   std::uint64_t subjects = 0;       // records in the store now
   std::uint64_t black_reports = 0;  // reports ever applied (survive pruning)
@@ -99,8 +106,13 @@ class ReputationStore {
   const std::string& path() const noexcept { return path_; }
 
   // Applies every report in one transaction (all or nothing). Reports with
-  // time 0 are taken as `now`.
-  void apply(std::span<const IncomingReport> reports, UnixTime now, std::int64_t ttl);
+  // time 0 are taken as `now`. `cursors` are committed in the same
+  // transaction, so a reporter's progress is exactly as durable as its reports.
+  void apply(std::span<const IncomingReport> reports, UnixTime now, std::int64_t ttl,
+             std::span<const ReporterCursor> cursors = {});
+
+  // The last committed report id of a signed reporter (0: none yet).
+  std::uint64_t reporter_cursor(std::string_view reporter) const;
 
   std::optional<SubjectRecord> get(const Subject& subject) const;
 

@@ -1,0 +1,100 @@
+"""Helpers for the exigrey-forward tests, on top of tests/collect/collectlib.
+
+argv: COLLECT FORWARD OUTBOX_FILL PLUGIN EXIGREY (see CMakeLists.txt).
+"""
+
+import hashlib
+import hmac
+import os
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "collect"))
+from collectlib import *  # noqa: F401,F403  (check, expect, finish, Collector, Rbldnsd, ...)
+import collectlib
+
+COLLECT, FORWARD, FILL, PLUGIN, EXIGREY = sys.argv[1:6]
+SECRET = "6b1f0c0d9e8a7f6e5d4c3b2a19081726354453627180" + "9fa1b2c3d4e5f6a7"
+
+
+def write_keys(root, entries):
+    path = os.path.join(root, "collect.keys")
+    with open(path, "w") as f:
+        for rid, secret in entries.items():
+            f.write(f"{rid} {secret}\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+def write_secret(root, secret=SECRET):
+    path = os.path.join(root, "forward.secret")
+    with open(path, "w") as f:
+        f.write(secret + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+class SignedCollector(collectlib.Collector):
+    """A collector with a signed listener, listing after one reporter."""
+
+    def __init__(self, root, keys, *extra, **kw):
+        self.signed_port = kw.pop("signed_port", None) or collectlib.free_port()
+        super().__init__(COLLECT, root, "--signed", f"127.0.0.1:{self.signed_port}",
+                         "--keys", keys, "--min-reporters", "1", *extra, **kw)
+
+    def stored_black(self):
+        return self.metric('exigrey_collect_stored_reports{verb="black"}')
+
+
+def forwarder(root, outbox_dir, collectors, *extra, reporter="mx1", secret_file=None):
+    argv = [FORWARD, "--dir", outbox_dir, "--reporter", reporter,
+            "--secret-file", secret_file or write_secret(root), "--timeout", "2",
+            "--backoff-max", "1"] + list(extra)
+    for c in collectors:
+        argv += ["--collector", f"127.0.0.1:{c.signed_port}"]
+    return argv
+
+
+def run_once(argv, timeout=60):
+    return subprocess.run(argv + ["--once"], capture_output=True, text=True, timeout=timeout)
+
+
+def fill(outbox_dir, count, first=0):
+    subprocess.run([FILL, outbox_dir, str(count), str(first)], check=True, timeout=120)
+
+
+def pending(outbox_dir):
+    r = subprocess.run([EXIGREY, "--dir", outbox_dir, "outbox", "--json"], capture_output=True,
+                       text=True, timeout=30)
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr)
+    import json
+    return json.loads(r.stdout.splitlines()[0])["pending"]
+
+
+def frame(reporter, secret, items, sent=None, tamper=None):
+    """A signed batch as docs/protocol.md defines it; items: (id, verb, subject, time)."""
+    body = "".join(f"{i} {v} {s} {t}\n" for i, v, s, t in items).encode()
+    header = (f"EXIGREY/1 BATCH {reporter} {items[-1][0]} {int(sent or time.time())} "
+              f"{len(items)} {len(body)}\n").encode()
+    mac = hmac.new(secret.encode(), header + body, hashlib.sha256).hexdigest().encode()
+    if tamper is not None:
+        body = bytearray(body)
+        body[tamper] ^= 1
+        body = bytes(body)
+    return header + body + b"MAC " + mac + b"\n"
+
+
+def exchange(port, data, timeout=5):
+    """Sends one frame on a new connection; returns the answer line ('' if closed)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        answer = b""
+        while not answer.endswith(b"\n"):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+        return answer.decode(errors="replace").strip()

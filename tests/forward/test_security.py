@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""Forged and replayed batches: a wrong key, a tampered byte, a replayed
+batch, an unknown reporter and a too-old batch are each refused (or, for the
+replay, acknowledged as a duplicate and not counted), logged, counted in the
+metrics, and the listing does not change."""
+
+import time
+
+from forwardlib import *
+
+root = tempdir()
+keys = write_keys(root, {"mx1": SECRET, "mx2": SECRET[::-1]})
+c = SignedCollector(root, keys).start()
+dns = Rbldnsd(root, c.rbldnsd_dir)
+now = int(time.time())
+
+good = frame("mx1", SECRET, [(1, "black", "23.1.1.1", now), (2, "black", "23.1.1.2", now)])
+expect("a good batch is acknowledged", "ACK 2", exchange(c.signed_port, good))
+check("and listed", dns.wait_for("23.1.1.1", "127.0.0.2") is not None)
+base = c.stored_black()
+expect("two reports counted", 2.0, base)
+
+cases = [
+    ("wrong key", frame("mx1", "x" * 40, [(3, "black", "23.1.1.3", now)]), "NAK 3 bad-mac",
+     "bad-mac"),
+    ("tampered byte", frame("mx1", SECRET, [(3, "black", "23.1.1.3", now)], tamper=0),
+     "NAK 3 bad-mac", "bad-mac"),
+    ("unknown reporter", frame("mx9", SECRET, [(3, "black", "23.1.1.3", now)]),
+     "NAK 3 unknown-reporter", "unknown-reporter"),
+    ("too-old batch", frame("mx1", SECRET, [(3, "black", "23.1.1.3", now)], sent=now - 2 * 86400),
+     "NAK 3 too-old", "too-old"),
+    ("batch from the future", frame("mx1", SECRET, [(3, "black", "23.1.1.3", now)],
+                                    sent=now + 3600), "NAK 3 too-new", "too-new"),
+    ("garbage header", b"EXIGREY/1 BATCH mx1 x 1 1 1\n", "NAK 0 malformed", "malformed"),
+]
+for what, data, want, reason in cases:
+    series = f'exigrey_collect_batches_refused_total{{reason="{reason}"}}'
+    before = c.metric(series)
+    expect(f"{what}: refused", want, exchange(c.signed_port, data))
+    expect(f"{what}: counted once", before + 1.0, c.metric(series))
+    check(f"{what}: logged", f": {reason} (" in c.log())
+
+expect("a replayed batch is acknowledged as a duplicate", "ACK 2 dup",
+       exchange(c.signed_port, good))
+expect("and counted as one", 1.0, c.metric('exigrey_collect_batches_total{result="dup"}'))
+# Another reporter's key cannot speak for mx1.
+expect("mx2's key for mx1 is refused", "NAK 4 bad-mac",
+       exchange(c.signed_port, frame("mx1", SECRET[::-1], [(4, "black", "23.1.1.4", now)])))
+time.sleep(1.5)  # give a wrongly accepted report time to reach the zone
+expect("nothing else was counted", base, c.stored_black())
+for ip in ("23.1.1.3", "23.1.1.4"):
+    expect(f"{ip} is not listed", "NXDOMAIN", dns.a(ip))
+check("the good listing is still there", dns.a("23.1.1.1") == "127.0.0.2")
+check("no secret in the log", SECRET not in c.log() and SECRET[::-1] not in c.log())
+finish()
