@@ -14,6 +14,8 @@ packages=(
   clang libclang-rt-14-dev
   # the real parts the tests and the demo drive
   exim4-daemon-heavy swaks rbldnsd dnsutils socat
+  # the TLS test makes its own CA
+  openssl
   # the real-Exim tests and the demo (free ports, sub-second waits)
   python3
   # tests/bench/cli_million.sh (peak memory with /usr/bin/time -v)

@@ -92,6 +92,8 @@ enum class Key {
   kPlain,
   kSigned,
   kKeys,
+  kTlsCert,
+  kTlsKey,
   kMetrics,
   kState,
   kRbldnsdDir,
@@ -120,6 +122,8 @@ const std::map<std::string_view, Key, std::less<>>& key_table() {
       {"plain", Key::kPlain},
       {"signed", Key::kSigned},
       {"keys", Key::kKeys},
+      {"tls_cert", Key::kTlsCert},
+      {"tls_key", Key::kTlsKey},
       {"metrics", Key::kMetrics},
       {"state", Key::kState},
       {"rbldnsd_dir", Key::kRbldnsdDir},
@@ -203,7 +207,7 @@ NetworkSet CollectConfig::default_allow() {
 
 const std::vector<std::string_view>& collect_setting_keys() {
   static const std::vector<std::string_view> keys = {
-      "plain",       "signed",         "keys",
+      "plain",       "signed",         "keys",          "tls_cert",      "tls_key",
       "metrics",     "state",          "rbldnsd_dir",
       "allow",       "min_reporters",  "ttl",           "decay",
       "whitelist",   "max_line",       "idle_timeout",  "max_connections",
@@ -233,6 +237,13 @@ void apply_collect_setting(CollectConfig& cfg, std::string_view key, std::string
         throw UsageError(fmt::format("{}: the keys file must be an absolute path", key));
       }
       cfg.keys_file = std::string(value);
+      break;
+    case Key::kTlsCert:
+    case Key::kTlsKey:
+      if (value.empty() || value.front() != '/') {
+        throw UsageError(fmt::format("{}: must be an absolute path", key));
+      }
+      (it->second == Key::kTlsCert ? cfg.tls_cert : cfg.tls_key) = std::string(value);
       break;
     case Key::kMetrics:
       cfg.metrics = endpoint_text(key, value);
@@ -453,6 +464,9 @@ void check_collect_config(const CollectConfig& cfg) {
   if (cfg.plain.empty() && cfg.signed_at.empty()) {
     throw UsageError(
         "exigrey-collect: no listener (set plain or --plain ADDR:PORT, or signed and keys)");
+  }
+  if (cfg.tls_cert.empty() != cfg.tls_key.empty()) {
+    throw UsageError("exigrey-collect: tls_cert and tls_key go together");
   }
   if (!cfg.signed_at.empty() && cfg.keys_file.empty()) {
     throw UsageError("exigrey-collect: signed needs a keys file (set keys or --keys FILE)");

@@ -28,6 +28,8 @@ constexpr FlagHelp kFlags[] = {
     {"plain", "accept plain report lines on ADDR:PORT (e.g. 127.0.0.1:2525)"},
     {"signed", "accept signed batches from exigrey-forward on ADDR:PORT"},
     {"keys", "reporters' secrets for signed batches, ID SECRET per line (reread on SIGHUP)"},
+    {"tls_cert", "certificate chain (PEM): the signed listener speaks TLS"},
+    {"tls_key", "private key (PEM) of tls_cert"},
     {"metrics", "serve Prometheus /metrics on ADDR:PORT"},
     {"state", "directory of the collector's LMDB store"},
     {"rbldnsd_dir", "directory where the rbldnsd data files are published"},

@@ -71,7 +71,7 @@ class Collector {
       KeyRing keys = load_keys(cfg_.keys_file);  // UsageError names the file and line
       try {
         signed_.emplace(io_, signed_at, aggregator_, store_, registry_, clock_, std::move(keys),
-                        cfg_.limits);
+                        cfg_.limits, TlsFiles{cfg_.tls_cert, cfg_.tls_key});
       } catch (const std::system_error& e) {
         throw Error(ErrorKind::kUsage, fmt::format("exigrey-collect: cannot listen on {}: {}",
                                                    signed_at.to_string(), e.code().message()));

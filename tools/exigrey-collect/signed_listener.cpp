@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <asio/ssl.hpp>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "common/log.h"
@@ -73,6 +75,7 @@ struct SignedListener::Impl : std::enable_shared_from_this<SignedListener::Impl>
   std::atomic<std::uint64_t>& signed_reports;
   std::atomic<std::int64_t>& open_gauge;
   std::map<std::string, std::atomic<std::uint64_t>*> refused;
+  std::optional<asio::ssl::context> tls;
   bool stopped = false;
 };
 
@@ -80,7 +83,33 @@ struct SignedListener::Impl::Conn : std::enable_shared_from_this<Conn> {
   Conn(std::shared_ptr<Impl> o, tcp::socket s, std::string p)
       : owner(std::move(o)), socket(std::move(s)), timer(owner->io), peer(std::move(p)) {}
 
-  void start() { read_header(); }
+  // Runs `op` on the connection's stream: the TLS stream, or the socket.
+  template <typename Op>
+  void on_stream(Op op) {
+    if (stream) {
+      op(*stream);
+    } else {
+      op(socket);
+    }
+  }
+
+  void start() {
+    if (!owner->tls) return read_header();
+    stream.emplace(std::move(socket), *owner->tls);
+    arm_timer();
+    stream->async_handshake(asio::ssl::stream_base::server,
+                            [self = shared_from_this()](std::error_code ec) {
+                              if (ec) {
+                                LOG_INFO("signed: TLS handshake with {} failed: {}", self->peer,
+                                         ec.message());
+                                return self->close();
+                              }
+                              self->read_header();
+                            });
+  }
+
+  tcp::socket& lowest() { return stream ? stream->next_layer() : socket; }
+  bool is_open() { return lowest().is_open(); }
 
   void arm_timer() {
     timer.expires_after(std::chrono::seconds(owner->limits.idle_timeout));
@@ -92,18 +121,19 @@ struct SignedListener::Impl::Conn : std::enable_shared_from_this<Conn> {
   void close() {
     std::error_code ignored;
     timer.cancel();
-    socket.close(ignored);
+    lowest().close(ignored);
     if (owner->conns.erase(shared_from_this()) > 0) --owner->open_gauge;
   }
 
   void read_header() {
     arm_timer();
-    asio::async_read_until(
-        socket, asio::dynamic_buffer(buf, kMaxBuffer), '\n',
-        [self = shared_from_this()](std::error_code ec, std::size_t n) {
-          if (ec) return self->close();
-          self->on_header(n);
-        });
+    on_stream([this](auto& s) {
+      asio::async_read_until(s, asio::dynamic_buffer(buf, kMaxBuffer), '\n',
+                             [self = shared_from_this()](std::error_code ec, std::size_t n) {
+                               if (ec) return self->close();
+                               self->on_header(n);
+                             });
+    });
   }
 
   void on_header(std::size_t n) {
@@ -121,22 +151,26 @@ struct SignedListener::Impl::Conn : std::enable_shared_from_this<Conn> {
     secret = key->second;
     const std::size_t have = std::min<std::size_t>(buf.size(), header.length);
     if (have == header.length) return on_body();
-    asio::async_read(socket, asio::dynamic_buffer(buf, kMaxBuffer),
-                     asio::transfer_exactly(header.length - have),
-                     [self = shared_from_this()](std::error_code ec, std::size_t) {
-                       if (ec) return self->close();
-                       self->on_body();
-                     });
+    on_stream([this, have](auto& s) {
+      asio::async_read(s, asio::dynamic_buffer(buf, kMaxBuffer),
+                       asio::transfer_exactly(header.length - have),
+                       [self = shared_from_this()](std::error_code ec, std::size_t) {
+                         if (ec) return self->close();
+                         self->on_body();
+                       });
+    });
   }
 
   void on_body() {
     body = buf.substr(0, header.length);
     buf.erase(0, header.length);
-    asio::async_read_until(socket, asio::dynamic_buffer(buf, kMaxBuffer), '\n',
-                           [self = shared_from_this()](std::error_code ec, std::size_t n) {
-                             if (ec) return self->close();
-                             self->on_mac(n);
-                           });
+    on_stream([this](auto& s) {
+      asio::async_read_until(s, asio::dynamic_buffer(buf, kMaxBuffer), '\n',
+                             [self = shared_from_this()](std::error_code ec, std::size_t n) {
+                               if (ec) return self->close();
+                               self->on_mac(n);
+                             });
+    });
   }
 
   void on_mac(std::size_t n) {
@@ -206,17 +240,20 @@ struct SignedListener::Impl::Conn : std::enable_shared_from_this<Conn> {
   }
 
   void answer(const Answer& a, bool close_after) {
-    if (!socket.is_open()) return;
+    if (!is_open()) return;
     reply = format_answer(a);
-    asio::async_write(socket, asio::buffer(reply),
-                      [self = shared_from_this(), close_after](std::error_code ec, std::size_t) {
-                        if (ec || close_after || self->owner->stopped) return self->close();
-                        self->read_header();
-                      });
+    on_stream([this, close_after](auto& s) {
+      asio::async_write(s, asio::buffer(reply),
+                        [self = shared_from_this(), close_after](std::error_code ec, std::size_t) {
+                          if (ec || close_after || self->owner->stopped) return self->close();
+                          self->read_header();
+                        });
+    });
   }
 
   std::shared_ptr<Impl> owner;
-  tcp::socket socket;
+  tcp::socket socket;  // moved into `stream` when TLS is on
+  std::optional<asio::ssl::stream<tcp::socket>> stream;
   asio::steady_timer timer;
   std::string peer;
   std::string buf;
@@ -253,9 +290,18 @@ void SignedListener::Impl::accept() {
 
 SignedListener::SignedListener(asio::io_context& io, const Endpoint& at, Aggregator& aggregator,
                                const ReputationStore& store, daemon::Metrics& metrics,
-                               const Clock& clock, KeyRing keys, ListenerLimits limits)
+                               const Clock& clock, KeyRing keys, ListenerLimits limits,
+                               const TlsFiles& tls)
     : impl_(std::make_shared<Impl>(io, aggregator, store, metrics, clock, std::move(keys),
                                    limits)) {
+  if (!tls.cert.empty()) {
+    auto& ctx = impl_->tls.emplace(asio::ssl::context::tls_server);
+    ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                    asio::ssl::context::no_tlsv1_1);
+    ctx.use_certificate_chain_file(tls.cert);
+    ctx.use_private_key_file(tls.key, asio::ssl::context::pem);
+  }
   const tcp::endpoint ep(asio::ip::make_address(at.address.to_string()), at.port);
   impl_->acceptor.open(ep.protocol());
   impl_->acceptor.set_option(tcp::acceptor::reuse_address(true));

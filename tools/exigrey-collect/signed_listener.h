@@ -11,6 +11,10 @@
 // exigrey_collect_batches_refused_total{reason}; unknown-reporter, bad-mac
 // and malformed also close the connection.
 //
+// TLS: with a certificate and key (TlsFiles), every connection must
+// complete a TLS handshake (TLS 1.2 or later) within idle_timeout first; the
+// HMAC still authenticates each batch, TLS adds confidentiality.
+//
 // Limits: header and MAC lines kMaxProtocolLine, body kMaxBatchBody, at most
 // max_connections connections (new ones beyond are closed), idle_timeout
 // between batches. One batch of a reporter is committed at a time: a second
@@ -35,12 +39,18 @@ namespace exigrey::collect {
 inline constexpr std::int64_t kMaxBatchAge = 24 * 3600;
 inline constexpr std::int64_t kMaxBatchFuture = 300;
 
+struct TlsFiles {
+  std::string cert;  // PEM chain; empty: plain TCP
+  std::string key;
+};
+
 class SignedListener {
  public:
-  // Binds and listens now; throws std::system_error when it cannot.
+  // Binds and listens now; throws std::system_error when it cannot (also
+  // for unreadable TLS files).
   SignedListener(asio::io_context& io, const Endpoint& at, Aggregator& aggregator,
                  const ReputationStore& store, daemon::Metrics& metrics, const Clock& clock,
-                 KeyRing keys, ListenerLimits limits);
+                 KeyRing keys, ListenerLimits limits, const TlsFiles& tls = {});
   ~SignedListener();
   SignedListener(const SignedListener&) = delete;
   SignedListener& operator=(const SignedListener&) = delete;

@@ -13,6 +13,8 @@
 //   plain          = 127.0.0.1:2525      plain report listener (ADDR:PORT, [v6]:PORT)
 //   signed         = 0.0.0.0:8054        signed batches from exigrey-forward (docs/protocol.md)
 //   keys           = /etc/exigrey/collect.keys   ID SECRET per line (keys.h), for signed
+//   tls_cert       = /etc/exigrey/collect.pem    certificate chain: signed speaks TLS
+//   tls_key        = /etc/exigrey/collect.key    its private key
 //   metrics        = 127.0.0.1:9464      Prometheus /metrics listener
 //   state          = /var/lib/exigrey-collect
 //   rbldnsd_dir    = /var/lib/rbldnsd/exigrey
@@ -81,6 +83,8 @@ struct CollectConfig {
   std::string plain;    // endpoint text; empty: no plain listener
   std::string signed_at;  // endpoint text; empty: no signed listener
   std::string keys_file;  // reporters' secrets; required with signed_at
+  std::string tls_cert;   // with tls_key: the signed listener speaks TLS
+  std::string tls_key;
   std::string metrics;  // endpoint text; empty: no metrics listener
   std::string state_dir;
   std::string rbldnsd_dir;
