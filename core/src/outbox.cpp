@@ -8,10 +8,16 @@
 #include <fmt/format.h>
 
 #include "env.h"
+#include "raw_store.h"
 #include "exigrey/error.h"
 
 namespace exigrey {
 namespace {
+
+using detail::LeReader;
+using detail::put_le;
+using Txn = detail::RawTxn;
+using Cursor = detail::RawCursor;
 
 // Layout (docs/internals.md):
 //   key 0x00 "next"    -> u64 next sequence number
@@ -44,24 +50,6 @@ bool is_report_key(const MDB_val& k) {
   return k.mv_size == 9 && static_cast<const char*>(k.mv_data)[0] == kReportNs;
 }
 
-template <typename T>
-void put_le(std::string& out, T value) {
-  auto u = static_cast<std::make_unsigned_t<T>>(value);
-  for (std::size_t i = 0; i < sizeof(T); ++i) {
-    out.push_back(static_cast<char>(u & 0xffu));
-    u = static_cast<decltype(u)>(u >> 8);
-  }
-}
-
-template <typename T>
-T get_le(const unsigned char* p) {
-  std::make_unsigned_t<T> u = 0;
-  for (std::size_t i = 0; i < sizeof(T); ++i) {
-    u = static_cast<decltype(u)>(u | (static_cast<decltype(u)>(p[i]) << (8 * i)));
-  }
-  return static_cast<T>(u);
-}
-
 std::string encode(const Report& r) {
   std::string out;
   out.reserve(21 + r.subject.text.size() + r.note.size());
@@ -76,24 +64,17 @@ std::string encode(const Report& r) {
 }
 
 Report decode(const MDB_val& v) {
-  const auto* p = static_cast<const unsigned char*>(v.mv_data);
-  const std::size_t n = v.mv_size;
-  auto corrupt = [] {
-    return StoreError(ErrorKind::kCorrupt, "exigrey: corrupt report in the outbox");
-  };
-  if (n < 13 || p[0] != kReportVersion) throw corrupt();
+  LeReader in(detail::view_of(v), "exigrey: corrupt report in the outbox");
+  if (in.get<std::uint8_t>() != kReportVersion) in.corrupt();
   Report r;
-  r.time = get_le<std::int64_t>(p + 1);
-  const auto verb = p[9];
-  const auto kind = p[10];
-  const auto len = get_le<std::uint16_t>(p + 11);
-  if ((verb != 1 && verb != 2) || (kind != 4 && kind != 6 && kind != 'd') || 13u + len > n) {
-    throw corrupt();
-  }
+  r.time = in.get<std::int64_t>();
+  const auto verb = in.get<std::uint8_t>();
+  const auto kind = in.get<std::uint8_t>();
+  if ((verb != 1 && verb != 2) || (kind != 4 && kind != 6 && kind != 'd')) in.corrupt();
   r.verb = static_cast<Verb>(verb);
   r.subject.kind = static_cast<SubjectKind>(kind);
-  r.subject.text.assign(reinterpret_cast<const char*>(p + 13), len);
-  r.note.assign(reinterpret_cast<const char*>(p + 13 + len), n - 13 - len);
+  r.subject.text = std::string(in.bytes(in.get<std::uint16_t>()));
+  r.note = std::string(in.rest());
   return r;
 }
 
@@ -101,75 +82,6 @@ StoreOptions store_options(const OutboxOptions& o) {
   // Durability is the outbox's purpose: always full sync, whatever the greylist uses.
   return StoreOptions{.sync = SyncMode::kFull, .map_size = o.map_size, .read_only = o.read_only};
 }
-
-class Txn {
- public:
-  Txn(detail::Env& env, bool write) : env_(env), write_(write) {
-    txn_ = write ? env.begin_write() : env.begin_read();
-  }
-  ~Txn() {
-    if (txn_ == nullptr) return;
-    if (write_) {
-      mdb_txn_abort(txn_);
-    } else {
-      env_.end_read(txn_);
-    }
-  }
-  Txn(const Txn&) = delete;
-  Txn& operator=(const Txn&) = delete;
-  MDB_txn* get() const { return txn_; }
-  void commit() {
-    const int rc = mdb_txn_commit(std::exchange(txn_, nullptr));
-    if (rc != 0) env_.fail("mdb_txn_commit", rc);
-  }
-  std::uint64_t get_counter(std::string_view key, std::uint64_t fallback) {
-    MDB_val k{key.size(), const_cast<char*>(key.data())}, v{};
-    const int rc = mdb_get(txn_, env_.dbi(), &k, &v);
-    if (rc == MDB_NOTFOUND) return fallback;
-    if (rc != 0) env_.fail("mdb_get", rc);
-    if (v.mv_size != 8) throw StoreError(ErrorKind::kCorrupt, "exigrey: corrupt outbox counter");
-    return get_le<std::uint64_t>(static_cast<const unsigned char*>(v.mv_data));
-  }
-  void put(MDB_val k, MDB_val v) {
-    const int rc = mdb_put(txn_, env_.dbi(), &k, &v, 0);
-    if (rc != 0) env_.fail("mdb_put", rc);
-  }
-  void put_counter(std::string_view key, std::uint64_t value) {
-    std::string bytes;
-    put_le<std::uint64_t>(bytes, value);
-    put(MDB_val{key.size(), const_cast<char*>(key.data())}, MDB_val{8, bytes.data()});
-  }
-
- private:
-  detail::Env& env_;
-  bool write_;
-  MDB_txn* txn_ = nullptr;
-};
-
-class Cursor {
- public:
-  Cursor(detail::Env& env, MDB_txn* txn) : env_(env) {
-    const int rc = mdb_cursor_open(txn, env.dbi(), &c_);
-    if (rc != 0) env.fail("mdb_cursor_open", rc);
-  }
-  ~Cursor() { mdb_cursor_close(c_); }
-  Cursor(const Cursor&) = delete;
-  Cursor& operator=(const Cursor&) = delete;
-  bool get(MDB_val& k, MDB_val& v, MDB_cursor_op op) {
-    const int rc = mdb_cursor_get(c_, &k, &v, op);
-    if (rc == MDB_NOTFOUND) return false;
-    if (rc != 0) env_.fail("mdb_cursor_get", rc);
-    return true;
-  }
-  void del() {
-    const int rc = mdb_cursor_del(c_, 0);
-    if (rc != 0) env_.fail("mdb_cursor_del", rc);
-  }
-
- private:
-  detail::Env& env_;
-  MDB_cursor* c_ = nullptr;
-};
 
 detail::Env& env_for(const std::string& path, const OutboxOptions& o) {
   return detail::Env::for_this_process(path, store_options(o), kOutboxFormat);
@@ -193,9 +105,9 @@ std::uint64_t Outbox::append(const Report& report) {
   detail::Env& env = env_for(path_, options_);
   const std::string value = encode(report);
   Txn txn(env, true);
-  const std::uint64_t seq = txn.get_counter(kNextKey, 1);
+  const std::uint64_t seq = txn.counter(kNextKey, 1);
   SeqKey key(seq);
-  txn.put(key.val(), MDB_val{value.size(), const_cast<char*>(value.data())});
+  txn.put(detail::view_of(key.val()), value);
   txn.put_counter(kNextKey, seq + 1);
   // Enforce the bound by dropping the oldest: pending = last - first + holes,
   // so count only when the span could exceed it.
@@ -209,7 +121,7 @@ std::uint64_t Outbox::append(const Report& report) {
       MDB_stat st{};
       mdb_stat(txn.get(), env.dbi(), &st);
       // Entries are the reports plus the meta keys: format, next and maybe dropped.
-      const std::uint64_t dropped_before = txn.get_counter(kDroppedKey, 0);
+      const std::uint64_t dropped_before = txn.counter(kDroppedKey, 0);
       const std::uint64_t meta = 2 + (dropped_before > 0 ? 1 : 0);
       std::uint64_t pending = st.ms_entries >= meta ? st.ms_entries - meta : 0;
       std::uint64_t dropped = 0;
@@ -283,8 +195,8 @@ OutboxStats Outbox::stats() const {
   detail::Env& env = env_for(path_, options_);
   OutboxStats s;
   Txn txn(env, false);
-  s.next_seq = txn.get_counter(kNextKey, 1);
-  s.dropped = txn.get_counter(kDroppedKey, 0);
+  s.next_seq = txn.counter(kNextKey, 1);
+  s.dropped = txn.counter(kDroppedKey, 0);
   Cursor cur(env, txn.get());
   SeqKey start(0);
   MDB_val k = start.val(), v{};

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "exigrey/error.h"
+#include "raw_store.h"
 
 namespace exigrey {
 namespace {
@@ -19,49 +20,16 @@ constexpr std::uint8_t kRecordVersion = 1;
 constexpr std::size_t kItemFixed = 1 + 8 + 8 + 4 + 4;
 constexpr std::size_t kWhitelistFixed = 1 + 8 + 8;
 
-template <typename T>
-void put_le(std::string& out, T value) {
-  auto u = static_cast<std::make_unsigned_t<T>>(value);
-  for (std::size_t i = 0; i < sizeof(T); ++i) {
-    out.push_back(static_cast<char>(u & 0xffu));
-    u = static_cast<decltype(u)>(u >> 8);
-  }
+using detail::put_le;
+using Reader = detail::LeReader;
+
+Reader reader_of(std::span<const std::byte> value) {
+  return Reader(std::string_view(reinterpret_cast<const char*>(value.data()), value.size()),
+                "exigrey: corrupt record in store (truncated value)");
 }
 
-class Reader {
- public:
-  explicit Reader(std::span<const std::byte> bytes) : bytes_(bytes) {}
-  template <typename T>
-  T le() {
-    need(sizeof(T));
-    std::make_unsigned_t<T> u = 0;
-    for (std::size_t i = 0; i < sizeof(T); ++i) {
-      u = static_cast<decltype(u)>(u | (static_cast<decltype(u)>(bytes_[pos_ + i]) << (8 * i)));
-    }
-    pos_ += sizeof(T);
-    return static_cast<T>(u);
-  }
-  std::string take(std::size_t n) {
-    need(n);
-    std::string s(reinterpret_cast<const char*>(bytes_.data()) + pos_, n);
-    pos_ += n;
-    return s;
-  }
-  std::string rest() { return take(bytes_.size() - pos_); }
-  std::size_t left() const { return bytes_.size() - pos_; }
-
- private:
-  void need(std::size_t n) const {
-    if (n > bytes_.size() - pos_) {
-      throw StoreError(ErrorKind::kCorrupt, "exigrey: corrupt record in store (truncated value)");
-    }
-  }
-  std::span<const std::byte> bytes_;
-  std::size_t pos_ = 0;
-};
-
 void check_version(Reader& r) {
-  const auto v = r.le<std::uint8_t>();
+  const auto v = r.get<std::uint8_t>();
   if (v != kRecordVersion) {
     throw StoreError(ErrorKind::kCorrupt,
                      fmt::format("exigrey: record format {} not understood (this is format {}); "
@@ -124,16 +92,16 @@ std::string encode_whitelist(const WhitelistEntry& w, bool hashed, std::string_v
 }
 
 ItemRecord decode_item(std::span<const std::byte> value, bool hashed, std::string* full_name) {
-  Reader r(value);
+  Reader r = reader_of(value);
   check_version(r);
   ItemRecord rec;
-  rec.created = r.le<std::int64_t>();
-  rec.used = r.le<std::int64_t>();
-  rec.count = r.le<std::uint32_t>();
-  const auto first_len = r.le<std::uint32_t>();
-  if (first_len > 0) rec.first = r.take(first_len);  // suffixes are never empty
+  rec.created = r.get<std::int64_t>();
+  rec.used = r.get<std::int64_t>();
+  rec.count = r.get<std::uint32_t>();
+  const auto first_len = r.get<std::uint32_t>();
+  if (first_len > 0) rec.first = std::string(r.bytes(first_len));  // suffixes are never empty
   if (hashed) {
-    std::string name = r.rest();
+    std::string name(r.rest());
     if (full_name) *full_name = std::move(name);
   } else if (r.left() != 0) {
     throw StoreError(ErrorKind::kCorrupt, "exigrey: corrupt record in store (trailing bytes)");
@@ -143,13 +111,13 @@ ItemRecord decode_item(std::span<const std::byte> value, bool hashed, std::strin
 
 WhitelistEntry decode_whitelist(std::span<const std::byte> value, bool hashed,
                                 std::string* full_name) {
-  Reader r(value);
+  Reader r = reader_of(value);
   check_version(r);
   WhitelistEntry w;
-  w.created = r.le<std::int64_t>();
-  w.last_used = r.le<std::int64_t>();
+  w.created = r.get<std::int64_t>();
+  w.last_used = r.get<std::int64_t>();
   if (hashed) {
-    std::string name = r.rest();
+    std::string name(r.rest());
     if (full_name) *full_name = std::move(name);
   } else if (r.left() != 0) {
     throw StoreError(ErrorKind::kCorrupt, "exigrey: corrupt record in store (trailing bytes)");

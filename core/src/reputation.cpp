@@ -8,10 +8,18 @@
 #include <utility>
 
 #include "env.h"
+#include "raw_store.h"
 #include "exigrey/error.h"
 
 namespace exigrey {
 namespace {
+
+using detail::LeReader;
+using detail::put_le;
+using detail::val_of;
+using detail::view_of;
+using Txn = detail::RawTxn;
+using Cursor = detail::RawCursor;
 
 // Layout (docs/collector.md):
 //   key 0x00 "format"         -> "exigrey-reputation 1" (env.cpp)
@@ -37,46 +45,6 @@ constexpr std::string_view kWhiteKey = std::string_view(
 constexpr std::uint8_t kRecordVersion = 1;
 constexpr std::size_t kFixedBytes = 1 + 8 + 8 + 8 * 4 + 1;
 
-template <typename T>
-void put_le(std::string& out, T value) {
-  auto u = static_cast<std::make_unsigned_t<T>>(value);
-  for (std::size_t i = 0; i < sizeof(T); ++i) {
-    out.push_back(static_cast<char>(u & 0xffu));
-    u = static_cast<decltype(u)>(u >> 8);
-  }
-}
-
-class Reader {
- public:
-  explicit Reader(std::string_view bytes) : p_(bytes) {}
-  template <typename T>
-  T get() {
-    need(sizeof(T));
-    std::make_unsigned_t<T> u = 0;
-    for (std::size_t i = 0; i < sizeof(T); ++i) {
-      u = static_cast<decltype(u)>(
-          u | (static_cast<decltype(u)>(static_cast<unsigned char>(p_[i])) << (8 * i)));
-    }
-    p_.remove_prefix(sizeof(T));
-    return static_cast<T>(u);
-  }
-  std::string_view bytes(std::size_t n) {
-    need(n);
-    const auto out = p_.substr(0, n);
-    p_.remove_prefix(n);
-    return out;
-  }
-  bool done() const { return p_.empty(); }
-
- private:
-  void need(std::size_t n) const {
-    if (p_.size() < n) {
-      throw StoreError(ErrorKind::kCorrupt, "exigrey: corrupt record in the reputation store");
-    }
-  }
-  std::string_view p_;
-};
-
 std::string subject_key(const Subject& s) {
   std::string key;
   key.reserve(2 + s.text.size());
@@ -93,91 +61,11 @@ std::optional<Subject> subject_of_key(std::string_view key) {
   return Subject{static_cast<SubjectKind>(kind), std::string(key.substr(2))};
 }
 
-MDB_val val_of(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
-std::string_view view_of(const MDB_val& v) {
-  return std::string_view(static_cast<const char*>(v.mv_data), v.mv_size);
-}
-
 void add_saturating(std::uint64_t& counter, std::uint64_t n) {
   counter = counter > std::numeric_limits<std::uint64_t>::max() - n
                 ? std::numeric_limits<std::uint64_t>::max()
                 : counter + n;
 }
-
-class Txn {
- public:
-  Txn(detail::Env& env, bool write) : env_(env), write_(write) {
-    txn_ = write ? env.begin_write() : env.begin_read();
-  }
-  ~Txn() {
-    if (txn_ == nullptr) return;
-    if (write_) {
-      mdb_txn_abort(txn_);
-    } else {
-      env_.end_read(txn_);
-    }
-  }
-  Txn(const Txn&) = delete;
-  Txn& operator=(const Txn&) = delete;
-  MDB_txn* get() const { return txn_; }
-  void commit() {
-    const int rc = mdb_txn_commit(std::exchange(txn_, nullptr));
-    if (rc != 0) env_.fail("mdb_txn_commit", rc);
-  }
-  std::optional<std::string_view> find(std::string_view key) {
-    MDB_val k = val_of(key), v{};
-    const int rc = mdb_get(txn_, env_.dbi(), &k, &v);
-    if (rc == MDB_NOTFOUND) return std::nullopt;
-    if (rc != 0) env_.fail("mdb_get", rc);
-    return view_of(v);
-  }
-  void put(std::string_view key, std::string_view value) {
-    MDB_val k = val_of(key), v = val_of(value);
-    const int rc = mdb_put(txn_, env_.dbi(), &k, &v, 0);
-    if (rc != 0) env_.fail("mdb_put", rc);
-  }
-  std::uint64_t counter(std::string_view key) {
-    const auto v = find(key);
-    if (!v) return 0;
-    Reader r(*v);
-    return r.get<std::uint64_t>();
-  }
-  void put_counter(std::string_view key, std::uint64_t value) {
-    std::string bytes;
-    put_le<std::uint64_t>(bytes, value);
-    put(key, bytes);
-  }
-
- private:
-  detail::Env& env_;
-  bool write_;
-  MDB_txn* txn_ = nullptr;
-};
-
-class Cursor {
- public:
-  Cursor(detail::Env& env, MDB_txn* txn) : env_(env) {
-    const int rc = mdb_cursor_open(txn, env.dbi(), &c_);
-    if (rc != 0) env.fail("mdb_cursor_open", rc);
-  }
-  ~Cursor() { mdb_cursor_close(c_); }
-  Cursor(const Cursor&) = delete;
-  Cursor& operator=(const Cursor&) = delete;
-  bool get(MDB_val& k, MDB_val& v, MDB_cursor_op op) {
-    const int rc = mdb_cursor_get(c_, &k, &v, op);
-    if (rc == MDB_NOTFOUND) return false;
-    if (rc != 0) env_.fail("mdb_cursor_get", rc);
-    return true;
-  }
-  void del() {
-    const int rc = mdb_cursor_del(c_, 0);
-    if (rc != 0) env_.fail("mdb_cursor_del", rc);
-  }
-
- private:
-  detail::Env& env_;
-  MDB_cursor* c_ = nullptr;
-};
 
 detail::Env& env_for(const std::string& path, const StoreOptions& options) {
   return detail::Env::for_this_process(path, options, kReputationFormat);
@@ -252,11 +140,8 @@ std::string encode_subject_record(const SubjectRecord& r) {
 }
 
 SubjectRecord decode_subject_record(std::string_view bytes) {
-  Reader in(bytes);
-  auto corrupt = [] {
-    return StoreError(ErrorKind::kCorrupt, "exigrey: corrupt record in the reputation store");
-  };
-  if (in.get<std::uint8_t>() != kRecordVersion) throw corrupt();
+  LeReader in(bytes, "exigrey: corrupt record in the reputation store");
+  if (in.get<std::uint8_t>() != kRecordVersion) in.corrupt();
   SubjectRecord r;
   r.black_reports = in.get<std::uint64_t>();
   r.white_reports = in.get<std::uint64_t>();
@@ -265,18 +150,18 @@ SubjectRecord decode_subject_record(std::string_view bytes) {
   r.black_since = in.get<std::int64_t>();
   r.white_since = in.get<std::int64_t>();
   const std::size_t n = in.get<std::uint8_t>();
-  if (n > kMaxVotesPerSubject) throw corrupt();
+  if (n > kMaxVotesPerSubject) in.corrupt();
   r.votes.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
     Vote v;
     const std::size_t len = in.get<std::uint8_t>();
-    if (len == 0 || len > kMaxReporterBytes) throw corrupt();
+    if (len == 0 || len > kMaxReporterBytes) in.corrupt();
     v.reporter = std::string(in.bytes(len));
     v.last_black = in.get<std::int64_t>();
     v.last_white = in.get<std::int64_t>();
     r.votes.push_back(std::move(v));
   }
-  if (!in.done()) throw corrupt();
+  if (!in.done()) in.corrupt();
   return r;
 }
 

@@ -15,7 +15,8 @@ TEST_CASE("Defaults are loopback-only and two reporters", "[collect_config]") {
   CHECK(c.policy.ttl == 86400);
   CHECK(c.limits.max_line == 512);
   CHECK(c.store.sync == SyncMode::kMeta);
-  CHECK(collect_setting_keys().size() == 22);
+  CHECK(collect_setting_keys().size() == 26);  // plain, signed, keys, tls_cert, tls_key, ...
+  CHECK(collect_setting_keys()[1] == "signed");
 }
 
 TEST_CASE("A settings file sets every key", "[collect_config]") {
@@ -130,4 +131,19 @@ TEST_CASE("Endpoints parse in both families", "[collect_config]") {
   CHECK_THROWS_AS(parse_endpoint("localhost:25", "plain"), UsageError);
   CHECK_THROWS_AS(parse_endpoint("[::1]", "plain"), UsageError);
   CHECK_THROWS_AS(parse_endpoint("1.2.3.4:", "plain"), UsageError);
+}
+
+TEST_CASE("Signed listening needs keys, and TLS needs both files", "[collect_config]") {
+  CollectConfig c;
+  apply_collect_setting(c, "state", "/var/lib/x");
+  apply_collect_setting(c, "rbldnsd_dir", "/var/lib/y");
+  apply_collect_setting(c, "signed", "127.0.0.1:8054");
+  CHECK_THROWS_WITH(check_collect_config(c), Catch::Contains("signed needs a keys file"));
+  apply_collect_setting(c, "keys", "/etc/exigrey/collect.keys");
+  check_collect_config(c);  // no plain listener is needed then
+  apply_collect_setting(c, "tls_cert", "/etc/exigrey/collect.pem");
+  CHECK_THROWS_WITH(check_collect_config(c), Catch::Contains("tls_cert and tls_key go together"));
+  apply_collect_setting(c, "tls_key", "/etc/exigrey/collect.key");
+  check_collect_config(c);
+  CHECK_THROWS_AS(apply_collect_setting(c, "keys", "relative.keys"), UsageError);
 }
