@@ -13,26 +13,14 @@
 #include "exigrey/duration.h"
 #include "exigrey/error.h"
 #include "exigrey/plain_line.h"
+#include "settings_text.h"
 
 namespace exigrey {
 namespace {
 
-// The lexical rules mirror config.cpp (exigrey.conf); the two line parsers
-// could share one helper once both settle.
-constexpr bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-std::string_view strip_comment(std::string_view line) {
-  for (std::size_t i = 0; i < line.size(); ++i) {
-    if (line[i] == '#' && (i == 0 || is_blank(line[i - 1]))) return line.substr(0, i);
-  }
-  return line;
-}
+using detail::is_blank;
+using detail::strip_comment;
+using detail::trim;
 
 std::vector<std::string_view> split_list(std::string_view v) {
   std::vector<std::string_view> out;

@@ -11,26 +11,13 @@
 #include <optional>
 
 #include "exigrey/error.h"
+#include "settings_text.h"
 
 namespace exigrey {
 namespace {
 
-constexpr bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r'; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_blank(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_blank(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-// A '#' starts a comment at the start of a line or after a blank, so that a
-// value may still contain '#' (for example in a directory name).
-std::string_view strip_comment(std::string_view line) {
-  for (std::size_t i = 0; i < line.size(); ++i) {
-    if (line[i] == '#' && (i == 0 || is_blank(line[i - 1]))) return line.substr(0, i);
-  }
-  return line;
-}
+using detail::strip_comment;
+using detail::trim;
 
 std::optional<bool> parse_bool(std::string_view v) {
   if (v == "yes" || v == "true") return true;

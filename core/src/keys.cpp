@@ -10,21 +10,14 @@
 
 #include "exigrey/batch.h"
 #include "exigrey/error.h"
+#include "settings_text.h"
 
 namespace exigrey {
 namespace {
 
-constexpr std::size_t kMaxKeysFile = 1024 * 1024;
+using detail::trim;
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
+constexpr std::size_t kMaxKeysFile = 1024 * 1024;
 
 }  // namespace
 
