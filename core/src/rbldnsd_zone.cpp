@@ -197,7 +197,7 @@ ZoneWriter::Result ZoneWriter::publish(std::span<const Listing> black,
       std::string padded = text;
       if (seen(padded.size())) {
         padded += "#\n";
-        while (seen(padded.size())) padded.insert(padded.size() - 1, ".");
+        while (seen(padded.size())) padded.insert(padded.size() - 1, 1, '.');
       }
       write_file_atomically(dir_, zone_file_name(list, kind), padded, now);
       f.mtime = now;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <fmt/format.h>
 #include <set>
 #include <string>
 
@@ -110,14 +111,14 @@ TEST_CASE("Purge keeps a record that a decider used after it was found", "[purge
   // the nine candidates already found must be checked again and kept.
   ev.on_progress = [&](const PurgeProgress&) {
     if (++progress_calls != 1) return;
-    for (int i = 0; i < 50; ++i) decide(s, "k" + std::to_string(i), 0, 1000);
+    for (int i = 0; i < 50; ++i) decide(s, fmt::format("k{}", i), 0, 1000);
   };
   const PurgeProgress p = purge(s, o, ev);
   CHECK(p.removed_items == 1);
   CHECK(p.batches == 10);             // one per candidate of the first snapshot
   CHECK(item_names(s).size() == 50);  // the removed one was recreated by its decider
   ReadTxn t = s.read();
-  for (int i = 0; i < 50; ++i) CHECK(t.item("k" + std::to_string(i))->used == 1000);
+  for (int i = 0; i < 50; ++i) CHECK(t.item(fmt::format("k{}", i))->used == 1000);
 }
 
 TEST_CASE("Purge runs while other processes decide", "[purge][multiprocess]") {

@@ -65,7 +65,7 @@ TEST_CASE("Report times are clamped and stale reports cast no vote", "[reputatio
 TEST_CASE("The vote set is bounded and keeps the most recent reporters", "[reputation]") {
   SubjectRecord r;
   for (int i = 0; i < 40; ++i) {
-    apply_report(r, Verb::kBlack, "r" + std::to_string(i), 1000 + i, 1000 + i, kTtl);
+    apply_report(r, Verb::kBlack, fmt::format("r{}", i), 1000 + i, 1000 + i, kTtl);
   }
   REQUIRE(r.votes.size() == kMaxVotesPerSubject);
   CHECK(r.votes.front().reporter == "r8");
