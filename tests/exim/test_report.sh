@@ -26,6 +26,17 @@ expect_match "exigrey outbox counts them" '"pending": ?3' "$json"
 expect_match "two black" '"black": ?2' "$json"
 expect_match "one white" '"white": ?1' "$json"
 
+log "the exigrey command reads what the plugin wrote"
+grey() { printf '${dlfunc{%s}{unseen}%s}' "$PLUGIN" "$1"; }
+expect "the plugin greylists two triplets" "yes yes no" \
+  "$(be "$(grey '{a->b/11.22.33.44}')" "$(grey '{c->d/11.22.33.45}{0}')" "$(grey '{c->d/11.22.33.45}{0}')")"
+cli() { "$EXIGREY_CLI" --dir "$T/spool/grey" "$@" 2>&1; }
+expect_match "list shows the waiting item with its first suffix" '^a->b .* 0 +11\.22\.33\.44$' "$(cli list)"
+expect_match "show prints the passed item" 'c->d' "$(cli show 'c->d')"
+expect_match "check gives unseen's verdict without writing" 'yes' "$(cli check 'a->b/11.22.33.44')"
+expect_match "the passed triplet's client is whitelisted" '11\.22\.33\.45' "$(cli whitelist list)"
+expect_match "stats counts them" '"items": ?2' "$(cli stats --json)"
+
 log "bad reports answer no, log why and queue nothing (they must never block mail)"
 expect_match "an unknown verb names the choices" \
   'exigrey: invalid verb "grey" \(use black or white\) \(report not queued; answered no\).* no$' \

@@ -4,6 +4,8 @@ batch, an unknown reporter and a too-old batch are each refused (or, for the
 replay, acknowledged as a duplicate and not counted), logged, counted in the
 metrics, and the listing does not change."""
 
+import os
+import signal
 import time
 
 from forwardlib import *
@@ -52,4 +54,26 @@ for ip in ("23.1.1.3", "23.1.1.4"):
     expect(f"{ip} is not listed", "NXDOMAIN", dns.a(ip))
 check("the good listing is still there", dns.a("23.1.1.1") == "127.0.0.2")
 check("no secret in the log", SECRET not in c.log() and SECRET[::-1] not in c.log())
+
+# SIGHUP rereads the keys file: a new reporter is accepted without a restart,
+# and a keys file others may read is refused on reload (the old keys stay).
+new_secret = "n" * 40
+write_keys(root, {"mx1": SECRET, "mx2": SECRET[::-1], "mx3": new_secret})
+expect("before the reload mx3 is unknown", "NAK 1 unknown-reporter",
+       exchange(c.signed_port, frame("mx3", new_secret, [(1, "black", "23.1.1.5", now)])))
+c.signal(signal.SIGHUP)
+ok = False
+for _ in range(50):
+    time.sleep(0.1)
+    if exchange(c.signed_port, frame("mx3", new_secret, [(1, "black", "23.1.1.5", now)])) in (
+            "ACK 1", "ACK 1 dup"):
+        ok = True
+        break
+check("after SIGHUP mx3's batch is acknowledged", ok)
+os.chmod(keys, 0o644)
+c.signal(signal.SIGHUP)
+time.sleep(0.5)
+check("a world-readable keys file is refused on reload", "keeping the old keys" in c.log())
+expect("and the old keys still work", "ACK 2",
+       exchange(c.signed_port, frame("mx3", new_secret, [(2, "black", "23.1.1.6", now)])))
 finish()
