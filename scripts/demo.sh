@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# The exigrey demo: installs what is missing, builds the Exim plugin, starts a
-# private, throwaway Exim 4.96 on 127.0.0.1 that greylists with it, sends a
-# message with swaks, and shows in plain words that the first attempt is
-# deferred and the retry after the delay is accepted.
+# The exigrey demo: installs what is missing, builds exigrey, starts a
+# private, throwaway Exim 4.96 on 127.0.0.1 that greylists with the plugin,
+# sends a message with swaks, and shows in plain words that the first attempt
+# is deferred and the retry after the delay is accepted. Then a bot writes to
+# a spamtrap, the ACL reports it, exigrey-forward delivers the report, signed,
+# to exigrey-collect, and rbldnsd answers for the bot's address over DNS.
 #
 # Nothing of the machine's own Exim is touched: the demo Exim has its own
 # configuration, spool and log directories in a temporary directory, listens
 # on a free loopback port, drops every message it accepts, and is stopped and
 # removed at the end. Safe to run again. Exit status 0 only if the defer and
-# the accepted retry both happened.
+# the accepted retry both happened and the bot got listed.
 #
 # Usage: scripts/demo.sh          (as root, or a user with sudo)
 set -euo pipefail
@@ -32,20 +34,26 @@ step "1. Installing the Debian packages exigrey needs (only what is missing)"
 scripts/install-deps.sh
 say "   done."
 
-step "2. Building the Exim plugin libexigrey.so into build/demo"
+step "2. Building exigrey (plugin, CLI, forwarder, collector) into build/demo"
 mkdir -p "$root/build/demo"
 buildlog=$root/build/demo/demo-build.log
 cmake -S "$root" -B "$root/build/demo" -DCMAKE_BUILD_TYPE=Release \
   -DEXIGREY_BUILD_TESTS=OFF -DEXIGREY_BUILD_BENCH=OFF >"$buildlog" 2>&1 ||
   { tail -n 40 "$buildlog" >&2; exit 1; }
-cmake --build "$root/build/demo" -j"$(nproc)" --target exigrey_plugin >>"$buildlog" 2>&1 ||
+cmake --build "$root/build/demo" -j"$(nproc)" \
+  --target exigrey_plugin exigrey exigrey-forward exigrey-collect >>"$buildlog" 2>&1 ||
   { tail -n 40 "$buildlog" >&2; exit 1; }
-say "   built $root/build/demo/plugin/libexigrey.so"
+bin=$root/build/demo/tools
+say "   built $root/build/demo/plugin/libexigrey.so and the three programs"
 
 # --- a throwaway Exim: temporary directory, cleaned up whatever happens
 tmp=$(mktemp -d /tmp/exigrey-demo-XXXXXX)
 exim_pid=""
+others=()
 cleanup() {
+  local pid
+  for pid in "${others[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${others[@]}"; do wait "$pid" 2>/dev/null || true; done
   if [ -n "$exim_pid" ]; then
     kill "$exim_pid" 2>/dev/null || true
     for _ in $(seq 1 50); do kill -0 "$exim_pid" 2>/dev/null || break; sleep 0.1; done
@@ -80,6 +88,11 @@ acl_smtp_data = acl_check_data
 
 begin acl
 acl_check_rcpt:
+  # A spamtrap: only bots write here. Report the client, then refuse.
+  deny  message   = no such user
+        recipients = spamtrap@example.org
+        set acl_m_reported = \${dlfunc{$tmp/libexigrey.so}{report}{black}{\$sender_host_address}{spamtrap hit}}
+
   # Greylisting: the item is the sender/recipient pair, the suffix the client.
   defer message   = greylisted: please try again in $delay seconds
         condition = \${dlfunc{$tmp/libexigrey.so}{unseen}{\${sha256:<\$sender_address>:<\$local_part@\$domain>}/\$sender_host_address}{${delay}s}}
@@ -135,13 +148,76 @@ fi
 step "What Exim wrote in its log"
 grep -E 'exigrey:|temporarily rejected|<=' "$tmp/log/mainlog" | sed 's/^/   /' || true
 
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+step "7. Starting the reputation side: exigrey-collect and rbldnsd on 127.0.0.1"
+secret=$(openssl rand -hex 32)
+printf 'demo-mx %s\n' "$secret" >"$tmp/collect.keys"
+printf '%s\n' "$secret" >"$tmp/forward.secret"
+chmod 0600 "$tmp/collect.keys" "$tmp/forward.secret"
+signed_port=$(free_port)
+dns_port=$(free_port)
+"$bin/exigrey-collect/exigrey-collect" --signed "127.0.0.1:$signed_port" --keys "$tmp/collect.keys" \
+  --state "$tmp/collect" --rbldnsd-dir "$tmp/zones" --min-reporters 1 \
+  >"$tmp/collect.log" 2>&1 &
+others+=($!)
+for _ in $(seq 1 100); do [ -s "$tmp/zones/black.ip4" ] && break; sleep 0.1; done
+sh "$root/examples/rbldnsd/run-rbldnsd.sh" "$tmp/zones" "127.0.0.1/$dns_port" exigrey.demo \
+  >"$tmp/rbldnsd.log" 2>&1 &
+others+=($!)
+for _ in $(seq 1 100); do  # ready when the RFC 5782 test point answers
+  [ "$(dig +short +time=1 +tries=1 -p "$dns_port" @127.0.0.1 2.0.0.127.bl.exigrey.demo A)" = 127.0.0.2 ] &&
+    break
+  sleep 0.1
+done
+say "   exigrey-collect takes signed reports on 127.0.0.1:$signed_port (one reporter is enough here)"
+say "   rbldnsd answers for bl.exigrey.demo on 127.0.0.1:$dns_port"
+
+bot=11.22.33.44
+step "8. A bot at $bot writes to spamtrap@example.org (exim -bh plays the session)"
+answer=$(printf 'HELO bot.example\r\nMAIL FROM:<x@bot.example>\r\nRCPT TO:<spamtrap@example.org>\r\nQUIT\r\n' |
+  EXIGREY_CONFIG="$tmp/exigrey.conf" /usr/sbin/exim4 -C "$tmp/exim.conf" -bh "$bot" 2>/dev/null |
+  grep -E '^[0-9]{3} ' | sed -n 4p || true)
+say "   The server answered the RCPT: ${answer:-no answer}"
+say "   The ACL reported the client; the report waits in the local outbox:"
+"$bin/exigrey/exigrey" --dir "$tmp/spool/grey" outbox | sed 's/^/     /'
+
+step "9. exigrey-forward delivers the outbox, signed, and DNS answers"
+rev=$(awk -F. '{ print $4"."$3"."$2"."$1 }' <<<"$bot")
+dig_a() { dig +short +time=1 +tries=1 -p "$dns_port" @127.0.0.1 "$rev.bl.exigrey.demo" "$@"; }
+before=$(dig_a A | head -n 1)
+say "   Before: dig $rev.bl.exigrey.demo -> ${before:-nothing (not listed)}"
+start=$(date +%s.%N)
+"$bin/exigrey-forward/exigrey-forward" --dir "$tmp/spool/grey" \
+  --collector "127.0.0.1:$signed_port" --reporter demo-mx --secret-file "$tmp/forward.secret" \
+  >"$tmp/forward.log" 2>&1 &
+others+=($!)
+listed=""
+for _ in $(seq 1 100); do
+  listed=$(dig_a A | head -n 1)
+  [ "$listed" = 127.0.0.2 ] && break
+  sleep 0.05
+done
+took=$(python3 -c "import time; print(f'{time.time() - $start:.1f}')")
+say "   After:  dig $rev.bl.exigrey.demo -> ${listed:-nothing} (${took} s after the forwarder started)"
+say "           TXT $(dig_a TXT | head -n 1)"
+[ "$listed" = 127.0.0.2 ] &&
+  say "   -> Listed. Every participant's Exim can now refuse $bot with an ordinary dnslists check."
+
 echo
-if [[ $first == 451* ]] && [[ $second == 250* ]]; then
-  say "Success: greylisting deferred the first attempt and accepted the retry."
+if [[ $first == 451* ]] && [[ $second == 250* ]] && [ "$listed" = 127.0.0.2 ]; then
+  say "Success: greylisting deferred the first attempt and accepted the retry;"
+  say "the bot's report reached the collector and DNS lists it."
   exit 0
 fi
-say "Something went wrong: expected a 451 defer and then a 250 accept."
+say "Something went wrong: expected a 451 defer, a 250 accept and a DNS listing."
 say "First attempt: ${first:-no answer}"
 say "Retry: ${second:-no answer}"
+say "DNS answer for the bot: ${listed:-none}"
 [ -s "$tmp/log/paniclog" ] && { say "Exim's panic log:"; cat "$tmp/log/paniclog"; }
+for f in collect forward rbldnsd; do
+  [ -s "$tmp/$f.log" ] && { say "$f log:"; tail -n 5 "$tmp/$f.log"; }
+done
 exit 1
