@@ -210,4 +210,24 @@ OutboxStats Outbox::stats() const {
   return s;
 }
 
+OutboxStats Outbox::summary() const {
+  detail::Env& env = env_for(path_, options_);
+  OutboxStats s;
+  Txn txn(env, false);
+  s.next_seq = txn.counter(kNextKey, 1);
+  s.dropped = txn.counter(kDroppedKey, 0);
+  MDB_stat st{};
+  if (const int rc = mdb_stat(txn.get(), env.dbi(), &st); rc != 0) env.fail("mdb_stat", rc);
+  Cursor cur(env, txn.get());
+  // Everything before the first report key is a meta record (format, next, dropped).
+  std::uint64_t meta = 0;
+  MDB_val k{}, v{};
+  for (bool ok = cur.get(k, v, MDB_FIRST); ok && !is_report_key(k); ok = cur.get(k, v, MDB_NEXT)) {
+    ++meta;
+  }
+  s.pending = st.ms_entries - meta;
+  if (s.pending > 0 && is_report_key(k)) s.oldest = decode(v).time;
+  return s;
+}
+
 }  // namespace exigrey

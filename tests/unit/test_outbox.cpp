@@ -37,6 +37,10 @@ TEST_CASE("Reports come out in order, intact, until removed", "[outbox]") {
   CHECK(s.black == 2);
   CHECK(s.white == 1);
   CHECK(s.oldest == 10);
+  const OutboxStats quick = box.summary();
+  CHECK(quick.pending == 3);
+  CHECK(quick.oldest == 10);
+  CHECK(quick.next_seq == 4);
   const std::uint64_t acked[] = {1, 3, 99};
   CHECK(box.remove(acked) == 2);
   CHECK(box.peek(10).size() == 1);
@@ -57,6 +61,8 @@ TEST_CASE("remove_upto removes exactly the acknowledged prefix", "[outbox]") {
   CHECK(box.remove_upto(100) == 2);
   CHECK(box.peek(10).empty());
   CHECK(box.stats().next_seq == 7);
+  CHECK(box.summary().pending == 0);
+  CHECK_FALSE(box.summary().oldest);
 }
 
 TEST_CASE("At the bound the oldest reports are dropped and counted", "[outbox]") {
@@ -69,6 +75,8 @@ TEST_CASE("At the bound the oldest reports are dropped and counted", "[outbox]")
   CHECK(left.back().seq == 5);
   CHECK(box.stats().dropped == 2);
   CHECK(box.stats().pending == 3);
+  CHECK(box.summary().pending == 3);  // the dropped counter is a meta record, not a report
+  CHECK(box.summary().oldest == 3);
 }
 
 TEST_CASE("Appends from several processes get distinct sequence numbers", "[outbox]") {

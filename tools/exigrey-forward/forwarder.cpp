@@ -106,7 +106,7 @@ int run_forwarder(const ForwardOptions& o, daemon::Metrics& metrics, const std::
       outbox.emplace(outbox_path);
     }
     if (now >= next_stats) {
-      const OutboxStats s = outbox->stats();
+      const OutboxStats s = outbox->summary();  // not stats(): no full scan every second
       pending_gauge = static_cast<std::int64_t>(s.pending);
       oldest_gauge = s.oldest ? std::max<std::int64_t>(0, std::time(nullptr) - *s.oldest) : 0;
       next_stats = now + std::chrono::seconds(1);

@@ -72,7 +72,12 @@ class Outbox {
   // collector); returns how many. One transaction per call: callers pass
   // batch-sized steps.
   std::size_t remove_upto(std::uint64_t last);
+  // Everything, per verb included: reads every pending report (for the CLI).
   OutboxStats stats() const;
+  // pending, oldest (the time of the first report in queue order) and
+  // next_seq only, without reading the reports: cheap at any backlog, for
+  // daemons that sample it often. Per-verb counts stay 0.
+  OutboxStats summary() const;
 
  private:
   std::string path_;
