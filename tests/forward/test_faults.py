@@ -65,7 +65,7 @@ fwd.wait()
 fill(grey, 3000, 4000)
 c.signal(signal.SIGSTOP)
 fwd = spawn(forwarder(root, grey, [c], "--batch-size", "50"), os.path.join(root, "forward-b.log"))
-time.sleep(1.0)
+time.sleep(2.0)  # ample time to connect and send the first batch, even on a loaded machine
 fwd.send_signal(signal.SIGKILL)
 fwd.wait()
 c.signal(signal.SIGCONT)
