@@ -20,6 +20,8 @@ packages=(
   python3
   # tests/bench/cli_million.sh (peak memory with /usr/bin/time -v)
   time
+  # the package test: builds the .deb with CPack, installs it, checks it with lintian
+  dpkg-dev lintian
 )
 
 missing=()
