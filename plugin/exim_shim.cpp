@@ -3,6 +3,7 @@
 // dlfunc.cpp, copies the answer into Exim's memory and returns Exim's code.
 // Nothing may escape it: every entry point catches everything.
 
+#include <array>
 #include <new>
 #include <optional>
 #include <span>
@@ -62,15 +63,20 @@ template <typename Logic>
 int run(uschar** yield, int argc, uschar* argv[], Logic logic) noexcept {
   if (yield == nullptr) return kEximFail;
   try {
-    std::vector<std::string_view> args;
-    if (argc > 0 && argv != nullptr) {
-      args.reserve(static_cast<std::size_t>(argc));
-      for (int i = 0; i < argc; ++i) {
-        args.emplace_back(argv[i] != nullptr ? reinterpret_cast<const char*>(argv[i]) : "");
-      }
+    // The usual few arguments live on the stack: no allocation per call.
+    const std::size_t n = argc > 0 && argv != nullptr ? static_cast<std::size_t>(argc) : 0;
+    std::array<std::string_view, 8> small;
+    std::vector<std::string_view> big;
+    std::string_view* args = small.data();
+    if (n > small.size()) {
+      big.resize(n);
+      args = big.data();
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      args[i] = argv[i] != nullptr ? reinterpret_cast<const char*>(argv[i]) : "";
     }
     EximHost host;
-    const Outcome outcome = logic(std::span<const std::string_view>(args), host);
+    const Outcome outcome = logic(std::span<const std::string_view>(args, n), host);
     *yield = exim_copy(outcome.text.c_str());
     return outcome.ok ? kEximOk : kEximFail;
   } catch (const std::bad_alloc&) {

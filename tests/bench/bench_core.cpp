@@ -28,6 +28,13 @@
 //   --exigrey_dir=DIR     where the stores go (default: $TMPDIR or /tmp); the
 //                         fsync cost of full/meta is that file system's
 //   --exigrey_items=N     background items per store (default 100000)
+//   --exigrey_modes=LIST  sync modes to make stores for, e.g. "meta" or
+//                         "meta,none" (default full,meta,none); the store-growth
+//                         run (tests/bench/store_growth.sh) fills 10M items
+//                         into one mode only
+//
+// One more benchmark, report/outbox_append, times Outbox::append (what the
+// plugin's `report` does: one fully synced commit to the durable outbox).
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 #include <lmdb.h>
@@ -47,6 +54,8 @@
 #include <vector>
 
 #include "exigrey/greylist.h"
+#include "exigrey/outbox.h"
+#include "exigrey/report.h"
 #include "exigrey/records.h"
 #include "exigrey/store.h"
 #include "exigrey/store_options.h"
@@ -70,6 +79,8 @@ constexpr std::size_t kRing = 1024;  // keys per path, cycled through
 constexpr std::array kModes{SyncMode::kFull, SyncMode::kMeta, SyncMode::kNone};
 
 std::size_t g_items = 100000;
+std::vector<SyncMode> g_modes(kModes.begin(), kModes.end());
+constexpr std::size_t kSetupBatch = 100000;  // entries per setup transaction
 bool g_failed = false;
 
 enum class Path { kWhitelisted, kTooEarly, kNew, kPass };
@@ -212,7 +223,13 @@ class RawStore {
   void apply(const std::vector<Entry>& entries) {
     MDB_txn* txn = nullptr;
     ok(mdb_txn_begin(env_, nullptr, 0, &txn), "mdb_txn_begin");
+    std::size_t in_txn = 0;
     for (const Entry& e : entries) {
+      if (++in_txn > kSetupBatch) {  // big stores: bounded transactions
+        ok(mdb_txn_commit(txn), "mdb_txn_commit");
+        ok(mdb_txn_begin(env_, nullptr, 0, &txn), "mdb_txn_begin");
+        in_txn = 1;
+      }
       MDB_val k{e.key.size(), const_cast<char*>(e.key.data())};
       if (e.value.empty()) {
         const int rc = mdb_del(txn, dbi_, &k, nullptr);
@@ -380,27 +397,30 @@ bool raw_pass(RawStore& s, std::string_view key, UnixTime now) {
 
 void exigrey_apply(const Store& store, const std::vector<Entry>& entries) {
   // Through the public API; the bytes equal the raw store's (same codec).
-  exigrey::WriteTxn txn = store.write();
-  for (const Entry& e : entries) {
-    const std::string_view name = std::string_view(e.key).substr(1);
-    const auto ns = static_cast<Namespace>(e.key[0]);
-    std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(e.value.data()),
-                                     e.value.size());
-    if (ns == Namespace::kItem) {
-      if (e.value.empty()) {
-        txn.erase_item(name);
-      } else {
-        txn.put_item(name, exigrey::decode_item(bytes, false, nullptr));
-      }
-    } else {
-      if (e.value.empty()) {
+  // Big stores go in bounded transactions.
+  for (std::size_t at = 0; at < entries.size(); at += kSetupBatch) {
+    exigrey::WriteTxn txn = store.write();
+    const std::size_t end = std::min(entries.size(), at + kSetupBatch);
+    for (std::size_t i = at; i < end; ++i) {
+      const Entry& e = entries[i];
+      const std::string_view name = std::string_view(e.key).substr(1);
+      const auto ns = static_cast<Namespace>(e.key[0]);
+      std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(e.value.data()),
+                                       e.value.size());
+      if (ns == Namespace::kItem) {
+        if (e.value.empty()) {
+          txn.erase_item(name);
+        } else {
+          txn.put_item(name, exigrey::decode_item(bytes, false, nullptr));
+        }
+      } else if (e.value.empty()) {
         txn.erase_whitelist(name);
       } else {
         txn.put_whitelist(name, exigrey::decode_whitelist(bytes, false, nullptr));
       }
     }
+    txn.commit();
   }
-  txn.commit();
 }
 
 // What restores a write path's ring: new keys deleted; pass items back to
@@ -437,7 +457,7 @@ void set_up(const std::string& base) {
   }
   g_dir = templ;
   const std::vector<Entry> contents = initial_contents();
-  for (SyncMode m : kModes) {
+  for (SyncMode m : g_modes) {
     const std::string mode(exigrey::to_string(m));
     Stores& s = stores(m);
     s.exigrey = std::make_unique<Store>(g_dir + "/exigrey-" + mode, exigrey::StoreOptions{m});
@@ -535,9 +555,22 @@ void run_handle_per_call(benchmark::State& state) {
   }
 }
 
+// What the plugin's `report` does: one report appended to the durable outbox
+// (always fully synced).
+void run_outbox_append(benchmark::State& state) {
+  exigrey::Outbox outbox(g_dir + "/outbox");
+  exigrey::Report r;
+  r.verb = exigrey::parse_verb("black");
+  r.subject = exigrey::parse_subject("192.0.2.1");
+  r.time = kNow;
+  for (auto _ : state) benchmark::DoNotOptimize(outbox.append(r));
+}
+
+bool have_mode(SyncMode m) { return std::find(g_modes.begin(), g_modes.end(), m) != g_modes.end(); }
+
 void register_all() {
   for (Path p : kPaths) {
-    for (SyncMode m : kModes) {
+    for (SyncMode m : g_modes) {
       for (Impl impl : {Impl::kExigrey, Impl::kRaw}) {
         const std::string name = fmt::format("decide/{}/{}/{}", path_name(p), exigrey::to_string(m),
                                              impl == Impl::kExigrey ? "exigrey" : "raw");
@@ -547,9 +580,12 @@ void register_all() {
       }
     }
   }
-  benchmark::RegisterBenchmark("decide/whitelisted/meta/exigrey_handle_per_call",
-                               run_handle_per_call)
-      ->UseRealTime();
+  if (have_mode(SyncMode::kMeta)) {
+    benchmark::RegisterBenchmark("decide/whitelisted/meta/exigrey_handle_per_call",
+                                 run_handle_per_call)
+        ->UseRealTime();
+  }
+  benchmark::RegisterBenchmark("report/outbox_append", run_outbox_append)->UseRealTime();
 }
 
 // Takes our own --exigrey_* flags out of argv; returns false on a bad one.
@@ -564,6 +600,17 @@ bool take_own_flags(int& argc, char** argv, std::string& dir) {
         g_items = std::stoul(std::string(arg.substr(16)));
       } catch (const std::exception&) {
         std::fprintf(stderr, "exigrey_bench_core: bad --exigrey_items\n");
+        return false;
+      }
+    } else if (arg.starts_with("--exigrey_modes=")) {
+      g_modes.clear();
+      for (SyncMode m : kModes) {
+        if (std::string_view(arg).substr(16).find(exigrey::to_string(m)) != std::string_view::npos) {
+          g_modes.push_back(m);
+        }
+      }
+      if (g_modes.empty()) {
+        std::fprintf(stderr, "exigrey_bench_core: bad --exigrey_modes\n");
         return false;
       }
     } else {
