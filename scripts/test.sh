@@ -2,7 +2,9 @@
 # Runs every test: installs what is missing, then configures, builds and runs
 # the whole suite twice, once as shipped (warnings are errors) and once with
 # AddressSanitizer + UndefinedBehaviorSanitizer, then fuzzes every parser for
-# a bounded time (FUZZ_SECONDS each, default 20). Fails if any test fails.
+# a bounded time (FUZZ_SECONDS each, default 20). Between the two, the release
+# build is packaged (.deb), installed, used with Debian's Exim and purged.
+# Fails if any test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -18,6 +20,8 @@ run_suite() {
 }
 
 run_suite build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
+echo "== package"
+bash tests/package/test_package.sh build/release
 run_suite build/sanitize -DCMAKE_BUILD_TYPE=Debug -DEXIGREY_SANITIZE=ON -DEXIGREY_BUILD_BENCH=OFF
 echo "== fuzz"
 FUZZ_SECONDS=${FUZZ_SECONDS:-20} scripts/fuzz.sh
