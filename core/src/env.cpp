@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -159,6 +160,29 @@ Env::Env(std::string path, const StoreOptions& options, std::string_view format)
   if (static_cast<std::size_t>(mdb_env_get_maxkeysize(env_)) < kMaxKeyBytes) {
     give_up("mdb_env_get_maxkeysize", MDB_BAD_VALSIZE);
   }
+  // LMDB reads pages through its map: a page beyond the end of a truncated
+  // file would be SIGBUS, not an error. Committed pages are always on file
+  // before the meta page that names them, so a file shorter than the last
+  // page the meta names is damaged (docs/reliability.md).
+  {
+    MDB_envinfo info{};
+    MDB_stat st{};
+    struct stat file{};
+    if (fd >= 0 && mdb_env_info(env_, &info) == 0 && mdb_env_stat(env_, &st) == 0 &&
+        ::fstat(fd, &file) == 0) {
+      const auto needed = (static_cast<std::uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
+      if (static_cast<std::uint64_t>(file.st_size) < needed) {
+        mdb_env_close(env_);
+        env_ = nullptr;
+        throw StoreError(ErrorKind::kCorrupt,
+                         fmt::format("exigrey: store {} is truncated ({} bytes, its header "
+                                     "needs {}): move it aside and restore from an 'exigrey "
+                                     "dump' backup",
+                                     path_, file.st_size, needed),
+                         MDB_CORRUPTED);
+      }
+    }
+  }
   int dead = 0;
   if (options_.clear_stale_readers) {
     mdb_reader_check(env_, &dead);  // slots of processes that died holding a reader
@@ -282,19 +306,34 @@ void Env::close_at_exit() noexcept {
 }
 
 void Env::fail(const char* function, int rc) const {
+  // LMDB reports a short write (the disk filled up mid-commit) as EIO:
+  // say what it is when the file system has no room left.
+  if (rc == EIO) {
+    struct statvfs fs {};
+    const std::string dir = std::filesystem::path(path_).parent_path().string();
+    if (::statvfs(dir.empty() ? "." : dir.c_str(), &fs) == 0 &&
+        static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize < (std::uint64_t{64} << 10)) {
+      rc = ENOSPC;
+    }
+  }
   switch (rc) {
     case MDB_MAP_FULL:
     case MDB_TXN_FULL:
       throw StoreError(ErrorKind::kMapFull,
-                       fmt::format("exigrey: store {} is full (map_size {} MiB): run "
+                       fmt::format("exigrey: store {} is full (map_size {} {}): run "
                                    "'exigrey purge --older-than 30d' or raise map_size in "
                                    "/etc/exigrey/exigrey.conf",
-                                   path_, options_.map_size >> 20),
+                                   path_,
+                                   options_.map_size >= (std::uint64_t{1} << 20)
+                                       ? options_.map_size >> 20
+                                       : options_.map_size >> 10,
+                                   options_.map_size >= (std::uint64_t{1} << 20) ? "MiB" : "KiB"),
                        rc);
     case MDB_INVALID:
       throw StoreError(ErrorKind::kCorrupt,
-                       fmt::format("exigrey: {} is not an LMDB file (an old Berkeley DB "
-                                   "store?); refusing to touch it: move it aside",
+                       fmt::format("exigrey: {} is not an LMDB file, or its header is "
+                                   "damaged (an old Berkeley DB store?); refusing to touch "
+                                   "it: move it aside",
                                    path_),
                        rc);
     case MDB_CORRUPTED:

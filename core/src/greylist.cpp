@@ -18,7 +18,12 @@ std::int64_t wait_for(const ItemRecord& rec, std::int64_t delay, UnixTime now) {
 }
 
 bool needs_refresh(const WhitelistEntry& w, UnixTime now) {
-  return now - w.last_used > kWhitelistRefreshAfter;
+  return now - w.last_used > kWhitelistRefreshAfter || w.last_used - now > kFutureTolerance;
+}
+
+// Created so far in the future that the clock must have been wrong then.
+bool from_far_future(const ItemRecord& rec, UnixTime now) {
+  return rec.created - now > kFutureTolerance;
 }
 
 // What a read-only look at the store says: either a final decision (nothing
@@ -35,6 +40,10 @@ std::optional<Decision> decide_without_writing(const TxnView& txn, const KeyPart
   if (!rec) {
     if (for_check) return Decision{Verdict::kDefer, Reason::kNew, delay};
     return std::nullopt;
+  }
+  if (from_far_future(*rec, now)) {
+    if (for_check) return Decision{Verdict::kDefer, Reason::kTooEarly, delay};
+    return std::nullopt;  // re-anchored in the write transaction
   }
   if (too_early(*rec, delay, now)) {
     return Decision{Verdict::kDefer, Reason::kTooEarly, wait_for(*rec, delay, now)};
@@ -95,6 +104,13 @@ Decision decide(const Store& store, std::string_view key, std::int64_t delay, Un
     txn.put_item(parts.item, fresh);
     txn.commit();
     return Decision{Verdict::kDefer, Reason::kNew, delay, true};
+  }
+  if (from_far_future(*rec, now)) {
+    rec->created = now;
+    rec->used = std::min(rec->used, now);
+    txn.put_item(parts.item, *rec);
+    txn.commit();
+    return Decision{Verdict::kDefer, Reason::kTooEarly, delay, true};
   }
   if (too_early(*rec, delay, now)) {
     return Decision{Verdict::kDefer, Reason::kTooEarly, wait_for(*rec, delay, now)};

@@ -82,6 +82,16 @@ void apply_report(SubjectRecord& record, Verb verb, std::string_view reporter, U
   }
   if (ttl < 0) ttl = 0;
   if (at <= 0 || at > now) at = now;
+  // Times stored while the clock ran ahead are brought back to now, so that a
+  // vote from the "future" expires `ttl` after now rather than `ttl` after a
+  // time the clock may not reach for years (docs/reliability.md).
+  record.last_seen = std::min(record.last_seen, now);
+  record.black_since = std::min(record.black_since, now);
+  record.white_since = std::min(record.white_since, now);
+  for (Vote& v : record.votes) {
+    v.last_black = std::min(v.last_black, now);
+    v.last_white = std::min(v.last_white, now);
+  }
   const bool black = verb == Verb::kBlack;
   add_saturating(black ? record.black_reports : record.white_reports, 1);
   if (record.first_seen == 0 || at < record.first_seen) record.first_seen = at;

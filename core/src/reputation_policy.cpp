@@ -17,7 +17,12 @@ bool covers(std::string_view domain, std::string_view name) noexcept {
          name[name.size() - domain.size() - 1] == '.';
 }
 
-bool live(UnixTime t, UnixTime now, std::int64_t ttl) { return t != 0 && t >= now - ttl; }
+// A vote more than `ttl` in the future was cast while the clock ran ahead:
+// it does not count, or a listing could outlive its ttl by the size of the
+// clock's error (docs/reliability.md).
+bool live(UnixTime t, UnixTime now, std::int64_t ttl) {
+  return t != 0 && t >= now - ttl && t - now <= ttl;
+}
 
 double weight(UnixTime t, UnixTime now, std::int64_t decay) {
   if (decay <= 0) return 1.0;

@@ -17,6 +17,24 @@
 namespace exigrey {
 namespace {
 
+// Record decoders do not know the file; a damaged record's error names it,
+// so that the admin knows which store to move aside (docs/reliability.md).
+template <typename F>
+auto decoded(const detail::Env* env, F&& decode) -> decltype(decode()) {
+  try {
+    return decode();
+  } catch (const StoreError& e) {
+    if (e.kind() != ErrorKind::kCorrupt) throw;
+    std::string_view what = e.what();
+    if (what.starts_with("exigrey: ")) what.remove_prefix(9);
+    throw StoreError(ErrorKind::kCorrupt,
+                     fmt::format("exigrey: store {} has a damaged record: {}; delete it, or "
+                                 "move the store aside and restore from an 'exigrey dump' backup",
+                                 env->path(), what),
+                     e.lmdb_code());
+  }
+}
+
 // Keys are built on the stack: the decision path allocates nothing for them.
 class KeyBuf {
  public:
@@ -108,9 +126,9 @@ std::optional<ItemRecord> TxnView::item(std::string_view name) const {
   const int rc = mdb_get(txn_, env_->dbi(), &k, &v);
   if (rc == MDB_NOTFOUND) return std::nullopt;
   if (rc != 0) env_->fail("mdb_get", rc);
-  if (!key.hashed()) return decode_item(bytes(v), false, nullptr);
+  if (!key.hashed()) return decoded(env_, [&] { return decode_item(bytes(v), false, nullptr); });
   std::string stored;
-  ItemRecord rec = decode_item(bytes(v), true, &stored);
+  ItemRecord rec = decoded(env_, [&] { return decode_item(bytes(v), true, &stored); });
   if (stored != name) return std::nullopt;  // a SHA-256 collision: treat as absent
   return rec;
 }
@@ -121,9 +139,11 @@ std::optional<WhitelistEntry> TxnView::whitelisted(std::string_view suffix) cons
   const int rc = mdb_get(txn_, env_->dbi(), &k, &v);
   if (rc == MDB_NOTFOUND) return std::nullopt;
   if (rc != 0) env_->fail("mdb_get", rc);
-  if (!key.hashed()) return decode_whitelist(bytes(v), false, nullptr);
+  if (!key.hashed()) {
+    return decoded(env_, [&] { return decode_whitelist(bytes(v), false, nullptr); });
+  }
   std::string stored;
-  WhitelistEntry w = decode_whitelist(bytes(v), true, &stored);
+  WhitelistEntry w = decoded(env_, [&] { return decode_whitelist(bytes(v), true, &stored); });
   if (stored != suffix) return std::nullopt;
   return w;
 }
@@ -132,7 +152,8 @@ std::size_t TxnView::scan_items(std::string_view after, const ItemVisitor& fn) c
   return scan(env_, txn_, Namespace::kItem, after,
               [&](std::string_view key, bool hashed, const MDB_val& v) {
                 std::string full;
-                const ItemRecord rec = decode_item(bytes(v), hashed, hashed ? &full : nullptr);
+                const ItemRecord rec = decoded(
+                    env_, [&] { return decode_item(bytes(v), hashed, hashed ? &full : nullptr); });
                 const std::string_view name = hashed ? std::string_view(full) : key.substr(1);
                 return fn(ItemView{key, name, rec});
               });
@@ -142,7 +163,9 @@ std::size_t TxnView::scan_whitelist(std::string_view after, const WhitelistVisit
   return scan(env_, txn_, Namespace::kWhitelist, after,
               [&](std::string_view key, bool hashed, const MDB_val& v) {
                 std::string full;
-                const WhitelistEntry w = decode_whitelist(bytes(v), hashed, hashed ? &full : nullptr);
+                const WhitelistEntry w = decoded(env_, [&] {
+                  return decode_whitelist(bytes(v), hashed, hashed ? &full : nullptr);
+                });
                 const std::string_view name = hashed ? std::string_view(full) : key.substr(1);
                 return fn(WhitelistView{key, name, w});
               });

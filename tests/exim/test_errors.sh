@@ -84,7 +84,7 @@ replies=$(smtp_replies --from filler@x.test --to "$rcpts")
 expect_match "map full: the client gets a 4xx once the store is full" \
   "^250 OK \\| ($greylisted \\| )+$local_problem" "$replies"
 expect_match "map full: Exim's main log names the problem and the fix" \
-  "temporarily rejected RCPT <full-[0-9]+@y\\.test>: failed to expand ACL string .*exigrey: store $T/data/full\\.db is full \\(map_size [0-9]+ MiB\\): run 'exigrey purge --older-than 30d' or raise map_size in /etc/exigrey/exigrey\\.conf\$" \
+  "temporarily rejected RCPT <full-[0-9]+@y\\.test>: failed to expand ACL string .*exigrey: store $T/data/full\\.db is full \\(map_size [0-9]+ [KM]iB\\): run 'exigrey purge --older-than 30d' or raise map_size in /etc/exigrey/exigrey\\.conf\$" \
   "$(cat "$T/log/mainlog")"
 expect "map full: Exim serves the next connection" "250 OK | $greylisted" \
   "$(smtp_replies --from after-full@x.test --to after-full@y.test)"

@@ -17,7 +17,7 @@ struct DeleteArgs {
 };
 
 int run_delete(Context& ctx, const DeleteArgs& a) {
-  const Store store = ctx.open_write(/*create=*/false);
+  const Store store = ctx.open_write(/*create=*/false, /*to_free=*/true);
   std::vector<const std::string*> missing;
   std::vector<const std::string*> deleted;
   {

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -93,7 +94,7 @@ Store Context::open_read(bool clear_stale_readers) {
   return store;
 }
 
-Store Context::open_write(bool create) {
+Store Context::open_write(bool create, bool to_free) {
   const std::string& path = store_path();
   if (::geteuid() == 0) exim_user();  // before anything is created under the directory
   if (!store_exists()) {
@@ -110,6 +111,11 @@ Store Context::open_write(bool create) {
   }
   StoreOptions opts = config().store;
   opts.read_only = false;
+  struct stat st {};
+  if (to_free && ::stat(path.c_str(), &st) == 0) {
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    opts.map_size = std::max(opts.map_size, size + (std::uint64_t{8} << 20) + size / 32);
+  }
   Store store(path, opts);
   store.open();
   fix_owner(path);

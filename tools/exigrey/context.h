@@ -62,8 +62,10 @@ class Context {
   // Opens the store for writing with the configured sync mode and map size.
   // With `create`, a missing store (and a missing last directory level,
   // mode 0750) is created; without it, a missing store is NotFound.
-  // As root, created files are handed to the Exim user.
-  Store open_write(bool create);
+  // As root, created files are handed to the Exim user. With `to_free`
+  // (purge, delete) the map may exceed map_size by a few MiB: on a full
+  // store removals need pages too (copy-on-write), and they are the fix.
+  Store open_write(bool create, bool to_free = false);
   // Hands `path` to the Exim user when running as root (see exim_host.h).
   void fix_owner(const std::string& path);
 

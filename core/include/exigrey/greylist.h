@@ -6,7 +6,8 @@
 //      entry's last_used is refreshed only when older than 60 s);
 //   3. an unknown item is recorded (created = used = now, count 0, first =
 //      suffix) and deferred, whatever the delay;
-//   4. too early (now - created < delay) defers and changes nothing;
+//   4. too early (now - created < delay) defers and changes nothing (a
+//      record more than kFutureTolerance in the future is re-anchored to now);
 //   5. otherwise it passes: used = now, count + 1, first dropped, and both the
 //      current suffix and the recorded first suffix are whitelisted.
 // The whole check-and-update is one write transaction; when nothing changes
@@ -27,6 +28,13 @@ namespace exigrey {
 
 inline constexpr std::int64_t kDefaultDelay = 600;           // seconds, as Exim::Grey
 inline constexpr std::int64_t kWhitelistRefreshAfter = 60;  // seconds
+// Clock steps (docs/reliability.md): a record created up to this far in the
+// future counts as too early and is left alone (Exim::Grey's rule); one
+// further in the future (the clock ran years ahead, then was put right) is
+// re-anchored: created = now, so the sender waits `delay` from now instead of
+// being deferred until the clock catches up. A whitelist entry last used this
+// far in the future is refreshed to now, so that purge can age it again.
+inline constexpr std::int64_t kFutureTolerance = 24 * 3600;  // seconds
 
 enum class Verdict {
   kDefer,  // "unseen": yes
