@@ -103,6 +103,8 @@ enum class Key {
   kMapSize,
   kLog,
   kLogLevel,
+  kUser,
+  kGroup,
 };
 
 const std::map<std::string_view, Key, std::less<>>& key_table() {
@@ -133,6 +135,8 @@ const std::map<std::string_view, Key, std::less<>>& key_table() {
       {"map_size", Key::kMapSize},
       {"log", Key::kLog},
       {"log_level", Key::kLogLevel},
+      {"user", Key::kUser},
+      {"group", Key::kGroup},
   };
   return table;
 }
@@ -201,7 +205,7 @@ const std::vector<std::string_view>& collect_setting_keys() {
       "whitelist",   "max_line",       "idle_timeout",  "max_connections",
       "source_rate", "source_burst",   "max_bad_lines", "dns_ttl",
       "dns_ns",      "dns_hostmaster", "sync",          "map_size",
-      "log",         "log_level"};
+      "log",         "log_level",      "user",          "group"};
   return keys;
 }
 
@@ -343,14 +347,34 @@ void apply_collect_setting(CollectConfig& cfg, std::string_view key, std::string
       break;
     }
     case Key::kLog:
-      if (value == "stderr") {
+      if (value == "auto") {
+        cfg.log = LogTarget::kAuto;
+      } else if (value == "stderr") {
         cfg.log = LogTarget::kStderr;
       } else if (value == "syslog") {
         cfg.log = LogTarget::kSyslog;
       } else {
-        bad(key, value, "use stderr or syslog");
+        bad(key, value, "use auto, stderr or syslog");
       }
       break;
+    case Key::kUser:
+    case Key::kGroup: {
+      // A name as useradd(8) accepts it; "none" (or empty) means: do not switch.
+      const bool ok = !value.empty() && value.size() <= 64 && value.front() != '-' &&
+                      value.find_first_not_of(
+                          "abcdefghijklmnopqrstuvwxyz"
+                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-$") == std::string_view::npos;
+      if (value == "none" || value.empty()) {
+        (it->second == Key::kUser ? cfg.user : cfg.group).clear();
+      } else if (!ok) {
+        bad(key, value,
+            it->second == Key::kUser ? "use a user name such as exigrey"
+                                     : "use a group name such as exigrey");
+      } else {
+        (it->second == Key::kUser ? cfg.user : cfg.group) = std::string(value);
+      }
+      break;
+    }
     case Key::kLogLevel:
       if (value == "error") {
         cfg.log_level = LogLevel::kError;
@@ -458,6 +482,9 @@ void check_collect_config(const CollectConfig& cfg) {
   }
   if (!cfg.signed_at.empty() && cfg.keys_file.empty()) {
     throw UsageError("exigrey-collect: signed needs a keys file (set keys or --keys FILE)");
+  }
+  if (!cfg.group.empty() && cfg.user.empty()) {
+    throw UsageError("exigrey-collect: group needs user (set user or --user NAME)");
   }
   check_policy(cfg.policy);
   check_zone_options(cfg.zone);

@@ -15,7 +15,7 @@ TEST_CASE("Defaults are loopback-only and two reporters", "[collect_config]") {
   CHECK(c.policy.ttl == 86400);
   CHECK(c.limits.max_line == 512);
   CHECK(c.store.sync == SyncMode::kMeta);
-  CHECK(collect_setting_keys().size() == 26);  // plain, signed, keys, tls_cert, tls_key, ...
+  CHECK(collect_setting_keys().size() == 28);  // plain, signed, keys, tls_cert, tls_key, ...
   CHECK(collect_setting_keys()[1] == "signed");
 }
 
@@ -106,7 +106,7 @@ TEST_CASE("Bad settings name the file, the line and what is accepted", "[collect
   CHECK_THAT(error_of("state = relative/dir\n"), Catch::Contains("absolute path"));
   CHECK_THAT(error_of("sync = sometimes\n"), Catch::Contains("full, meta or none"));
   CHECK_THAT(error_of("map_size = 1K\n"), Catch::Contains("at least 64K"));
-  CHECK_THAT(error_of("log = file\n"), Catch::Contains("stderr or syslog"));
+  CHECK_THAT(error_of("log = file\n"), Catch::Contains("auto, stderr or syslog"));
   CHECK_THAT(error_of(std::string("ttl = 1h\0\n", 10)), Catch::Contains("NUL"));
   CHECK_THAT(error_of(std::string(kMaxCollectConfigBytes + 1, '#')),
              Catch::Contains("larger than"));
@@ -146,4 +146,26 @@ TEST_CASE("Signed listening needs keys, and TLS needs both files", "[collect_con
   apply_collect_setting(c, "tls_key", "/etc/exigrey/collect.key");
   check_collect_config(c);
   CHECK_THROWS_AS(apply_collect_setting(c, "keys", "relative.keys"), UsageError);
+}
+
+TEST_CASE("user and group name who the collector runs as", "[collect_config]") {
+  CollectConfig c;
+  apply_collect_setting(c, "state", "/var/lib/x");
+  apply_collect_setting(c, "rbldnsd_dir", "/var/lib/y");
+  apply_collect_setting(c, "plain", "127.0.0.1:2525");
+  CHECK(c.user.empty());
+  apply_collect_setting(c, "group", "exigrey");
+  CHECK_THROWS_WITH(check_collect_config(c), Catch::Contains("group needs user"));
+  apply_collect_setting(c, "user", "exigrey-collect");
+  check_collect_config(c);
+  CHECK(c.user == "exigrey-collect");
+  CHECK(c.group == "exigrey");
+  CHECK_THROWS_AS(apply_collect_setting(c, "user", "bad name"), UsageError);
+  CHECK_THROWS_AS(apply_collect_setting(c, "user", "-rf"), UsageError);
+  CHECK_THROWS_AS(apply_collect_setting(c, "user", "a/b"), UsageError);
+  apply_collect_setting(c, "user", "none");
+  CHECK(c.user.empty());
+  const CollectConfig f = parse_collect_config("user = nobody\ngroup = nogroup\n", "f");
+  CHECK(f.user == "nobody");
+  CHECK(f.group == "nogroup");
 }

@@ -1,7 +1,11 @@
 #include "common/log.h"
 
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <syslog.h>
 #include <unistd.h>
+
+#include <cstdlib>
 
 #include <cstdio>
 #include <mutex>
@@ -69,10 +73,33 @@ void log_line(LogLevel level, std::string_view message) noexcept {
   std::fflush(stderr);
 }
 
+void log_startup_error(std::string_view program, std::string_view message) noexcept {
+  std::fprintf(stderr, "%.*s: %.*s\n", static_cast<int>(program.size()), program.data(),
+               static_cast<int>(message.size()), message.data());
+  LogState& s = state();
+  std::lock_guard lock(s.mu);
+  if (s.target == LogTarget::kSyslog) {
+    syslog(LOG_ERR, "%.*s", static_cast<int>(message.size()), message.data());
+  }
+}
+
 LogTarget parse_log_target(std::string_view text) {
+  if (text == "auto") return auto_log_target();
   if (text == "stderr") return LogTarget::kStderr;
   if (text == "syslog") return LogTarget::kSyslog;
-  throw UsageError(fmt::format("invalid log target {:?} (use stderr or syslog)", text));
+  throw UsageError(fmt::format("invalid log target {:?} (use auto, stderr or syslog)", text));
+}
+
+LogTarget auto_log_target() noexcept {
+  if (std::getenv("JOURNAL_STREAM") != nullptr) return LogTarget::kStderr;
+  struct stat st {};
+  if (fstat(STDERR_FILENO, &st) != 0) return LogTarget::kSyslog;  // closed
+  // /dev/null is the character device 1:3 on Linux; an init script's
+  // "start-stop-daemon --background" leaves stderr there.
+  if (S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) == 3) {
+    return LogTarget::kSyslog;
+  }
+  return LogTarget::kStderr;
 }
 
 std::string printable(std::string_view text, std::size_t max) {

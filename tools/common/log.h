@@ -1,5 +1,8 @@
 // common/log.h: the daemons' log, to stderr (systemd's journal adds the time
 // and the unit) or to syslog (facility mail, as the rest of a mail stack).
+// The default, "auto", picks stderr where it leads somewhere (the journal,
+// a terminal, a file or a pipe) and syslog where it does not (closed or
+// /dev/null, as under an init script or cron), so no line is ever lost.
 //
 // One process-wide logger, configured once at start. LOG formats only when
 // the level is enabled. Messages are single lines: callers pass hostile
@@ -21,8 +24,18 @@ void log_init(std::string_view program, LogTarget target, LogLevel level);
 bool log_enabled(LogLevel level) noexcept;
 void log_line(LogLevel level, std::string_view message) noexcept;
 
-// Parses "stderr" or "syslog"; throws UsageError otherwise.
+// A start-up error: always on stderr (whoever started the daemon by hand sees
+// it), and in syslog too when that is the target, so that a daemon started
+// by an init script with stderr on /dev/null does not fail silently.
+void log_startup_error(std::string_view program, std::string_view message) noexcept;
+
+// Parses "auto", "stderr" or "syslog"; throws UsageError otherwise. "auto"
+// resolves at once, by auto_log_target().
 LogTarget parse_log_target(std::string_view text);
+
+// stderr when JOURNAL_STREAM is set (systemd) or file descriptor 2 is open
+// and not /dev/null; syslog otherwise.
+LogTarget auto_log_target() noexcept;
 
 // At most `max` bytes of `text`, with control and non-ASCII bytes escaped,
 // so a client's bytes can never forge or split a log line.

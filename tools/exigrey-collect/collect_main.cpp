@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "collector.h"
+#include "common/log.h"
 #include "dump.h"
 #include "exigrey/collect_config.h"
 #include "exigrey/error.h"
@@ -49,15 +50,18 @@ constexpr FlagHelp kFlags[] = {
     {"dns_hostmaster", "SOA contact (default hostmaster.localhost)"},
     {"sync", "store sync mode: full, meta or none (default meta)"},
     {"map_size", "store map size (default 1G)"},
-    {"log", "stderr or syslog (default stderr)"},
+    {"log", "auto (default: stderr, or syslog when stderr is closed or /dev/null), stderr or syslog"},
     {"log_level", "error, warning, info or debug (default info)"},
+    {"user", "after binding and reading keys as root, run as this user"},
+    {"group", "with --user: run with this group (default: the user's primary group)"},
 };
 
 void print_error(std::string_view message) {
   if (message.starts_with("exigrey-collect: ")) message.remove_prefix(17);
   if (message.starts_with("exigrey: ")) message.remove_prefix(9);
-  std::fprintf(stderr, "exigrey-collect: error: %.*s\n", static_cast<int>(message.size()),
-               message.data());
+  // On stderr, and in syslog too once that is the log (a daemon started with
+  // stderr on /dev/null must not fail silently).
+  daemon::log_startup_error("exigrey-collect", fmt::format("error: {}", message));
 }
 
 }  // namespace

@@ -17,21 +17,12 @@
 #include "exigrey/error.h"
 #include "exigrey/keys.h"
 #include "plain_listener.h"
+#include "privileges.h"
 #include "publisher.h"
 #include "signed_listener.h"
 
 namespace exigrey::collect {
 namespace {
-
-void ensure_dir(const std::string& dir, mode_t mode, std::string_view what) {
-  if (::mkdir(dir.c_str(), mode) == 0 || errno == EEXIST) {
-    struct stat st {};
-    if (::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return;
-  }
-  throw Error(ErrorKind::kStore,
-              fmt::format("exigrey-collect: cannot use {} directory {}: {}", what, dir,
-                          std::strerror(errno != 0 ? errno : ENOTDIR)));
-}
 
 // Idle-connection floods are bounded by max_connections, not by the soft
 // descriptor limit: raise it to the hard limit.
@@ -45,7 +36,7 @@ void raise_fd_limit() {
 
 class Collector {
  public:
-  Collector(const CommandLine& cmd, CollectConfig cfg)
+  Collector(const CommandLine& cmd, CollectConfig cfg, std::optional<Identity> identity)
       : cmd_(cmd),
         cfg_(std::move(cfg)),
         metrics_(registry_),
@@ -53,10 +44,11 @@ class Collector {
         writer_(cfg_.rbldnsd_dir, cfg_.zone),
         aggregator_(io_, store_, metrics_, clock_, cfg_.policy.ttl),
         publisher_(io_, store_, writer_, metrics_, clock_, cfg_.policy),
-        signals_(io_, SIGTERM, SIGINT, SIGHUP) {
+        signals_(io_, SIGTERM, SIGINT, SIGHUP),
+        identity_(std::move(identity)) {
     aggregator_.set_change_hook([this] { publisher_.mark_dirty(); });
-    refresh_gauges();    // opens the store now: fail before listening
-    publisher_.start();  // the files exist before anyone can connect
+    // As the starting user (root with --user): bind, read the keys and the TLS key.
+    // Nothing is served before run().
     if (!cfg_.plain.empty()) {
       const Endpoint plain_at = parse_endpoint(cfg_.plain, "plain");
       try {
@@ -90,6 +82,9 @@ class Collector {
                                 m.to_string(), e.code().message()));
       }
     }
+    if (identity_) become_user(*identity_);
+    refresh_gauges();    // opens the store now (as the user): fail before serving
+    publisher_.start();  // the files exist before any client is served
     metrics_.start_time = clock_.now();
   }
 
@@ -108,6 +103,37 @@ class Collector {
   }
 
  private:
+  // Drops to the user, then checks what it must write from now on and what
+  // SIGHUP rereads, naming the path that is wrong.
+  void become_user(const Identity& id) {
+    drop_privileges(id);
+    const std::string store = ReputationStore::path_in(cfg_.state_dir);
+    require_writable(cfg_.state_dir, "state directory", id.user);
+    require_writable(store, "store file", id.user);
+    require_writable(store + "-lock", "store lock file", id.user);
+    require_writable(cfg_.rbldnsd_dir, "rbldnsd directory", id.user);
+    if (!cfg_.keys_file.empty() && !readable(cfg_.keys_file)) {
+      LOG_WARNING(
+          "keys file {} is not readable by user {}: SIGHUP cannot reread it (make it owned by "
+          "root:{}, mode 0640)",
+          cfg_.keys_file, id.user, id.group);
+    }
+    if (!cmd_.config_file.empty() && !readable(cmd_.config_file)) {
+      LOG_WARNING("settings file {} is not readable by user {}: SIGHUP cannot reread it",
+                  cmd_.config_file, id.user);
+    }
+    if (id.switch_needed) {
+      LOG_INFO("running as user {} (uid {}), group {} (gid {})", id.user, id.uid, id.group, id.gid);
+    }
+  }
+
+  // What to add to a reload error when the file is unreadable after the switch.
+  std::string unreadable_hint(const std::string& file) const {
+    if (!identity_ || file.empty() || readable(file)) return {};
+    return fmt::format(" (exigrey-collect runs as user {}: {} must be readable by it)",
+                       identity_->user, file);
+  }
+
   void wait_for_signal() {
     signals_.async_wait([this](std::error_code ec, int sig) {
       if (ec) return;
@@ -142,7 +168,8 @@ class Collector {
       check_collect_config(next);
     } catch (const Error& e) {
       ++metrics_.reloads_failed;
-      LOG_ERROR("reload failed, keeping the running configuration: {}", e.what());
+      LOG_ERROR("reload failed, keeping the running configuration: {}{}", e.what(),
+                unreadable_hint(cmd_.config_file));
       return;
     }
     auto keep = [&](auto CollectConfig::*field, std::string_view key) {
@@ -156,6 +183,8 @@ class Collector {
     keep(&CollectConfig::metrics, "metrics");
     keep(&CollectConfig::state_dir, "state");
     keep(&CollectConfig::rbldnsd_dir, "rbldnsd_dir");
+    keep(&CollectConfig::user, "user");
+    keep(&CollectConfig::group, "group");
     if (next.store.sync != cfg_.store.sync || next.store.map_size != cfg_.store.map_size) {
       LOG_WARNING("reload: sync or map_size changed; restart exigrey-collect to apply it");
       next.store = cfg_.store;
@@ -168,7 +197,7 @@ class Collector {
         signed_->set_limits(next.limits);
       } catch (const Error& e) {
         ++metrics_.reloads_failed;
-        LOG_ERROR("reload: keeping the old keys: {}", e.what());
+        LOG_ERROR("reload: keeping the old keys: {}{}", e.what(), unreadable_hint(next.keys_file));
         next.keys_file = cfg_.keys_file;
       }
     }
@@ -208,17 +237,21 @@ class Collector {
   std::optional<SignedListener> signed_;
   std::optional<daemon::MetricsServer> metrics_server_;
   asio::signal_set signals_;
+  std::optional<Identity> identity_;  // --user: who the collector runs as
 };
 
 }  // namespace
 
 int run_collector(const CommandLine& cmd, CollectConfig cfg) {
   std::signal(SIGPIPE, SIG_IGN);
+  // An unknown user, or --user without root, fails before anything is touched.
+  std::optional<Identity> identity;
+  if (!cfg.user.empty()) identity = resolve_identity(cfg.user, cfg.group);
   raise_fd_limit();
-  ensure_dir(cfg.state_dir, 0750, "state");
-  ensure_dir(cfg.rbldnsd_dir, 0755, "rbldnsd");
+  ensure_dir(cfg.state_dir, 0750, "state", identity);
+  ensure_dir(cfg.rbldnsd_dir, 0755, "rbldnsd", identity);
   daemon::log_init("exigrey-collect", log_target_of(cfg.log), log_level_of(cfg.log_level));
-  Collector collector(cmd, std::move(cfg));
+  Collector collector(cmd, std::move(cfg), std::move(identity));
   return collector.run();
 }
 

@@ -58,13 +58,17 @@ std::string describe(const CollectConfig& c) {
       "min_reporters = {}\nttl = {}\ndecay = {}\nwhitelist = {}\nmax_line = {}\n"
       "idle_timeout = {}\nmax_connections = {}\nsource_rate = {}\nsource_burst = {}\n"
       "max_bad_lines = {}\ndns_ttl = {}\ndns_ns = {}\ndns_hostmaster = {}\nsync = {}\n"
-      "map_size = {}\nlog = {}\nlog_level = {}\n",
+      "map_size = {}\nlog = {}\nlog_level = {}\nuser = {}\ngroup = {}\n",
       c.plain.empty() ? "none" : c.plain, c.metrics.empty() ? "none" : c.metrics, c.state_dir,
       c.rbldnsd_dir, join_networks(c.allow), c.policy.min_reporters, c.policy.ttl, c.policy.decay,
       whitelist, c.limits.max_line, c.limits.idle_timeout, c.limits.max_connections,
       c.limits.source_rate, c.limits.source_burst, c.limits.max_bad_lines, c.zone.ttl, c.zone.ns,
       c.zone.hostmaster, to_string(c.store.sync), c.store.map_size,
-      c.log == LogTarget::kSyslog ? "syslog" : "stderr", to_string(c.log_level));
+      c.log == LogTarget::kSyslog   ? "syslog"
+      : c.log == LogTarget::kStderr ? "stderr"
+                                    : "auto",
+      to_string(c.log_level),
+      c.user.empty() ? "none" : c.user, c.group.empty() ? "none" : c.group);
 }
 
 daemon::LogLevel log_level_of(LogLevel level) noexcept {
@@ -82,7 +86,12 @@ daemon::LogLevel log_level_of(LogLevel level) noexcept {
 }
 
 daemon::LogTarget log_target_of(LogTarget target) noexcept {
-  return target == LogTarget::kSyslog ? daemon::LogTarget::kSyslog : daemon::LogTarget::kStderr;
+  switch (target) {
+    case LogTarget::kSyslog: return daemon::LogTarget::kSyslog;
+    case LogTarget::kStderr: return daemon::LogTarget::kStderr;
+    case LogTarget::kAuto: break;
+  }
+  return daemon::auto_log_target();
 }
 
 }  // namespace exigrey::collect

@@ -70,7 +70,7 @@ int run(int argc, char** argv) {
   app.set_version_flag("--version", std::string("exigrey-forward ") + EXIGREY_VERSION);
   ForwardOptions o;
   std::vector<std::string> collectors;
-  std::string secret_file, config_file = config_path(), log_target = "stderr", metrics;
+  std::string secret_file, config_file = config_path(), log_target = "auto", metrics;
   std::string batch_delay = "200ms", timeout = "10", backoff_max = "60";
   bool verbose = false;
   app.add_option("--dir", o.dir, "store directory holding the outbox (default: the config's "
@@ -90,7 +90,9 @@ int run(int argc, char** argv) {
   app.add_option("--backoff-max", backoff_max, "longest wait between retries");
   app.add_option("--config", config_file, "settings file (sync mode of the greylist stores)");
   app.add_option("--metrics", metrics, "serve Prometheus /metrics on ADDR:PORT");
-  app.add_option("--log", log_target, "stderr (default, for systemd) or syslog");
+  app.add_option("--log", log_target,
+                 "auto (default: stderr, or syslog when stderr is closed or /dev/null), "
+                 "stderr or syslog");
   app.add_flag("-v,--verbose", verbose, "log every batch");
   try {
     app.parse(argc, argv);
@@ -114,7 +116,7 @@ int run(int argc, char** argv) {
     o.backoff_max = millis_flag(backoff_max, "--backoff-max");
     if (o.timeout.count() == 0) throw UsageError("--timeout must be above 0");
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "exigrey-forward: %s\n", e.what());
+    daemon::log_startup_error("exigrey-forward", e.what());
     return 2;
   }
 
@@ -133,8 +135,8 @@ int run(int argc, char** argv) {
     try {
       server.emplace(metrics_io, *metrics_at, [&registry] { return registry.exposition(); });
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "exigrey-forward: --metrics %s: %s\n", metrics_at->to_string().c_str(),
-                   e.what());
+      daemon::log_startup_error("exigrey-forward", fmt::format("--metrics {}: {}",
+                                                               metrics_at->to_string(), e.what()));
       return 2;
     }
     metrics_thread = std::thread([&metrics_io] { metrics_io.run(); });

@@ -34,8 +34,11 @@
 //   dns_hostmaster = hostmaster.localhost
 //   sync           = meta                full | meta | none (store_options.h)
 //   map_size       = 1G
-//   log            = stderr              stderr | syslog
+//   log            = auto                auto | stderr | syslog (auto: stderr unless
+//                                        it is closed or /dev/null, then syslog)
 //   log_level      = info                error | warning | info | debug
+//   user           = exigrey             after binding and reading keys/TLS as root,
+//   group          = exigrey             run as this user (group: its primary one)
 //
 // Errors: UsageError, whose message starts with "<origin>:<line>:" for the
 // file and names the flag for flags. Thread safety: pure functions.
@@ -75,7 +78,7 @@ struct ListenerLimits {
   friend bool operator==(const ListenerLimits&, const ListenerLimits&) = default;
 };
 
-enum class LogTarget : std::uint8_t { kStderr, kSyslog };
+enum class LogTarget : std::uint8_t { kAuto, kStderr, kSyslog };
 enum class LogLevel : std::uint8_t { kError = 0, kWarning = 1, kInfo = 2, kDebug = 3 };
 std::string_view to_string(LogLevel level) noexcept;
 
@@ -94,8 +97,10 @@ struct CollectConfig {
   ZoneOptions zone;
   StoreOptions store{
       .sync = SyncMode::kMeta, .map_size = std::uint64_t{1} << 30, .read_only = false};
-  LogTarget log = LogTarget::kStderr;
+  LogTarget log = LogTarget::kAuto;
   LogLevel log_level = LogLevel::kInfo;
+  std::string user;   // empty: keep the starting user (exigrey-collect(8), --user)
+  std::string group;  // empty: the user's primary group
 
   static NetworkSet default_allow();
   friend bool operator==(const CollectConfig&, const CollectConfig&) = default;
