@@ -114,7 +114,7 @@ for _ in $(seq 1 100); do
   kill -0 "$exim_pid" 2>/dev/null || { echo "demo: Exim did not start" >&2; exit 1; }
   sleep 0.1
 done
-say "   $(/usr/sbin/exim4 -bV 2>/dev/null | head -n 1 | cut -d' ' -f1-3) is listening; it greylists new senders for $delay seconds."
+say "   $(/usr/sbin/exim4 -bV 2>/dev/null | sed -n 1p | cut -d' ' -f1-3) is listening; it greylists new senders for $delay seconds."
 
 # send: one message with swaks; prints the server's reply to RCPT TO (and the
 # final reply after the message, if it got that far).

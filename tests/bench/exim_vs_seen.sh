@@ -117,7 +117,7 @@ for v in "${variants[@]}"; do
   echo "$v ${first[$v]}"
   echo "$v ${again[$v]}"
 done >"$T/times"
-version=$("$EXIM" -bV 2>/dev/null | head -n 1)
+version=$("$EXIM" -bV 2>/dev/null | sed -n 1p)
 python3 - "$T/times" "$N" "$REPEAT" "$ROUNDS" "$version" <<'PY'
 import statistics, sys
 path, n, repeat, rounds, version = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]

@@ -42,8 +42,11 @@ fi
 # Every strong unversioned import must be Exim's API or LMDB's: one from fmt
 # or the C++ runtime (which the release module carries inside) would only
 # fail when Exim loads the module. The sanitizer build links those shared.
-if ! nm -D "$so" | grep -q ' U __asan_'; then
-  strays=$(nm -D --undefined-only "$so" | awk '$1 == "U" {print $2}' | grep -v '@' |
+# (nm's output is kept in a variable: "nm | grep -q" under pipefail fails
+# whenever grep exits before nm has written everything.)
+undefined=$(nm -D --undefined-only "$so")
+if ! grep -q ' U __asan_' <<<"$undefined"; then
+  strays=$(awk '$1 == "U" {print $2}' <<<"$undefined" | grep -v '@' |
     grep -Ev '^(mdb_[a-z_]+|debug_printf|debug_selector|expand_string|expand_string_message|log_write|string_copy_function)$' || true)
   if [ -n "$strays" ]; then
     echo "check_exports: $so needs symbols nothing will provide at load time:" >&2
