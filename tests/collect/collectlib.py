@@ -9,6 +9,8 @@ The collector binary is the first command-line argument of every test.
 """
 
 import atexit
+import hashlib
+import hmac
 import os
 import re
 import shutil
@@ -310,3 +312,29 @@ class Rbldnsd:
                 return time.time() - start
             time.sleep(interval)
         return None
+
+
+def frame(reporter, secret, items, sent=None, tamper=None):
+    """A signed batch as docs/protocol.md defines it; items: (id, verb, subject, time)."""
+    body = "".join(f"{i} {v} {s} {t}\n" for i, v, s, t in items).encode()
+    header = (f"EXIGREY/1 BATCH {reporter} {items[-1][0]} {int(sent or time.time())} "
+              f"{len(items)} {len(body)}\n").encode()
+    mac = hmac.new(secret.encode(), header + body, hashlib.sha256).hexdigest().encode()
+    if tamper is not None:
+        body = bytearray(body)
+        body[tamper] ^= 1
+        body = bytes(body)
+    return header + body + b"MAC " + mac + b"\n"
+
+
+def exchange(port, data, timeout=5):
+    """Sends one frame on a new connection; returns the answer line ('' if closed)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        answer = b""
+        while not answer.endswith(b"\n"):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+        return answer.decode(errors="replace").strip()

@@ -10,8 +10,6 @@ nobody cannot write are one-line errors with a nonzero exit.
 Needs root (skip 77 outside CI) and the user nobody.
 """
 
-import hashlib
-import hmac
 import os
 import pwd
 import grp
@@ -49,26 +47,6 @@ def privileged_port():
         finally:
             s.close()
     return free_port()
-
-
-def frame(reporter, secret, items):
-    body = "".join(f"{i} {v} {s} {t}\n" for i, v, s, t in items).encode()
-    header = (f"EXIGREY/1 BATCH {reporter} {items[-1][0]} {int(time.time())} "
-              f"{len(items)} {len(body)}\n").encode()
-    mac = hmac.new(secret.encode(), header + body, hashlib.sha256).hexdigest().encode()
-    return header + body + b"MAC " + mac + b"\n"
-
-
-def exchange(port, data):
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(data)
-        answer = b""
-        while not answer.endswith(b"\n"):
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            answer += chunk
-        return answer.decode(errors="replace").strip()
 
 
 def status_ids(pid):
