@@ -37,9 +37,12 @@ log "exim daemon listening on 127.0.0.1:$PORT"
 sleep_until() { python3 -c "import time; time.sleep(max(0.0, $1 - time.time()))"; }
 
 # --- one client: defer, then accept after the delay
-start=$(date +%s.%N)
+# The delay counts from when Exim decided, which is before the client has
+# finished (not after it started: a loaded machine can take most of a second
+# to connect), and the store keeps whole seconds.
 expect "first attempt: MAIL 250, RCPT 451" "250 451" \
   "$(smtp_codes --helo solo.test --from s@x.test --to r@y.test)"
+start=$(date +%s.%N)
 expect_match "Exim's main log has the defer and exigrey's decision line" \
   'exigrey: greylisted \(new, retry in 2s\) key="<s@x\.test>:<r@y\.test>/solo\.test"' \
   "$(cat "$T/log/mainlog")"
