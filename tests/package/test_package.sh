@@ -119,9 +119,10 @@ expect_match "control: ldconfig trigger" '^activate-noawait ldconfig$' \
   "$(dpkg-deb --ctrl-tarfile "$DEB" | tar -xOf - ./triggers 2>/dev/null)"
 
 log "lintian"
-lintian --tag-display-limit 0 "$DEB" >"$T/lintian.txt" 2>&1 || true
+lintian --display-info --tag-display-limit 0 "$DEB" >"$T/lintian.txt" 2>&1 || true
 sed 's/^/    /' "$T/lintian.txt"
 expect "lintian reports no errors" "" "$(grep '^E: ' "$T/lintian.txt" || true)"
+expect "lintian finds every binary hardened" "" "$(grep ' hardening-' "$T/lintian.txt" || true)"
 
 # ---- 2. install ----------------------------------------------------------------------
 log "dpkg -i"

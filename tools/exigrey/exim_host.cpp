@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -118,7 +119,13 @@ void give_to_exim(const std::string& path, const std::optional<Owner>& owner) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0 || st.st_uid != 0) return;
   if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return;
-  (void)::chown(path.c_str(), owner->uid, owner->gid);
+  if (::chown(path.c_str(), owner->uid, owner->gid) != 0) {
+    // Not fatal (root can use the store), but Exim's later "permission
+    // denied" would not say why: name the cause now.
+    std::fprintf(stderr, "exigrey: warning: cannot give %s to the Exim user (%u:%u): %s\n",
+                 path.c_str(), static_cast<unsigned>(owner->uid),
+                 static_cast<unsigned>(owner->gid), std::strerror(errno));
+  }
 }
 
 }  // namespace exigrey::cli

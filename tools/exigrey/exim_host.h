@@ -32,7 +32,8 @@ std::optional<Owner> exim_owner(const std::string& dir);
 
 // When running as root, hands `path` (if it exists and belongs to root) to
 // the Exim user, so that Exim can open what exigrey created. Never fails:
-// the store works anyway for root, and Exim's own error names the file.
+// the store works anyway for root; a chown that fails prints one warning
+// line on stderr naming the file, so Exim's later error has its cause.
 void give_to_exim(const std::string& path, const std::optional<Owner>& owner);
 
 }  // namespace exigrey::cli
