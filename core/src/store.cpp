@@ -82,6 +82,7 @@ class Cursor {
     k = MDB_val{key.size(), const_cast<char*>(key.data())};
     return step(MDB_SET_RANGE, k, v);
   }
+  bool first(MDB_val& k, MDB_val& v) { return step(MDB_FIRST, k, v); }
   bool next(MDB_val& k, MDB_val& v) { return step(MDB_NEXT, k, v); }
 
  private:
@@ -169,6 +170,24 @@ std::size_t TxnView::scan_whitelist(std::string_view after, const WhitelistVisit
                 const std::string_view name = hashed ? std::string_view(full) : key.substr(1);
                 return fn(WhitelistView{key, name, w});
               });
+}
+
+std::size_t TxnView::scan_raw(
+    const std::function<bool(std::string_view key, std::string_view value)>& fn) const {
+  Cursor cur(env_, txn_);
+  MDB_val k{}, v{};
+  std::size_t visited = 0;
+  for (bool ok = cur.first(k, v); ok; ok = cur.next(k, v)) {
+    ++visited;
+    if (!fn(view(k), view(v))) break;
+  }
+  return visited;
+}
+
+std::uint64_t TxnView::entry_count() const {
+  MDB_stat st{};
+  if (const int rc = mdb_stat(txn_, env_->dbi(), &st); rc != 0) env_->fail("mdb_stat", rc);
+  return st.ms_entries;
 }
 
 // ---- ReadTxn ----

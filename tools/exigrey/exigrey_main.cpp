@@ -79,6 +79,7 @@ int run(int argc, char** argv) {
   add_purge_command(app, commands);
   add_info_commands(app, commands);
   add_dump_commands(app, commands);
+  add_verify_command(app, commands);
 
   try {
     app.parse(argc, argv);

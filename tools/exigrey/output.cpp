@@ -289,8 +289,7 @@ void Table::emit(const std::vector<std::string>& cells) {
   out_.line(text);
 }
 
-void print_fields(Output& out,
-                  std::initializer_list<std::pair<std::string_view, std::string>> fields) {
+void print_fields(Output& out, std::span<const std::pair<std::string_view, std::string>> fields) {
   std::size_t width = 0;
   for (const auto& [k, v] : fields) width = std::max(width, k.size());
   for (const auto& [k, v] : fields) {

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -119,7 +120,10 @@ class Table {
 };
 
 // Key/value lines with the keys padded to one width: "store    /x/seen".
-void print_fields(Output& out,
-                  std::initializer_list<std::pair<std::string_view, std::string>> fields);
+void print_fields(Output& out, std::span<const std::pair<std::string_view, std::string>> fields);
+inline void print_fields(Output& out,
+                         std::initializer_list<std::pair<std::string_view, std::string>> fields) {
+  print_fields(out, std::span(fields.begin(), fields.size()));
+}
 
 }  // namespace exigrey::cli

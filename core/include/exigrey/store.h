@@ -69,6 +69,13 @@ class TxnView {
   std::size_t scan_items(std::string_view after, const ItemVisitor& fn) const;
   std::size_t scan_whitelist(std::string_view after, const WhitelistVisitor& fn) const;
 
+  // Every entry of the store in key order, undecoded (for verify.h): the
+  // callback gets the raw key and value and returns true to go on.
+  std::size_t scan_raw(
+      const std::function<bool(std::string_view key, std::string_view value)>& fn) const;
+  // The number of entries LMDB's database header counts in this snapshot.
+  std::uint64_t entry_count() const;
+
   TxnView(const TxnView&) = delete;
   TxnView& operator=(const TxnView&) = delete;
 
