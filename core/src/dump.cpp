@@ -245,6 +245,9 @@ bool RecordReader::next_exigrey(LoadedRecord& out) {
     if (f[0] == "white" && f.size() == 4) {
       out.kind = LoadedRecord::Kind::kWhitelist;
       out.name = name(f[1]);
+      // No key has an empty suffix (split_key), so such an entry could never
+      // be used; `exigrey whitelist add ""` refuses it too.
+      if (out.name.empty()) fail("empty whitelist suffix");
       out.entry.created = number(f[2], UnixTime{});
       out.entry.last_used = number(f[3], UnixTime{});
       ++counted_.whitelist;

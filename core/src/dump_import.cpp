@@ -101,7 +101,9 @@ std::optional<LoadedRecord> parse_exim_grey_record(std::string_view key, std::st
   LoadedRecord r;
   r.name = std::string(key);
   if (rest == " auto") {
-    // The flag without a suffix marks the module's own whitelist entries.
+    // The flag without a suffix marks the module's own whitelist entries;
+    // an empty suffix cannot come from a key (split_key), so it is no entry.
+    if (key.empty()) return std::nullopt;
     r.kind = LoadedRecord::Kind::kWhitelist;
     r.entry = WhitelistEntry{*created, *used};
     return r;

@@ -143,6 +143,8 @@ TEST_CASE("Malformed dumps are refused with the line that is wrong", "[dump]") {
         "exigrey: t:2: too many fields");
   CHECK(error_of("exigrey-dump 1\nend 1 0\n").find("the end line counts 1 items") !=
         std::string::npos);
+  CHECK(error_of("exigrey-dump 1\nwhite - 1 2\nend 0 1\n") ==
+        "exigrey: t:2: empty whitelist suffix");
   CHECK(error_of("exigrey-dump 1\nend 0 0\nitem a 1 2 3 -\n") ==
         "exigrey: t:3: data after the \"end\" line");
   CHECK(error_of("hello\n").find("input format not recognised") != std::string::npos);
@@ -167,6 +169,9 @@ TEST_CASE("Exim::Grey records are read from db_dump output", "[dump][import]") {
   CHECK_FALSE(rec("garbage"));
   CHECK_FALSE(rec("100 200 3 flags"));
   CHECK_FALSE(rec("100 200 3 auto="));
+  // A whitelist entry without a suffix (found by fuzz_dump): not a record.
+  CHECK_FALSE(parse_exim_grey_record("\0"s, "100 200 auto\0"s));
+  CHECK(parse_exim_grey_record("\0"s, "100 200 0\0"s)->name.empty());  // the item "" is one
 
   test::TempDir dir;
   const Store s(dir.file("s"));

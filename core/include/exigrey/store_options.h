@@ -56,6 +56,7 @@ struct StoreOptions {
   // Clear reader slots of dead processes when the environment opens (LMDB's
   // advice). `exigrey readers` turns it off so it can show them first.
   bool clear_stale_readers = true;
+  friend bool operator==(const StoreOptions&, const StoreOptions&) = default;
 };
 
 }  // namespace exigrey
