@@ -4,6 +4,7 @@ argv: COLLECT FORWARD OUTBOX_FILL PLUGIN EXIGREY (see CMakeLists.txt).
 """
 
 import os
+import pwd
 import socket
 import subprocess
 import sys
@@ -72,3 +73,48 @@ def pending(outbox_dir):
     return json.loads(r.stdout.splitlines()[0])["pending"]
 
 
+
+
+def exim_with_plugin(root, rcpt_acl, prepare_grey=None):
+    """A test Exim under root/ (spool, grey store directory, log) that loads
+    the plugin in its RCPT ACL and discards at DATA. `rcpt_acl` is the ACL's
+    text with @PLUGIN@ for the plugin's path; `prepare_grey(dir)` runs on the
+    grey directory before it is given to Exim's user (to mount a tmpfs, say).
+    Returns (conf, env, grey): the config for `exim -C` and the environment
+    to run exim in (a sanitizer-built plugin needs its runtimes preloaded)."""
+    spool = os.path.join(root, "spool")
+    grey = os.path.join(spool, "grey")
+    log = os.path.join(root, "log")
+    os.makedirs(grey)
+    os.makedirs(log)
+    if prepare_grey:
+        prepare_grey(grey)
+    exim_user = pwd.getpwnam("Debian-exim")
+    for d in (spool, grey, log):
+        os.chown(d, exim_user.pw_uid, exim_user.pw_gid)
+    plugin = os.path.join(root, "libexigrey.so")
+    subprocess.run(["install", "-m", "0644", PLUGIN, plugin], check=True)
+    conf = os.path.join(root, "exim.conf")
+    with open(conf, "w") as f:
+        f.write(f"""spool_directory = {spool}
+log_file_path = {log}/%slog
+primary_hostname = exigrey.test
+host_lookup =
+rfc1413_hosts =
+tls_advertise_hosts =
+acl_smtp_rcpt = acl_rcpt
+acl_smtp_data = acl_data
+begin acl
+acl_rcpt:
+{rcpt_acl.replace("@PLUGIN@", plugin)}
+acl_data:
+  discard
+""")
+    os.chmod(conf, 0o644)
+    env = dict(os.environ)
+    preload = subprocess.run(f"ldd {plugin} | awk '$1 ~ /^lib(asan|ubsan)[.]so/ {{print $3}}'",
+                             shell=True, capture_output=True, text=True).stdout.split()
+    if preload:
+        env["LD_PRELOAD"] = " ".join(preload)
+        env["ASAN_OPTIONS"] = "detect_leaks=0"
+    return conf, env, grey

@@ -6,7 +6,6 @@ protocol, exigrey-collect aggregates, and the real rbldnsd answers dig with
 get every report, and the outbox is emptied only when both acknowledged."""
 
 import os
-import pwd
 import subprocess
 import time
 
@@ -17,38 +16,9 @@ if os.geteuid() != 0:
 
 root = tempdir()
 keys = write_keys(root, {"mx1": SECRET})
-spool = os.path.join(root, "spool")
-os.makedirs(os.path.join(spool, "grey"))
-os.makedirs(os.path.join(root, "log"))
-exim_user = pwd.getpwnam("Debian-exim")
-for d in (spool, os.path.join(spool, "grey"), os.path.join(root, "log")):
-    os.chown(d, exim_user.pw_uid, exim_user.pw_gid)
-plugin = os.path.join(root, "libexigrey.so")
-subprocess.run(["install", "-m", "0644", PLUGIN, plugin], check=True)
-conf = os.path.join(root, "exim.conf")
-with open(conf, "w") as f:
-    f.write(f"""spool_directory = {spool}
-log_file_path = {root}/log/%slog
-primary_hostname = exigrey.test
-host_lookup =
-rfc1413_hosts =
-tls_advertise_hosts =
-acl_smtp_rcpt = acl_rcpt
-acl_smtp_data = acl_data
-begin acl
-acl_rcpt:
-  warn  set acl_m_reported = ${{dlfunc{{{plugin}}}{{report}}{{black}}{{$sender_host_address}}{{bot caught}}}}
-  accept
-acl_data:
-  discard
-""")
-os.chmod(conf, 0o644)
-env = dict(os.environ)
-preload = subprocess.run(f"ldd {plugin} | awk '$1 ~ /^lib(asan|ubsan)[.]so/ {{print $3}}'",
-                         shell=True, capture_output=True, text=True).stdout.split()
-if preload:
-    env["LD_PRELOAD"] = " ".join(preload)
-    env["ASAN_OPTIONS"] = "detect_leaks=0"
+conf, env, grey = exim_with_plugin(root, """\
+  warn  set acl_m_reported = ${dlfunc{@PLUGIN@}{report}{black}{$sender_host_address}{bot caught}}
+  accept""")
 
 
 def smtp_from(client):
@@ -58,7 +28,6 @@ def smtp_from(client):
     return r.stdout + r.stderr
 
 
-grey = os.path.join(spool, "grey")
 out = smtp_from("23.45.67.89")
 check("Exim accepted the recipient", "250 Accepted" in out, out[-400:])
 expect("the report is in the outbox", 1, pending(grey))

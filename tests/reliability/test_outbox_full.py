@@ -13,7 +13,6 @@ argv: COLLECT FORWARD OUTBOX_FILL PLUGIN EXIGREY (as tests/forward)."""
 import atexit
 import errno
 import os
-import pwd
 import re
 import subprocess
 import sys
@@ -26,45 +25,20 @@ if os.geteuid() != 0:
 
 root = tempdir()
 keys = write_keys(root, {"mx1": SECRET})
-spool = os.path.join(root, "spool")
-grey = os.path.join(spool, "grey")
-os.makedirs(grey)
-os.makedirs(os.path.join(root, "log"))
-r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0750", "tmpfs", grey],
-                   capture_output=True, text=True)
-if r.returncode != 0:
-    skip_or_fail(f"cannot mount a tmpfs here: {r.stderr.strip()}")
-atexit.register(lambda: subprocess.run(["umount", "-l", grey]))  # runs before the rmtree
-exim_user = pwd.getpwnam("Debian-exim")
-for d in (spool, grey, os.path.join(root, "log")):
-    os.chown(d, exim_user.pw_uid, exim_user.pw_gid)
-plugin = os.path.join(root, "libexigrey.so")
-subprocess.run(["install", "-m", "0644", PLUGIN, plugin], check=True)
-conf = os.path.join(root, "exim.conf")
-with open(conf, "w") as f:
-    f.write(f"""spool_directory = {spool}
-log_file_path = {root}/log/%slog
-primary_hostname = exigrey.test
-host_lookup =
-rfc1413_hosts =
-tls_advertise_hosts =
-acl_smtp_rcpt = acl_rcpt
-acl_smtp_data = acl_data
-begin acl
-acl_rcpt:
-  warn  set acl_m_r = ${{dlfunc{{{plugin}}}{{report}}{{black}}{{$local_part}}{{disk full test}}}}
+
+
+def small_tmpfs(grey):
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0750", "tmpfs", grey],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        skip_or_fail(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    atexit.register(lambda: subprocess.run(["umount", "-l", grey]))  # runs before the rmtree
+
+
+conf, env, grey = exim_with_plugin(root, """\
+  warn  set acl_m_r = ${dlfunc{@PLUGIN@}{report}{black}{$local_part}{disk full test}}
         logwrite = report $local_part: $acl_m_r
-  accept
-acl_data:
-  discard
-""")
-os.chmod(conf, 0o644)
-env = dict(os.environ)
-preload = subprocess.run(f"ldd {plugin} | awk '$1 ~ /^lib(asan|ubsan)[.]so/ {{print $3}}'",
-                         shell=True, capture_output=True, text=True).stdout.split()
-if preload:
-    env["LD_PRELOAD"] = " ".join(preload)
-    env["ASAN_OPTIONS"] = "detect_leaks=0"
+  accept""", prepare_grey=small_tmpfs)
 
 
 def session(subjects):
