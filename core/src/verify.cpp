@@ -12,7 +12,6 @@
 namespace exigrey {
 namespace {
 
-constexpr std::uint64_t kProgressEvery = 1024;
 constexpr std::size_t kShownNameBytes = 80;
 
 std::span<const std::byte> bytes_of(std::string_view s) {
@@ -144,7 +143,7 @@ VerifyReport verify(const Store& store, const std::function<void(std::uint64_t)>
   Walker walker(report);
   txn.scan_raw([&](std::string_view key, std::string_view value) {
     walker.visit(key, value);
-    if (progress && report.walked % kProgressEvery == 0) progress(report.walked);
+    if (progress && report.walked % kVerifyProgressEvery == 0) progress(report.walked);
     return report.walked < limit;
   });
   walker.finish();

@@ -167,7 +167,7 @@ int run_verify(Context& ctx) {
                           "with {} of {} entries read; {}",
                           store.path(), signal_name(c.signal),
                           c.stray.empty() ? "" : ": " + c.stray,
-                          c.progress == 0 ? std::string("fewer than 1024")
+                          c.progress == 0 ? fmt::format("fewer than {}", kVerifyProgressEvery)
                                           : fmt::format("at least {}", c.progress),
                           c.count, kRecovery);
   } else if (!c.reported) {

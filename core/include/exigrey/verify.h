@@ -42,8 +42,11 @@ struct VerifyReport {
   bool ok() const noexcept { return problem_count == 0; }
 };
 
+// How often verify() reports progress, in entries walked.
+inline constexpr std::uint64_t kVerifyProgressEvery = 1024;
+
 // Walks the store. `progress`, if given, is called with the number of
-// entries walked so far every 1,024 entries.
+// entries walked so far every kVerifyProgressEvery entries.
 VerifyReport verify(const Store& store,
                     const std::function<void(std::uint64_t walked)>& progress = {});
 
