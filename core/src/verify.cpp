@@ -34,11 +34,21 @@ std::string describe(std::string_view key) {
   const std::string_view name = key.substr(1);
   const char* kind = "entry";
   switch (ns) {
-    case Namespace::kMeta: kind = "meta record"; break;
-    case Namespace::kItem: kind = "item"; break;
-    case Namespace::kItemHashed: kind = "hashed item"; break;
-    case Namespace::kWhitelist: kind = "whitelist entry"; break;
-    case Namespace::kWhitelistHashed: kind = "hashed whitelist entry"; break;
+    case Namespace::kMeta:
+      kind = "meta record";
+      break;
+    case Namespace::kItem:
+      kind = "item";
+      break;
+    case Namespace::kItemHashed:
+      kind = "hashed item";
+      break;
+    case Namespace::kWhitelist:
+      kind = "whitelist entry";
+      break;
+    case Namespace::kWhitelistHashed:
+      kind = "hashed whitelist entry";
+      break;
   }
   std::string shown = dump_escape(name.substr(0, kShownNameBytes));
   if (name.size() > kShownNameBytes) shown += "...";
@@ -64,11 +74,16 @@ class Walker {
       return;
     }
     switch (static_cast<Namespace>(key[0])) {
-      case Namespace::kMeta: return meta(key, value);
-      case Namespace::kItem: return named(key, value, Namespace::kItem, false);
-      case Namespace::kItemHashed: return named(key, value, Namespace::kItem, true);
-      case Namespace::kWhitelist: return named(key, value, Namespace::kWhitelist, false);
-      case Namespace::kWhitelistHashed: return named(key, value, Namespace::kWhitelist, true);
+      case Namespace::kMeta:
+        return meta(key, value);
+      case Namespace::kItem:
+        return named(key, value, Namespace::kItem, false);
+      case Namespace::kItemHashed:
+        return named(key, value, Namespace::kItem, true);
+      case Namespace::kWhitelist:
+        return named(key, value, Namespace::kWhitelist, false);
+      case Namespace::kWhitelistHashed:
+        return named(key, value, Namespace::kWhitelist, true);
     }
     problem(fmt::format("{}: unknown namespace byte 0x{:02x}", describe(key),
                         static_cast<unsigned char>(key[0])));
@@ -76,13 +91,13 @@ class Walker {
 
   void finish() {
     if (!format_seen_) {
-      problem(fmt::format("no format record ({:?}): not a whole exigrey store",
-                          kFormatValue));
+      problem(fmt::format("no format record ({:?}): not a whole exigrey store", kFormatValue));
     }
     if (r_.walked != r_.lmdb_entries) {
-      problem(fmt::format("LMDB's header counts {} entries, the walk found {}: pages are missing "
-                          "or linked twice",
-                          r_.lmdb_entries, r_.walked));
+      problem(
+          fmt::format("LMDB's header counts {} entries, the walk found {}: pages are missing "
+                      "or linked twice",
+                      r_.lmdb_entries, r_.walked));
     }
   }
 

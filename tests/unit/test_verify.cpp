@@ -1,12 +1,11 @@
 // verify(): a sound store passes with exact counts; each kind of damage that
 // can be written through LMDB's own API is found and named once. (Damage
 // below LMDB, in the pages themselves, is tried by the CLI test Verify.)
-#include <catch2/catch.hpp>
-
 #include <lmdb.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <optional>
 #include <string>
 #include <vector>

@@ -163,23 +163,24 @@ int run_verify(Context& ctx) {
 
   std::string failure;  // the one-line error, empty when the store is sound
   if (c.signal != 0) {
-    failure = fmt::format("store {} is damaged: reading it crashed the checking process ({}{}) "
-                          "with {} of {} entries read; {}",
-                          store.path(), signal_name(c.signal),
-                          c.stray.empty() ? "" : ": " + c.stray,
-                          c.progress == 0 ? fmt::format("fewer than {}", kVerifyProgressEvery)
-                                          : fmt::format("at least {}", c.progress),
-                          c.count, kRecovery);
+    failure = fmt::format(
+        "store {} is damaged: reading it crashed the checking process ({}{}) "
+        "with {} of {} entries read; {}",
+        store.path(), signal_name(c.signal), c.stray.empty() ? "" : ": " + c.stray,
+        c.progress == 0 ? fmt::format("fewer than {}", kVerifyProgressEvery)
+                        : fmt::format("at least {}", c.progress),
+        c.count, kRecovery);
   } else if (!c.reported) {
     // The child's own error (LMDB's MDB_CORRUPTED names the fix already).
     const std::string_view e = c.error;
     failure = !e.empty() ? std::string(e.starts_with("exigrey: ") ? e.substr(9) : e)
-                         : fmt::format("verify: the checking process ended (status {}) without "
-                                       "a report{}",
-                                       c.exit_status, c.stray.empty() ? "" : ": " + c.stray);
+                         : fmt::format(
+                               "verify: the checking process ended (status {}) without "
+                               "a report{}",
+                               c.exit_status, c.stray.empty() ? "" : ": " + c.stray);
   } else if (!r.ok()) {
-    failure = fmt::format("store {} is damaged: {} problem{}{}; {}", store.path(),
-                          r.problem_count, r.problem_count == 1 ? "" : "s",
+    failure = fmt::format("store {} is damaged: {} problem{}{}; {}", store.path(), r.problem_count,
+                          r.problem_count == 1 ? "" : "s",
                           r.problem_count > c.problems.size()
                               ? fmt::format(" (the first {} listed)", c.problems.size())
                               : std::string(" (listed)"),

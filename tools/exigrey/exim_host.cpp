@@ -123,8 +123,8 @@ void give_to_exim(const std::string& path, const std::optional<Owner>& owner) {
     // Not fatal (root can use the store), but Exim's later "permission
     // denied" would not say why: name the cause now.
     std::fprintf(stderr, "exigrey: warning: cannot give %s to the Exim user (%u:%u): %s\n",
-                 path.c_str(), static_cast<unsigned>(owner->uid),
-                 static_cast<unsigned>(owner->gid), std::strerror(errno));
+                 path.c_str(), static_cast<unsigned>(owner->uid), static_cast<unsigned>(owner->gid),
+                 std::strerror(errno));
   }
 }
 
