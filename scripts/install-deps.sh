@@ -16,8 +16,9 @@ packages=(
   exim4-daemon-heavy swaks rbldnsd dnsutils socat
   # the TLS test makes its own CA
   openssl
-  # the real-Exim tests and the demo (free ports, sub-second waits)
-  python3
+  # the real-Exim tests and the demo (free ports, sub-second waits); the
+  # metrics test reads the example Prometheus rules (YAML)
+  python3 python3-yaml
   # tests/bench/cli_million.sh (peak memory with /usr/bin/time -v)
   time
   # the package test: builds the .deb with CPack, installs it, checks it with lintian
