@@ -11,6 +11,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -64,11 +65,11 @@ struct ChildResult {
   bool reported = false;
   VerifyReport report;
   std::vector<std::string> problems;
-  std::string error;           // the child's exception, if any
-  std::string stray;           // the last line the child wrote to stderr
-  std::uint64_t count = 0;     // entries LMDB's header counts
-  std::uint64_t progress = 0;  // entries walked by the last progress line
-  int signal = 0;              // the signal that ended the child, if one did
+  std::string error;                   // the child's exception, if any
+  std::string stray;                   // the last line the child wrote to stderr
+  std::optional<std::uint64_t> count;  // entries LMDB's header counts, once the child said
+  std::uint64_t progress = 0;          // entries walked by the last progress line
+  int signal = 0;                      // the signal that ended the child, if one did
   int exit_status = 0;
 };
 
@@ -165,11 +166,11 @@ int run_verify(Context& ctx) {
   if (c.signal != 0) {
     failure = fmt::format(
         "store {} is damaged: reading it crashed the checking process ({}{}) "
-        "with {} of {} entries read; {}",
+        "with {}{} entries read; {}",
         store.path(), signal_name(c.signal), c.stray.empty() ? "" : ": " + c.stray,
         c.progress == 0 ? fmt::format("fewer than {}", kVerifyProgressEvery)
                         : fmt::format("at least {}", c.progress),
-        c.count, kRecovery);
+        c.count ? fmt::format(" of {}", *c.count) : std::string(), kRecovery);
   } else if (!c.reported) {
     // The child's own error (LMDB's MDB_CORRUPTED names the fix already).
     const std::string_view e = c.error;
