@@ -44,7 +44,7 @@ void send(int fd, std::string_view line) {
   ::dup2(fd, STDERR_FILENO);
   int status = 0;
   try {
-    send(fd, fmt::format("count {}", store.stats().entries));
+    send(fd, fmt::format("count {}", store.read().entry_count()));
     const VerifyReport r =
         verify(store, [fd](std::uint64_t n) { send(fd, fmt::format("progress {}", n)); });
     for (const std::string& p : r.problems) send(fd, "problem " + p);
@@ -64,7 +64,6 @@ void send(int fd, std::string_view line) {
 struct ChildResult {
   bool reported = false;
   VerifyReport report;
-  std::vector<std::string> problems;
   std::string error;                   // the child's exception, if any
   std::string stray;                   // the last line the child wrote to stderr
   std::optional<std::uint64_t> count;  // entries LMDB's header counts, once the child said
@@ -90,7 +89,7 @@ void parse_line(std::string_view line, ChildResult& out) {
   } else if (word == "progress") {
     out.progress = number(rest);
   } else if (word == "problem") {
-    out.problems.emplace_back(rest);
+    out.report.problems.emplace_back(rest);
   } else if (word == "error") {
     out.error = std::string(rest);
   } else if (word == "report") {
@@ -182,14 +181,14 @@ int run_verify(Context& ctx) {
   } else if (!r.ok()) {
     failure = fmt::format("store {} is damaged: {} problem{}{}; {}", store.path(), r.problem_count,
                           r.problem_count == 1 ? "" : "s",
-                          r.problem_count > c.problems.size()
-                              ? fmt::format(" (the first {} listed)", c.problems.size())
+                          r.problem_count > r.problems.size()
+                              ? fmt::format(" (the first {} listed)", r.problems.size())
                               : std::string(" (listed)"),
                           kRecovery);
   }
 
   if (out.json()) {
-    for (const std::string& p : c.problems) out.json_line(JsonObject().add("problem", p));
+    for (const std::string& p : r.problems) out.json_line(JsonObject().add("problem", p));
     JsonObject j;
     j.add("store", store.path()).add("ok", failure.empty());
     if (c.reported) {
@@ -213,7 +212,7 @@ int run_verify(Context& ctx) {
                           fmt::format("{} walked (items {}, whitelist {}, meta {}); LMDB counts {}",
                                       r.walked, r.items, r.whitelist, r.meta, r.lmdb_entries));
     }
-    for (const std::string& p : c.problems) fields.emplace_back("problem", p);
+    for (const std::string& p : r.problems) fields.emplace_back("problem", p);
     if (failure.empty()) {
       fields.emplace_back("verdict", "sound: every record decodes, keys in order, counts agree");
     } else {
