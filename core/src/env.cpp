@@ -12,6 +12,8 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <memory>
+#include <optional>
 #include <fmt/format.h>
 
 #include "exigrey/error.h"
@@ -199,29 +201,33 @@ Env::Env(std::string path, const StoreOptions& options, std::string_view format)
 void Env::open_dbi_and_check_format() {
   // The main (unnamed) database needs no mdb_env_set_maxdbs; its handle is
   // opened once and then lives as long as the environment.
-  MDB_txn* txn = nullptr;
-  int rc = begin_with_retry([&] { return mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn); });
+  MDB_txn* raw = nullptr;
+  int rc = begin_with_retry([&] { return mdb_txn_begin(env_, nullptr, MDB_RDONLY, &raw); });
   if (rc != 0) fail("mdb_txn_begin", rc);
-  if ((rc = mdb_dbi_open(txn, nullptr, 0, &dbi_)) != 0) {
-    mdb_txn_abort(txn);
-    fail("mdb_dbi_open", rc);
-  }
+  std::unique_ptr<MDB_txn, decltype(&mdb_txn_abort)> txn(raw, &mdb_txn_abort);
+  if ((rc = mdb_dbi_open(txn.get(), nullptr, 0, &dbi_)) != 0) fail("mdb_dbi_open", rc);
   MDB_val key{kFormatKey.size(), const_cast<char*>(kFormatKey.data())};
   MDB_val value{};
-  rc = mdb_get(txn, dbi_, &key, &value);
+  rc = mdb_get(txn.get(), dbi_, &key, &value);
+  if (rc != 0 && rc != MDB_NOTFOUND) fail("mdb_get", rc);
+  // A value points into the map: it is copied before the snapshot ends,
+  // because from then on other processes' commits may reuse its page
+  // (docs/reliability.md, "a reader saw another record's bytes").
+  const std::optional<std::string> found =
+      rc == 0 ? std::optional<std::string>(std::in_place, static_cast<const char*>(value.mv_data),
+                                           value.mv_size)
+              : std::nullopt;
   MDB_stat st{};
-  mdb_stat(txn, dbi_, &st);
-  mdb_txn_abort(txn);
-  if (rc == 0) {
-    const std::string_view found(static_cast<const char*>(value.mv_data), value.mv_size);
-    if (found != format_) {
+  if ((rc = mdb_stat(txn.get(), dbi_, &st)) != 0) fail("mdb_stat", rc);
+  txn.reset();
+  if (found) {
+    if (*found != format_) {
       throw StoreError(ErrorKind::kCorrupt,
                        fmt::format("exigrey: {} has store format {:?}, this exigrey reads {:?}",
-                                   path_, found, format_));
+                                   path_, *found, format_));
     }
     return;
   }
-  if (rc != MDB_NOTFOUND) fail("mdb_get", rc);
   if (st.ms_entries != 0) {
     throw StoreError(ErrorKind::kCorrupt,
                      fmt::format("exigrey: {} is an LMDB file but not an exigrey store; "
@@ -229,15 +235,13 @@ void Env::open_dbi_and_check_format() {
                                  path_));
   }
   if (options_.read_only) return;  // an empty new store: nothing to read yet
-  txn = begin_write();
+  txn.reset(begin_write());
   MDB_val format{format_.size(), const_cast<char*>(format_.data())};
-  rc = mdb_put(txn, dbi_, &key, &format, MDB_NOOVERWRITE);
+  rc = mdb_put(txn.get(), dbi_, &key, &format, MDB_NOOVERWRITE);
   if (rc == MDB_KEYEXIST) rc = 0;  // another process created the store first
-  if (rc != 0) {
-    mdb_txn_abort(txn);
-    fail("mdb_put", rc);
-  }
-  if ((rc = mdb_txn_commit(txn)) != 0) fail("mdb_txn_commit", rc);
+  if (rc != 0) fail("mdb_put", rc);
+  // LMDB frees the handle even when the commit fails: release it first.
+  if ((rc = mdb_txn_commit(txn.release())) != 0) fail("mdb_txn_commit", rc);
 }
 
 template <typename Begin>
