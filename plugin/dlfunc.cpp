@@ -13,8 +13,10 @@
 #include <new>
 #include <set>
 #include <utility>
+#include <vector>
 
 #include "exigrey/config.h"
+#include "exigrey/durability.h"
 #include "exigrey/duration.h"
 #include "exigrey/error.h"
 #include "exigrey/greylist.h"
@@ -177,12 +179,16 @@ class ProcessState {
   const Store& store(const std::string& path, const StoreOptions& options, Host& host) {
     if (auto it = stores_.find(path); it != stores_.end()) return it->second;
     Store store(path, options);
-    const std::string lock = path + "-lock";
-    const bool had_data = exists(path);
-    const bool had_lock = exists(lock);
-    store.open();
-    if (!had_data) give_to_exim(path, host);
-    if (!had_lock) give_to_exim(lock, host);
+    const std::vector<std::string> files = store_files(path);
+    std::vector<bool> had;
+    for (const std::string& f : files) had.push_back(exists(f));
+    store.open();  // may recover the store after a crash (durability.h)
+    for (std::size_t i = 0; i < files.size(); ++i) {
+      if (!had[i] && exists(files[i])) give_to_exim(files[i], host);
+    }
+    // Exim's main log says once what a recovery after a crash did, whichever
+    // process did it (the package's boot unit, the CLI or this one).
+    if (auto line = take_unlogged_recovery(store)) host.log(*line);
     return stores_.emplace(path, std::move(store)).first->second;
   }
 

@@ -329,11 +329,14 @@ void apply_collect_setting(CollectConfig& cfg, std::string_view key, std::string
       break;
     }
     case Key::kSync:
+      // `precious` is the greylist stores' mode (a keep file of whitelist
+      // entries); the collector's store has no such split.
       try {
         cfg.store.sync = parse_sync_mode(value);
       } catch (const UsageError&) {
         bad(key, value, "use full, meta or none");
       }
+      if (cfg.store.sync == SyncMode::kPrecious) bad(key, value, "use full, meta or none");
       break;
     case Key::kMapSize: {
       std::uint64_t size = 0;

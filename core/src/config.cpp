@@ -32,7 +32,7 @@ std::optional<DecisionLog> parse_log(std::string_view v) {
   return std::nullopt;
 }
 
-enum class Key { kDirectory, kSync, kMapSize, kFailOpen, kLog, kCount };
+enum class Key { kDirectory, kSync, kMapSize, kFailOpen, kLog, kBootIdFile, kCount };
 
 std::optional<Key> parse_key(std::string_view k) {
   if (k == "directory") return Key::kDirectory;
@@ -40,6 +40,7 @@ std::optional<Key> parse_key(std::string_view k) {
   if (k == "map_size") return Key::kMapSize;
   if (k == "fail_open") return Key::kFailOpen;
   if (k == "log") return Key::kLog;
+  if (k == "boot_id_file") return Key::kBootIdFile;
   return std::nullopt;
 }
 
@@ -86,7 +87,7 @@ Config parse_config(std::string_view text, std::string_view origin) {
     const std::string_view value = trim(line.substr(eq + 1));
     const auto key = parse_key(name);
     if (!key) {
-      fail(fmt::format("unknown setting {:?} (known: directory, sync, map_size, fail_open, log)",
+      fail(fmt::format("unknown setting {:?} (known: directory, sync, map_size, fail_open, log, boot_id_file)",
                        name));
     }
     auto& first = seen_on[static_cast<std::size_t>(*key)];
@@ -102,8 +103,8 @@ Config parse_config(std::string_view text, std::string_view origin) {
         cfg.directory = std::string(value);
         break;
       case Key::kSync:
-        if (value != "full" && value != "meta" && value != "none") {
-          fail(fmt::format("invalid sync {:?} (use full, meta or none)", value));
+        if (value != "full" && value != "meta" && value != "none" && value != "precious") {
+          fail(fmt::format("invalid sync {:?} (use precious, meta, full or none)", value));
         }
         cfg.store.sync = parse_sync_mode(value);
         break;
@@ -132,6 +133,12 @@ Config parse_config(std::string_view text, std::string_view origin) {
         cfg.log = *l;
         break;
       }
+      case Key::kBootIdFile:
+        if (value.front() != '/') {
+          fail(fmt::format("boot_id_file {:?} must be an absolute path", value));
+        }
+        cfg.store.boot_id_file = std::string(value);
+        break;
       case Key::kCount:
         break;
     }

@@ -10,14 +10,19 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <map>
+#include <mutex>
+#include <new>
 #include <memory>
 #include <optional>
 #include <fmt/format.h>
 
 #include "exigrey/error.h"
 #include "exigrey/records.h"
+#include "keep.h"
+#include "state_file.h"
 
 namespace exigrey::detail {
 namespace {
@@ -29,6 +34,7 @@ unsigned sync_flags(SyncMode mode) {
     case SyncMode::kFull: return 0;
     case SyncMode::kMeta: return MDB_NOMETASYNC;
     case SyncMode::kNone: return MDB_NOSYNC;
+    case SyncMode::kPrecious: return MDB_NOSYNC;  // the keep file carries what must survive
   }
   return 0;
 }
@@ -36,7 +42,9 @@ unsigned sync_flags(SyncMode mode) {
 // The registry is deliberately leaked: no global destructor may touch LMDB
 // (static destruction order, and an inherited environment after fork).
 struct Registry {
-  std::mutex mu;
+  // Recursive: opening a greylist store may open its keep file (recovery,
+  // a first flush) while the registry is locked.
+  std::recursive_mutex mu;
   pid_t pid = 0;
   std::map<std::string, Env*> by_path;
   std::map<std::pair<dev_t, ino_t>, Env*> by_file;
@@ -51,7 +59,10 @@ Registry& registry();
 void atfork_prepare() { registry().mu.lock(); }
 void atfork_parent() { registry().mu.unlock(); }
 void atfork_child() {
-  registry().mu.unlock();
+  // A recursive mutex belongs to the parent's thread id, which the child's
+  // only thread does not have: unlocking would fail. The child starts with
+  // a fresh one (nobody else can hold it here).
+  new (&registry().mu) std::recursive_mutex;
   g_fork_generation.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -59,7 +70,14 @@ void close_all_at_exit() {
   Registry& reg = registry();
   std::lock_guard lock(reg.mu);
   if (reg.pid != getpid()) return;  // inherited environments are never closed
-  for (auto& [key, env] : reg.by_file) env->close_at_exit();
+  // Flushing a store may open its keep file (a new registry entry), so
+  // work on copies of the list.
+  std::vector<Env*> envs;
+  for (auto& [key, env] : reg.by_file) envs.push_back(env);
+  for (Env* env : envs) env->flush_at_exit();
+  envs.clear();
+  for (auto& [key, env] : reg.by_file) envs.push_back(env);
+  for (Env* env : envs) env->close_at_exit();
 }
 
 Registry& registry() {
@@ -137,6 +155,12 @@ Env::Env(std::string path, const StoreOptions& options, std::string_view format)
     throw UsageError(fmt::format("exigrey: map_size {} is below the minimum of {} bytes",
                                  options_.map_size, kMinMapSize));
   }
+  // Greylist stores carry a crash marker (sync = precious or none); their
+  // keep files, set-aside copies and the other store kinds do not.
+  if (format_ == kFormatValue && !path_.ends_with(".keep") && !path_.ends_with(".suspect") &&
+      !path_.ends_with(".recover")) {
+    prepare_state();
+  }
   int rc = mdb_env_create(&env_);
   if (rc != 0) fail("mdb_env_create", rc);
   auto give_up = [&](const char* function, int code) {
@@ -153,6 +177,8 @@ Env::Env(std::string path, const StoreOptions& options, std::string_view format)
   if ((rc = mdb_env_open(env_, path_.c_str(), flags, kStoreFileMode)) != 0) {
     give_up("mdb_env_open", rc);
   }
+  adopt_dir_owner(path_);
+  adopt_dir_owner(path_ + "-lock");
   // Exim execs delivery processes and ${run} commands: they must not inherit the data fd.
   int fd = -1;
   if (mdb_env_get_fd(env_, &fd) == 0 && fd >= 0) {
@@ -191,6 +217,7 @@ Env::Env(std::string path, const StoreOptions& options, std::string_view format)
   }
   try {
     open_dbi_and_check_format();
+    settle_state();
   } catch (...) {
     mdb_env_close(env_);
     env_ = nullptr;
@@ -292,10 +319,23 @@ MDB_txn* Env::begin_write() {
   if (options_.read_only) {
     throw UsageError(fmt::format("exigrey: store {} is open read-only", path_));
   }
+  if (sealed_) {
+    throw UsageError(fmt::format("exigrey: store {} was marked clean by this process", path_));
+  }
   MDB_txn* txn = nullptr;
   const int rc = begin_with_retry([&] { return mdb_txn_begin(env_, nullptr, 0, &txn); });
   if (rc != 0) fail("mdb_txn_begin", rc);
   return txn;
+}
+
+void Env::flush_at_exit() noexcept {
+  if (env_ == nullptr || options_.read_only || !keep_active_ || !wrote_precious()) return;
+  try {
+    flush_keep(*this, ::time(nullptr));
+  } catch (...) {
+    // Nothing is lost: the log entries stay for the next flush (the
+    // timer's, or the next process's).
+  }
 }
 
 void Env::close_at_exit() noexcept {
@@ -307,6 +347,7 @@ void Env::close_at_exit() noexcept {
   }
   mdb_env_close(env_);
   env_ = nullptr;
+  state_.reset();  // only now may another process take the marker exclusively
 }
 
 void Env::fail(const char* function, int rc) const {

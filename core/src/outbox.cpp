@@ -104,7 +104,7 @@ Outbox::Outbox(std::string path, OutboxOptions options)
 std::uint64_t Outbox::append(const Report& report) {
   detail::Env& env = env_for(path_, options_);
   const std::string value = encode(report);
-  Txn txn(env, true);
+  Txn txn(env, Txn::kWrite);
   const std::uint64_t seq = txn.counter(kNextKey, 1);
   SeqKey key(seq);
   txn.put(detail::view_of(key.val()), value);
@@ -141,7 +141,7 @@ std::uint64_t Outbox::append(const Report& report) {
 std::vector<OutboxEntry> Outbox::peek(std::size_t max, std::uint64_t after) const {
   detail::Env& env = env_for(path_, options_);
   std::vector<OutboxEntry> out;
-  Txn txn(env, false);
+  Txn txn(env, Txn::kRead);
   Cursor cur(env, txn.get());
   SeqKey start(after + 1);
   MDB_val k = start.val(), v{};
@@ -155,7 +155,7 @@ std::vector<OutboxEntry> Outbox::peek(std::size_t max, std::uint64_t after) cons
 std::size_t Outbox::remove(std::span<const std::uint64_t> seqs) {
   if (seqs.empty()) return 0;
   detail::Env& env = env_for(path_, options_);
-  Txn txn(env, true);
+  Txn txn(env, Txn::kWrite);
   std::size_t removed = 0;
   for (const std::uint64_t seq : seqs) {
     SeqKey key(seq);
@@ -173,7 +173,7 @@ std::size_t Outbox::remove(std::span<const std::uint64_t> seqs) {
 
 std::size_t Outbox::remove_upto(std::uint64_t last) {
   detail::Env& env = env_for(path_, options_);
-  Txn txn(env, true);
+  Txn txn(env, Txn::kWrite);
   std::size_t removed = 0;
   {
     Cursor cur(env, txn.get());
@@ -194,7 +194,7 @@ std::size_t Outbox::remove_upto(std::uint64_t last) {
 OutboxStats Outbox::stats() const {
   detail::Env& env = env_for(path_, options_);
   OutboxStats s;
-  Txn txn(env, false);
+  Txn txn(env, Txn::kRead);
   s.next_seq = txn.counter(kNextKey, 1);
   s.dropped = txn.counter(kDroppedKey, 0);
   Cursor cur(env, txn.get());
@@ -213,7 +213,7 @@ OutboxStats Outbox::stats() const {
 OutboxStats Outbox::summary() const {
   detail::Env& env = env_for(path_, options_);
   OutboxStats s;
-  Txn txn(env, false);
+  Txn txn(env, Txn::kRead);
   s.next_seq = txn.counter(kNextKey, 1);
   s.dropped = txn.counter(kDroppedKey, 0);
   MDB_stat st{};

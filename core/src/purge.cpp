@@ -1,5 +1,7 @@
 #include "exigrey/purge.h"
 
+#include <ctime>
+
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -131,6 +133,16 @@ PurgeProgress purge(const Store& store, const PurgeOptions& options, const Purge
   PurgeProgress progress;
   if (options.items) purge_space<ItemSpace>(store, options, events, progress);
   if (options.whitelist) purge_space<WhitelistSpace>(store, options, events, progress);
+  if (!options.dry_run && progress.removed_items + progress.removed_whitelist > 0) {
+    // Pages the last batch freed go to commits from two later on: two
+    // small commits make all of them usable by the next decision, which on
+    // a store that was full needs them (docs/reliability.md, "Full map").
+    for (int i = 0; i < 2; ++i) {
+      WriteTxn txn = store.write();
+      txn.put_meta(kPurgedKey, static_cast<std::int64_t>(std::time(nullptr)) + i);
+      txn.commit();
+    }
+  }
   return progress;
 }
 

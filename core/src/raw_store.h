@@ -74,8 +74,9 @@ inline std::string_view view_of(const MDB_val& v) {
 // A read (cached, renewed) or write transaction; a write one aborts unless committed.
 class RawTxn {
  public:
-  RawTxn(Env& env, bool write) : env_(env), write_(write) {
-    txn_ = write ? env.begin_write() : env.begin_read();
+  enum Mode { kRead, kWrite };
+  RawTxn(Env& env, Mode mode) : env_(env), write_(mode == kWrite) {
+    txn_ = write_ ? env.begin_write() : env.begin_read();
   }
   ~RawTxn() {
     if (txn_ == nullptr) return;
@@ -105,6 +106,14 @@ class RawTxn {
     MDB_val k = val_of(key), v = val_of(value);
     const int rc = mdb_put(txn_, env_.dbi(), &k, &v, 0);
     if (rc != 0) env_.fail("mdb_put", rc);
+  }
+  // Returns false when there was nothing to erase.
+  bool erase(std::string_view key) {
+    MDB_val k = val_of(key);
+    const int rc = mdb_del(txn_, env_.dbi(), &k, nullptr);
+    if (rc == MDB_NOTFOUND) return false;
+    if (rc != 0) env_.fail("mdb_del", rc);
+    return true;
   }
   // A u64 counter record; `fallback` when absent.
   std::uint64_t counter(std::string_view key, std::uint64_t fallback = 0) {

@@ -199,7 +199,7 @@ void ReputationStore::apply(std::span<const IncomingReport> reports, UnixTime no
     }
   }
   detail::Env& env = env_for(path_, options_);
-  Txn txn(env, true);
+  Txn txn(env, Txn::kWrite);
   std::uint64_t black = 0, white = 0;
   std::string key, value;
   for (const IncomingReport& r : reports) {
@@ -241,7 +241,7 @@ void ReputationStore::apply(std::span<const IncomingReport> reports, UnixTime no
 
 std::uint64_t ReputationStore::reporter_cursor(std::string_view reporter) const {
   detail::Env& env = env_for(path_, options_);
-  Txn txn(env, false);
+  Txn txn(env, Txn::kRead);
   std::string key(1, kCursorNs);
   key += reporter;
   return txn.counter(key);
@@ -249,7 +249,7 @@ std::uint64_t ReputationStore::reporter_cursor(std::string_view reporter) const 
 
 std::optional<SubjectRecord> ReputationStore::get(const Subject& subject) const {
   detail::Env& env = env_for(path_, options_);
-  Txn txn(env, false);
+  Txn txn(env, Txn::kRead);
   const auto found = txn.find(subject_key(subject));
   if (!found) return std::nullopt;
   return decode_subject_record(*found);
@@ -258,7 +258,7 @@ std::optional<SubjectRecord> ReputationStore::get(const Subject& subject) const 
 void ReputationStore::for_each(const std::function<bool(const Subject&, const SubjectRecord&)>& fn,
                                std::size_t* skipped) const {
   detail::Env& env = env_for(path_, options_);
-  Txn txn(env, false);
+  Txn txn(env, Txn::kRead);
   Cursor cur(env, txn.get());
   const char start_byte = kSubjectNs;
   MDB_val k{1, const_cast<char*>(&start_byte)}, v{};
@@ -284,7 +284,7 @@ void ReputationStore::for_each(const std::function<bool(const Subject&, const Su
 std::size_t ReputationStore::prune(UnixTime before, std::size_t max) {
   if (max == 0) return 0;
   detail::Env& env = env_for(path_, options_);
-  Txn txn(env, true);
+  Txn txn(env, Txn::kWrite);
   std::size_t deleted = 0;
   {
     Cursor cur(env, txn.get());
@@ -314,7 +314,7 @@ std::size_t ReputationStore::prune(UnixTime before, std::size_t max) {
 
 ReputationTotals ReputationStore::totals() const {
   detail::Env& env = env_for(path_, options_);
-  Txn txn(env, false);
+  Txn txn(env, Txn::kRead);
   ReputationTotals t;
   t.black_reports = txn.counter(kBlackKey);
   t.white_reports = txn.counter(kWhiteKey);

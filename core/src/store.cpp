@@ -7,11 +7,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <utility>
 
 #include <fmt/format.h>
 
 #include "env.h"
+#include "keep.h"
+#include "raw_store.h"
 #include "exigrey/error.h"
 
 namespace exigrey {
@@ -202,7 +205,8 @@ ReadTxn::~ReadTxn() {
 // ---- WriteTxn ----
 
 WriteTxn::WriteTxn(WriteTxn&& other) noexcept
-    : TxnView(other.env_, std::exchange(other.txn_, nullptr)) {}
+    : TxnView(other.env_, std::exchange(other.txn_, nullptr)),
+      next_log_(std::exchange(other.next_log_, std::nullopt)) {}
 
 WriteTxn::~WriteTxn() {
   if (txn_ != nullptr) mdb_txn_abort(txn_);
@@ -215,24 +219,59 @@ void WriteTxn::put_raw(std::string_view key, std::string_view value) {
   if (rc != 0) env_->fail("mdb_put", rc);
 }
 
+void WriteTxn::log_precious(std::string_view key) {
+  if (!env_->keep_active()) return;
+  if (!next_log_) {
+    MDB_val k{detail::kKeepSeqKey.size(), const_cast<char*>(detail::kKeepSeqKey.data())}, v{};
+    const int rc = mdb_get(txn_, env_->dbi(), &k, &v);
+    if (rc != 0 && rc != MDB_NOTFOUND) env_->fail("mdb_get", rc);
+    next_log_ = 1;
+    if (rc == 0) {
+      next_log_ = decoded(env_, [&] {
+        return detail::LeReader(view(v), "exigrey: corrupt keep log counter").get<std::uint64_t>();
+      });
+    }
+  }
+  std::string entry;
+  detail::put_le<std::int64_t>(entry, static_cast<std::int64_t>(::time(nullptr)));
+  entry.append(key);
+  put_raw(detail::keep_log_key((*next_log_)++), entry);
+}
+
 void WriteTxn::put_item(std::string_view name, const ItemRecord& record) {
   KeyBuf key(Namespace::kItem, name);
   const MDB_val k = key.val();
   put_raw(view(k), encode_item(record, key.hashed(), name));
+  if (record.count > 0) log_precious(view(k));  // pending items are disposable
 }
 
 void WriteTxn::put_whitelist(std::string_view suffix, const WhitelistEntry& entry) {
   KeyBuf key(Namespace::kWhitelist, suffix);
   const MDB_val k = key.val();
   put_raw(view(k), encode_whitelist(entry, key.hashed(), suffix));
+  log_precious(view(k));
 }
 
 bool WriteTxn::erase_at(std::string_view position) {
-  MDB_val k{position.size(), const_cast<char*>(position.data())};
+  MDB_val k{position.size(), const_cast<char*>(position.data())}, v{};
+  bool precious = false;
+  if (env_->keep_active()) {
+    const int rc = mdb_get(txn_, env_->dbi(), &k, &v);
+    if (rc == MDB_NOTFOUND) return false;
+    if (rc != 0) env_->fail("mdb_get", rc);
+    precious = detail::is_precious(position, view(v));
+  }
   const int rc = mdb_del(txn_, env_->dbi(), &k, nullptr);
   if (rc == MDB_NOTFOUND) return false;
   if (rc != 0) env_->fail("mdb_del", rc);
+  if (precious) log_precious(position);
   return true;
+}
+
+void WriteTxn::put_meta(std::string_view key, std::int64_t value) {
+  std::string bytes;
+  detail::put_le<std::int64_t>(bytes, value);
+  put_raw(key, bytes);
 }
 
 bool WriteTxn::erase_item(std::string_view name) {
@@ -249,13 +288,52 @@ bool WriteTxn::erase_whitelist(std::string_view suffix) {
   return erase_at(view(k));
 }
 
+bool WriteTxn::flush_overdue() const {
+  if (!env_->keep_active() || env_->options().read_only) return false;
+  const std::string first = detail::keep_log_key(0);
+  Cursor cur(env_, txn_);
+  MDB_val k{}, v{};
+  if (!cur.seek(first, k, v) || k.mv_size != 9 ||
+      static_cast<const char*>(k.mv_data)[0] != detail::kKeepLogNs || v.mv_size < 8) {
+    return false;
+  }
+  const auto logged_at = detail::LeReader(view(v), "").get<std::int64_t>();
+  return static_cast<std::int64_t>(::time(nullptr)) - logged_at > detail::kFlushOverdue;
+}
+
 void WriteTxn::commit() {
+  const bool logged = next_log_.has_value();
+  if (logged) {
+    std::string counter;
+    detail::put_le<std::uint64_t>(counter, *next_log_);
+    put_raw(detail::kKeepSeqKey, counter);
+  }
+  // Nothing flushed the keep log for a while (no timer, no exigrey-forward):
+  // this writer does, so that the window stays bounded (docs/internals.md).
+  const bool overdue = flush_overdue();
   // LMDB frees the handle even when the commit fails: release it first.
   const int rc = mdb_txn_commit(std::exchange(txn_, nullptr));
   if (rc != 0) env_->fail("mdb_txn_commit", rc);
+  if (logged) env_->note_precious_write();
+  if (overdue) {
+    try {
+      detail::flush_keep(*env_, ::time(nullptr));
+    } catch (const Error&) {
+      // The commit stands; the log waits for the next flush (stats show its age).
+    }
+  }
 }
 
 // ---- Store ----
+
+std::vector<std::string> store_files(const std::string& path) {
+  return {path,
+          path + "-lock",
+          detail::state_path(path),
+          detail::keep_path(path),
+          detail::keep_path(path) + "-lock",
+          detail::suspect_path(path)};
+}
 
 Store::Store(std::string path, StoreOptions options)
     : path_(std::move(path)), options_(options) {}

@@ -12,7 +12,9 @@ SyncMode parse_sync_mode(std::string_view text) {
   if (text == "full") return SyncMode::kFull;
   if (text == "meta") return SyncMode::kMeta;
   if (text == "none") return SyncMode::kNone;
-  throw UsageError(fmt::format("exigrey: invalid sync mode {:?} (use full, meta or none)", text));
+  if (text == "precious") return SyncMode::kPrecious;
+  throw UsageError(
+      fmt::format("exigrey: invalid sync mode {:?} (use precious, meta, full or none)", text));
 }
 
 std::string_view to_string(SyncMode mode) noexcept {
@@ -20,6 +22,7 @@ std::string_view to_string(SyncMode mode) noexcept {
     case SyncMode::kFull: return "full";
     case SyncMode::kMeta: return "meta";
     case SyncMode::kNone: return "none";
+    case SyncMode::kPrecious: return "precious";
   }
   return "?";
 }

@@ -8,6 +8,7 @@
 #include "exigrey/dump.h"
 #include "exigrey/error.h"
 #include "exigrey/records.h"
+#include "keep.h"
 
 namespace exigrey {
 namespace {
@@ -49,6 +50,9 @@ std::string describe(std::string_view key) {
     case Namespace::kWhitelistHashed:
       kind = "hashed whitelist entry";
       break;
+    case Namespace::kKeepLog:
+      kind = "keep log entry";
+      break;
   }
   std::string shown = dump_escape(name.substr(0, kShownNameBytes));
   if (name.size() > kShownNameBytes) shown += "...";
@@ -84,6 +88,8 @@ class Walker {
         return named(key, value, Namespace::kWhitelist, false);
       case Namespace::kWhitelistHashed:
         return named(key, value, Namespace::kWhitelist, true);
+      case Namespace::kKeepLog:
+        return keep_log(key, value);
     }
     problem(fmt::format("{}: unknown namespace byte 0x{:02x}", describe(key),
                         static_cast<unsigned char>(key[0])));
@@ -109,13 +115,29 @@ class Walker {
 
   void meta(std::string_view key, std::string_view value) {
     ++r_.meta;
-    if (key != kFormatKey) {
+    if (key == detail::kKeepSeqKey || key == detail::kFlushedKey || key == kPurgedKey) {
+      if (value.size() != 8) {
+        problem(fmt::format("{}: {} bytes, not 8", describe(key), value.size()));
+      }
+    } else if (key != kFormatKey) {
       problem(fmt::format("{}: unknown meta record", describe(key)));
     } else if (value != kFormatValue) {
       format_seen_ = true;
       problem(fmt::format("the format record says {:?}, not {:?}", value, kFormatValue));
     } else {
       format_seen_ = true;
+    }
+  }
+
+  // key: 0x05 + u64be number; value: i64 time + the LMDB key of an item or
+  // whitelist entry.
+  void keep_log(std::string_view key, std::string_view value) {
+    ++r_.keep_log;
+    if (key.size() != 9) {
+      problem(fmt::format("{}: a key of {} bytes, not 9", describe(key), key.size()));
+    } else if (value.size() < 10 || value[8] < static_cast<char>(Namespace::kItem) ||
+               value[8] > static_cast<char>(Namespace::kWhitelistHashed)) {
+      problem(fmt::format("{}: does not name an item or a whitelist entry", describe(key)));
     }
   }
 

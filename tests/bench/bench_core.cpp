@@ -76,7 +76,8 @@ static_assert(std::endian::native == std::endian::little, "the raw codec writes 
 constexpr UnixTime kNow = 1'700'000'000;
 constexpr std::int64_t kDelay = 600;
 constexpr std::size_t kRing = 1024;  // keys per path, cycled through
-constexpr std::array kModes{SyncMode::kFull, SyncMode::kMeta, SyncMode::kNone};
+constexpr std::array kModes{SyncMode::kFull, SyncMode::kMeta, SyncMode::kNone,
+                            SyncMode::kPrecious};
 
 std::size_t g_items = 100000;
 std::vector<SyncMode> g_modes(kModes.begin(), kModes.end());
@@ -180,6 +181,7 @@ unsigned sync_flag(SyncMode m) {
     case SyncMode::kFull: return 0;
     case SyncMode::kMeta: return MDB_NOMETASYNC;
     case SyncMode::kNone: return MDB_NOSYNC;
+    case SyncMode::kPrecious: return MDB_NOSYNC;  // the store itself never syncs
   }
   return 0;
 }
@@ -444,7 +446,7 @@ struct Stores {
   std::unique_ptr<Store> exigrey;
   std::unique_ptr<RawStore> raw;
 };
-std::array<Stores, 3> g_stores;
+std::array<Stores, kModes.size()> g_stores;
 std::string g_dir;
 
 Stores& stores(SyncMode m) { return g_stores[static_cast<std::size_t>(m)]; }
@@ -510,9 +512,10 @@ void run(benchmark::State& state, Path p, SyncMode m, Impl impl) {
   const UnixTime now = call_time(p);
   const bool writes = p == Path::kNew || p == Path::kPass;
   // Position in the ring, kept across runs of this benchmark.
-  static std::array<std::size_t, 4 * 3 * 2> positions{};
-  std::size_t& next = positions[(static_cast<std::size_t>(p) * 3 + static_cast<std::size_t>(m)) * 2 +
-                                static_cast<std::size_t>(impl)];
+  static std::array<std::size_t, kPaths.size() * kModes.size() * 2> positions{};
+  std::size_t& next =
+      positions[(static_cast<std::size_t>(p) * kModes.size() + static_cast<std::size_t>(m)) * 2 +
+                static_cast<std::size_t>(impl)];
   for (auto _ : state) {
     if (next == ks.size()) {
       next = 0;

@@ -2,7 +2,7 @@
 // API and for a minimal raw-LMDB loop doing the same transactions: the
 // in-process "limit" lines of tests/bench/compare.sh's concurrency plot.
 //
-//   exigrey_bench_procs --impl exigrey|raw --sync full|meta|none
+//   exigrey_bench_procs --impl exigrey|raw --sync full|meta|none|precious
 //                       --procs P --keys N [--repeat R] [--dir DIR]
 //
 // A fresh store is made in DIR. P processes are forked; each opens the store
@@ -64,13 +64,14 @@ void lmdb_ok(int rc, const char* what) {
 unsigned sync_flag(const std::string& s) {
   if (s == "full") return 0;
   if (s == "meta") return MDB_NOMETASYNC;
-  if (s == "none") return MDB_NOSYNC;
-  die("--sync must be full, meta or none");
+  if (s == "none" || s == "precious") return MDB_NOSYNC;  // raw LMDB has no keep file
+  die("--sync must be full, meta, none or precious");
 }
 
 exigrey::SyncMode sync_mode(const std::string& s) {
   if (s == "full") return exigrey::SyncMode::kFull;
   if (s == "meta") return exigrey::SyncMode::kMeta;
+  if (s == "precious") return exigrey::SyncMode::kPrecious;
   return exigrey::SyncMode::kNone;
 }
 
@@ -212,7 +213,7 @@ int main(int argc, char** argv) {
     else if (f == "--dir")
       a.dir = v;
     else
-      die("usage: --impl exigrey|raw --sync full|meta|none --procs P --keys N [--repeat R] [--dir "
+      die("usage: --impl exigrey|raw --sync full|meta|none|precious --procs P --keys N [--repeat R] [--dir "
           "D]");
   }
   if (a.impl != "raw" && a.impl != "exigrey") die("--impl must be exigrey or raw");

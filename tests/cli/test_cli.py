@@ -170,7 +170,10 @@ class Basics(Base):
         grey = os.path.join(self.dir, "grey")
         rc, out, err = run([EXIGREY, "--dir", grey, "whitelist", "add", "1.2.3.4"])
         self.assertEqual((rc, err), (0, ""))
-        for path in [grey, grey + "/seen", grey + "/seen-lock"]:
+        # The store, its lock, and (sync = precious) its crash marker and keep file.
+        files = ["seen", "seen-lock", "seen.keep", "seen.keep-lock", "seen.state"]
+        self.assertEqual(sorted(os.listdir(grey)), files)
+        for path in [grey] + [grey + "/" + f for f in files]:
             st = os.stat(path)
             self.assertEqual((st.st_uid, st.st_gid), (exim.pw_uid, exim.pw_gid), path)
         self.assertEqual(os.stat(grey).st_mode & 0o777, 0o750)
@@ -179,7 +182,7 @@ class Basics(Base):
         rc, out, err = run([EXIGREY, "--dir", grey, "list", "-w"])
         self.assertEqual((rc, err), (0, ""))
         self.assertEqual(os.stat(grey + "/seen-lock").st_uid, exim.pw_uid)
-        self.assertEqual(sorted(os.listdir(grey)), ["seen", "seen-lock"])
+        self.assertEqual(sorted(os.listdir(grey)), files)
 
 
 class Query(Base):
@@ -431,12 +434,19 @@ class Info(Base):
                          r"whitelist used     2023-11-14 22:23:20 \.\. 2023-11-14 22:23:20\n"
                          r"file size          \d+\.\d KiB\n"
                          r"map                \d+\.\d KiB used of 4\.0 GiB \(0\.0%\)\n"
-                         r"reader slots       \d+ of 1024 in use\n$")
+                         r"reader slots       \d+ of 1024 in use\n"
+                         r"sync               precious: open since [-0-9: ]+, boot [-0-9a-f]{8}\n"
+                         r"keep file          3 records, last flush [-0-9: ]+\n"
+                         r"last recovery      none\n$")
         s = json.loads(self.ok("stats", "--json"))
         self.assertEqual({k: s[k] for k in ["items", "waiting", "passed", "whitelist",
-                                            "oldest_created", "newest_used", "max_readers"]},
+                                            "oldest_created", "newest_used", "max_readers",
+                                            "sync", "marker", "keep_records", "unflushed",
+                                            "last_recovery"]},
                          {"items": 4, "waiting": 3, "passed": 1, "whitelist": 2,
-                          "oldest_created": T0, "newest_used": T0 + 600, "max_readers": 1024})
+                          "oldest_created": T0, "newest_used": T0 + 600, "max_readers": 1024,
+                          "sync": "precious", "marker": "open", "keep_records": 3,
+                          "unflushed": 0, "last_recovery": None})
         self.assertGreater(s["map_size"], s["map_used"])
         self.assertGreater(s["file_size"], 0)
 
@@ -742,13 +752,22 @@ class Verify(Base):
         long_key = b"<" + b"x" * 600 + b">:<r@y.test>/" + b"n" * 600  # both hashed
         self.assertEqual(self.decide([(T0, 600, long_key)]), ["yes new"])
         self.assertEqual(self.decide([(T0 + 700, 600, long_key)]), ["no passed"])
+        # grey_writer's passes were flushed into the keep file as it exited:
+        # the keep log is empty, its counter is a meta record.
         self.assertEqual(self.ok("verify"),
                          f"store    {self.db}\n"
-                         "entries  9 walked (items 5, whitelist 3, meta 1); LMDB counts 9\n"
+                         "entries  10 walked (items 5, whitelist 3, meta 2); LMDB counts 10\n"
                          "verdict  sound: every record decodes, keys in order, counts agree\n")
         self.assertEqual(json.loads(self.ok("verify", "--json")),
-                         {"store": self.db, "ok": True, "walked": 9, "items": 5, "whitelist": 3,
-                          "meta": 1, "lmdb_entries": 9, "problems": 0, "crashed": None})
+                         {"store": self.db, "ok": True, "walked": 10, "items": 5, "whitelist": 3,
+                          "meta": 2, "keep_log": 0, "lmdb_entries": 10, "problems": 0,
+                          "crashed": None})
+        # The keep file holds the precious records only: 3 whitelist entries
+        # and the 2 passed items.
+        self.assertEqual(self.ok("--db", self.db + ".keep", "verify"),
+                         f"store    {self.db}.keep\n"
+                         "entries  7 walked (items 2, whitelist 3, meta 2); LMDB counts 7\n"
+                         "verdict  sound: every record decodes, keys in order, counts agree\n")
 
     def test_no_store(self):
         self.assertEqual(self.fails(1, "verify"), f"exigrey: store {self.db} does not exist\n")

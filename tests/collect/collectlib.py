@@ -113,10 +113,13 @@ def raise_fd_limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def rss_bytes(pid):
+def rss_bytes(pid, field="VmRSS"):
+    """A memory figure of /proc/PID/status in bytes: VmRSS (all resident
+    memory), or RssAnon (private memory: heap, stacks; not the file-backed
+    LMDB maps, which grow with the data a process reads)."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     return 0
 

@@ -90,7 +90,7 @@ expect_match "debug_printf output under exim -d" \
   "$dbg"
 echo "sync = sometimes" >"$T/exigrey.conf"
 expect "invalid settings are a clear error" \
-  "Failed: exigrey: $T/exigrey.conf:1: invalid sync \"sometimes\" (use full, meta or none)" \
+  "Failed: exigrey: $T/exigrey.conf:1: invalid sync \"sometimes\" (use precious, meta, full or none)" \
   "$(be "$(call unseen '{k}')")"
 : >"$T/exigrey.conf"
 

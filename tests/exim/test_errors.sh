@@ -69,7 +69,7 @@ check_case() {
 
 check_case nokey 'exigrey: unseen takes 1 to 3 arguments, got 0: use \$\{dlfunc\{libexigrey\.so\}\{unseen\}\{KEY\[/SUFFIX\]\}\{DELAY\}\{DB\}\}$'
 check_case baddelay 'exigrey: invalid delay "soon" \(use seconds or Exim units such as 10m, 1h30m\)$'
-check_case unwritable "exigrey: permission denied for store $T/ro/seen \\(mdb_env_open\\): it must be readable and writable by the Exim user\$"
+check_case unwritable "exigrey: permission denied for store $T/ro/seen \\(open\\): it must be readable and writable by the Exim user\$"
 # With delay 0, seen answers "yes" only for an item that was already recorded.
 record=absent
 if [ -e "$T/spool/grey/seen" ] &&

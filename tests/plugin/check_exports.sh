@@ -47,7 +47,7 @@ fi
 undefined=$(nm -D --undefined-only "$so")
 if ! grep -q ' U __asan_' <<<"$undefined"; then
   strays=$(awk '$1 == "U" {print $2}' <<<"$undefined" | grep -v '@' |
-    grep -Ev '^(mdb_[a-z_]+|debug_printf|debug_selector|expand_string|expand_string_message|log_write|string_copy_function)$' || true)
+    grep -Ev '^(mdb_[a-z0-9_]+|debug_printf|debug_selector|expand_string|expand_string_message|log_write|string_copy_function)$' || true)
   if [ -n "$strays" ]; then
     echo "check_exports: $so needs symbols nothing will provide at load time:" >&2
     echo "$strays" >&2

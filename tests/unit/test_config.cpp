@@ -34,7 +34,8 @@ TEST_CASE("An empty settings file means every default", "[config]") {
   const Config cfg = parse_config("", "t.conf");
   CHECK(cfg == Config{});
   CHECK(cfg.directory.empty());
-  CHECK(cfg.store.sync == SyncMode::kMeta);
+  CHECK(cfg.store.sync == SyncMode::kPrecious);
+  CHECK(cfg.store.boot_id_file == "/proc/sys/kernel/random/boot_id");
   CHECK(cfg.store.map_size == exigrey::kDefaultMapSize);
   CHECK_FALSE(cfg.store.read_only);
   CHECK_FALSE(cfg.fail_open);
@@ -71,9 +72,13 @@ TEST_CASE("Boolean and log values take every documented spelling", "[config]") {
 TEST_CASE("Bad settings name the file, the line and the fix", "[config]") {
   CHECK(error_of("\n\nbogus = 1\n") ==
         "exigrey: t.conf:3: unknown setting \"bogus\" (known: directory, sync, map_size, "
-        "fail_open, log)");
+        "fail_open, log, boot_id_file)");
   CHECK(error_of("sync = fast") ==
-        "exigrey: t.conf:1: invalid sync \"fast\" (use full, meta or none)");
+        "exigrey: t.conf:1: invalid sync \"fast\" (use precious, meta, full or none)");
+  CHECK(parse_config("sync = precious", "t").store.sync == SyncMode::kPrecious);
+  CHECK(parse_config("boot_id_file = /run/test-boot", "t").store.boot_id_file == "/run/test-boot");
+  CHECK(error_of("boot_id_file = boot") ==
+        "exigrey: t.conf:1: boot_id_file \"boot\" must be an absolute path");
   CHECK(error_of("map_size = lots") ==
         "exigrey: t.conf:1: invalid map_size \"lots\" (use bytes or a size such as 512M, 4G)");
   CHECK(error_of("map_size = 1K") == "exigrey: t.conf:1: map_size \"1K\" is below the minimum 64K");

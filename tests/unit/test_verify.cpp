@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "exigrey/durability.h"
 #include "exigrey/records.h"
 #include "exigrey/store.h"
 #include "exigrey/verify.h"
@@ -81,10 +82,19 @@ TEST_CASE("verify: a sound store passes with exact counts and progress", "[verif
   CHECK(r.ok());
   CHECK(r.items == 3001);
   CHECK(r.whitelist == 51);
-  CHECK(r.meta == 1);
-  CHECK(r.walked == 3053);
-  CHECK(r.lmdb_entries == 3053);
-  CHECK(progress == std::vector<std::uint64_t>{1024, 2048});
+  // The format marker and the keep log's counter; 52 precious records
+  // (51 whitelist entries, 1 passed item) wait in the keep log.
+  CHECK(r.meta == 2);
+  CHECK(r.keep_log == 52);
+  CHECK(r.walked == 3106);
+  CHECK(r.lmdb_entries == 3106);
+  CHECK(progress == std::vector<std::uint64_t>{1024, 2048, 3072});
+  // Flushed into the keep file, the log is empty again.
+  CHECK(flush(s).copied == 52);
+  const VerifyReport after = verify(s);
+  CHECK(after.ok());
+  CHECK(after.keep_log == 0);
+  CHECK(after.walked == 3054);
 }
 
 TEST_CASE("verify: each kind of damaged record is found and named", "[verify]") {

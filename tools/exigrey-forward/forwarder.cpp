@@ -11,7 +11,9 @@
 #include "common/log.h"
 #include "exigrey-forward/link.h"
 #include "exigrey/batch.h"
+#include "exigrey/durability.h"
 #include "exigrey/outbox.h"
+#include "exigrey/paths.h"
 #include "exigrey/store.h"
 
 namespace exigrey::forward {
@@ -54,19 +56,19 @@ milliseconds backoff(const ForwardOptions& o, int failures, std::mt19937& rng) {
   return milliseconds(jitter(rng));
 }
 
+// The greylist stores beside the outbox (stores_in() leaves the outbox
+// out: it syncs every commit and clears stale readers when opened).
 void maintain_stores(const ForwardOptions& o) {
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(o.dir, ec)) {
-    const std::string path = entry.path().string();
-    if (!entry.is_regular_file() || path.ends_with("-lock")) continue;
-    if (!std::filesystem::exists(path + "-lock")) continue;  // not an LMDB store
-    // The outbox syncs every commit and clears stale readers when opened.
-    if (entry.path().filename() == kOutboxName) continue;
+  for (const std::string& path : stores_in(o.dir)) {
     try {
       Store store(path, o.config.store);
       const int cleared = store.clear_stale_readers();
       if (cleared > 0) LOG_INFO("cleared {} stale reader slots of {}", cleared, path);
       if (o.config.store.sync == SyncMode::kNone) store.sync();
+      // sync = precious: whitelist entries and passes into the keep file
+      // (durability.h); processes flush as they exit, this bounds the rest.
+      const FlushResult f = flush(store);
+      if (f.rebuilt) LOG_INFO("made the keep file of {} whole: {} records", path, f.copied);
     } catch (const std::exception& e) {
       LOG_WARNING("maintenance of {}: {}", path, e.what());
     }

@@ -42,7 +42,7 @@ struct ForwardOptions {
   std::chrono::milliseconds backoff_min{500};
   std::chrono::milliseconds backoff_max{60'000};
   std::chrono::milliseconds timeout{10'000};
-  std::chrono::seconds maintenance_every{60};
+  std::chrono::seconds maintenance_every{20};  // stale readers, keep file flushes
   Config config;  // sync mode and map size of the greylist stores in `dir`
 };
 

@@ -8,16 +8,36 @@
 #include <memory>
 
 #include "commands.h"
+#include "exigrey/durability.h"
 #include "exigrey/listing.h"
 #include "exigrey/outbox.h"
 
 namespace exigrey::cli {
 namespace {
 
+// The crash marker and the keep file, as `stats` shows them.
+std::string marker_text(const DurabilityStatus& d, const Output& out) {
+  if (!d.managed) return fmt::format("{} (LMDB syncs every commit)", to_string(d.mode));
+  return fmt::format("{}: {} since {}, boot {}", to_string(d.mode), d.clean ? "clean" : "open",
+                     out.time(d.since), d.boot.substr(0, 8));
+}
+
+std::string keep_text(const DurabilityStatus& d, const Output& out, UnixTime now) {
+  if (!d.keep_in_use) return "-";
+  std::string text = fmt::format("{} records, last flush {}", d.keep_records,
+                                 d.last_flush ? out.time(*d.last_flush) : std::string("never"));
+  if (d.unflushed > 0) {
+    text += fmt::format("; {} changes waiting, oldest {} old", d.unflushed,
+                        format_age(now - d.oldest_unflushed.value_or(now)));
+  }
+  return text;
+}
+
 int run_stats(Context& ctx) {
   const Store store = ctx.open_read();
   const StoreSummary s = summarize(store);
   const StoreStats st = store.stats();
+  const DurabilityStatus d = durability(store);
   Output& out = ctx.out;
   const double map_pct = st.map_size == 0 ? 0.0
                                           : 100.0 * static_cast<double>(st.map_used) /
@@ -44,7 +64,29 @@ int run_stats(Context& ctx) {
         .add("map_used", st.map_used)
         .add("page_size", std::uint64_t{st.page_size})
         .add("readers_used", std::uint64_t{st.readers_used})
-        .add("max_readers", std::uint64_t{st.max_readers});
+        .add("max_readers", std::uint64_t{st.max_readers})
+        .add("sync", to_string(d.mode));
+    if (d.managed) {
+      j.add("marker", d.clean ? "clean" : "open").add("boot", d.boot).add("since", d.since);
+    } else {
+      j.add_null("marker");
+    }
+    j.add("keep_records", d.keep_records).add("unflushed", d.unflushed);
+    if (d.oldest_unflushed) {
+      j.add("oldest_unflushed", *d.oldest_unflushed);
+    } else {
+      j.add_null("oldest_unflushed");
+    }
+    if (d.last_flush) {
+      j.add("last_flush", *d.last_flush);
+    } else {
+      j.add_null("last_flush");
+    }
+    if (d.last_recovery) {
+      j.add("last_recovery", describe(*d.last_recovery, store.path()));
+    } else {
+      j.add_null("last_recovery");
+    }
     out.json_line(j);
     return kExitOk;
   }
@@ -63,6 +105,10 @@ int run_stats(Context& ctx) {
                {"map", fmt::format("{} used of {} ({:.1f}%)", format_bytes(st.map_used),
                                    format_bytes(st.map_size), map_pct)},
                {"reader slots", fmt::format("{} of {} in use", st.readers_used, st.max_readers)},
+               {"sync", marker_text(d, out)},
+               {"keep file", keep_text(d, out, ctx.now())},
+               {"last recovery",
+                d.last_recovery ? describe(*d.last_recovery, store.path()) : std::string("none")},
            });
   return kExitOk;
 }

@@ -48,8 +48,8 @@ void send(int fd, std::string_view line) {
     const VerifyReport r =
         verify(store, [fd](std::uint64_t n) { send(fd, fmt::format("progress {}", n)); });
     for (const std::string& p : r.problems) send(fd, "problem " + p);
-    send(fd, fmt::format("report {} {} {} {} {} {}", r.walked, r.items, r.whitelist, r.meta,
-                         r.lmdb_entries, r.problem_count));
+    send(fd, fmt::format("report {} {} {} {} {} {} {}", r.walked, r.items, r.whitelist, r.meta,
+                         r.keep_log, r.lmdb_entries, r.problem_count));
   } catch (const std::exception& e) {
     std::string text = e.what();
     for (char& c : text) {
@@ -98,6 +98,7 @@ void parse_line(std::string_view line, ChildResult& out) {
     r.items = number(rest);
     r.whitelist = number(rest);
     r.meta = number(rest);
+    r.keep_log = number(rest);
     r.lmdb_entries = number(rest);
     r.problem_count = number(rest);
     out.reported = true;
@@ -196,6 +197,7 @@ int run_verify(Context& ctx) {
           .add("items", r.items)
           .add("whitelist", r.whitelist)
           .add("meta", r.meta)
+          .add("keep_log", r.keep_log)
           .add("lmdb_entries", r.lmdb_entries)
           .add("problems", r.problem_count);
     }
@@ -209,8 +211,11 @@ int run_verify(Context& ctx) {
     std::vector<std::pair<std::string_view, std::string>> fields{{"store", store.path()}};
     if (c.reported) {
       fields.emplace_back("entries",
-                          fmt::format("{} walked (items {}, whitelist {}, meta {}); LMDB counts {}",
-                                      r.walked, r.items, r.whitelist, r.meta, r.lmdb_entries));
+                          fmt::format("{} walked (items {}, whitelist {}, meta {}{}); LMDB counts {}",
+                                      r.walked, r.items, r.whitelist, r.meta,
+                                      r.keep_log > 0 ? fmt::format(", keep log {}", r.keep_log)
+                                                     : std::string(),
+                                      r.lmdb_entries));
     }
     for (const std::string& p : r.problems) fields.emplace_back("problem", p);
     if (failure.empty()) {

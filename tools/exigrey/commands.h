@@ -32,6 +32,8 @@ void add_info_commands(CLI::App& app, Commands& commands);
 void add_dump_commands(CLI::App& app, Commands& commands);
 // verify (cmd_verify.cpp)
 void add_verify_command(CLI::App& app, Commands& commands);
+// flush, recover (cmd_durability.cpp)
+void add_durability_commands(CLI::App& app, Commands& commands);
 
 // `list`, shared with `whitelist list`.
 struct ListArgs {

@@ -82,6 +82,13 @@ void Context::fix_owner(const std::string& path) {
   give_to_exim(path, exim_user());
 }
 
+void Context::fix_owners(const std::string& store) {
+  if (::geteuid() != 0) return;
+  for (const std::string& file : store_files(store)) {
+    if (exists(file)) give_to_exim(file, exim_user());
+  }
+}
+
 Store Context::open_read(bool clear_stale_readers) {
   const std::string& path = store_path();
   if (!store_exists()) throw NotFound(fmt::format("exigrey: store {} does not exist", path));
@@ -90,7 +97,7 @@ Store Context::open_read(bool clear_stale_readers) {
   opts.clear_stale_readers = clear_stale_readers;
   Store store(path, opts);
   store.open();
-  fix_owner(path + "-lock");  // LMDB creates the lock file even for readers
+  fix_owners(path);  // LMDB creates the lock file even for readers; a recovery makes more
   return store;
 }
 
@@ -118,8 +125,18 @@ Store Context::open_write(bool create, bool to_free) {
   }
   Store store(path, opts);
   store.open();
-  fix_owner(path);
-  fix_owner(path + "-lock");
+  fix_owners(path);
+  return store;
+}
+
+Store Context::open_write_at(const std::string& path) {
+  if (!exists(path)) throw NotFound(fmt::format("exigrey: store {} does not exist", path));
+  if (::geteuid() == 0) exim_user();
+  StoreOptions opts = config().store;
+  opts.read_only = false;
+  Store store(path, opts);
+  store.open();
+  fix_owners(path);
   return store;
 }
 

@@ -66,8 +66,12 @@ class Context {
   // (purge, delete) the map may exceed map_size by a few MiB: on a full
   // store removals need pages too (copy-on-write), and they are the fix.
   Store open_write(bool create, bool to_free = false);
+  // Opens an existing store at `path` for writing (flush, recover --all).
+  Store open_write_at(const std::string& path);
   // Hands `path` to the Exim user when running as root (see exim_host.h).
   void fix_owner(const std::string& path);
+  // Every file of the store at `store` that exists (store_files()).
+  void fix_owners(const std::string& store);
 
   UnixTime now() const { return SystemClock::instance().now(); }
 

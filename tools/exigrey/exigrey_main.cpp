@@ -80,6 +80,7 @@ int run(int argc, char** argv) {
   add_info_commands(app, commands);
   add_dump_commands(app, commands);
   add_verify_command(app, commands);
+  add_durability_commands(app, commands);
 
   try {
     app.parse(argc, argv);

@@ -218,6 +218,11 @@ std::string Output::time(UnixTime t) const {
 
 void Output::write(std::string_view text) { std::fwrite(text.data(), 1, text.size(), stdout); }
 
+void Output::error(std::string_view text) {
+  std::fflush(stdout);
+  std::fprintf(stderr, "%.*s\n", static_cast<int>(text.size()), text.data());
+}
+
 void Output::line(std::string_view text) {
   write(text);
   std::fputc('\n', stdout);

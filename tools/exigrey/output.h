@@ -79,6 +79,8 @@ class Output {
   // Writes text as is / one line (adds '\n').
   void write(std::string_view text);
   void line(std::string_view text);
+  // One line on stderr (an error or warning that does not end the command).
+  void error(std::string_view text);
   void json_line(const JsonObject& obj) { line(obj.str()); }
   // Flushes stdout; throws Error(kStore) on a write error.
   void flush();

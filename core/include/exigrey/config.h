@@ -6,10 +6,11 @@
 //   # comments start with '#' at the start of a line or after a blank
 //   directory = /var/spool/exim4/grey   # where named DBs live (default: Exim's
 //                                       # $spool_directory/grey)
-//   sync      = meta                    # full | meta | none  (store_options.h)
+//   sync      = precious                # precious | meta | full | none (store_options.h)
 //   map_size  = 4G                      # bytes or K/M/G/T (at least 64K)
 //   fail_open = no                      # yes | no | true | false
 //   log       = none                    # none | defers | decisions
+//   boot_id_file = /proc/sys/kernel/random/boot_id   # tells a crash from a clean stop
 //
 // Blank lines are ignored; blanks around keys and values are trimmed. An
 // unknown key, a repeated key, a line without '=', or a bad value is a
@@ -55,7 +56,8 @@ struct Config {
   friend bool operator==(const Config& a, const Config& b) {
     return a.directory == b.directory && a.store.sync == b.store.sync &&
            a.store.map_size == b.store.map_size && a.store.read_only == b.store.read_only &&
-           a.fail_open == b.fail_open && a.log == b.log;
+           a.store.boot_id_file == b.store.boot_id_file && a.fail_open == b.fail_open &&
+           a.log == b.log;
   }
 };
 

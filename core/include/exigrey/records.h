@@ -43,6 +43,7 @@ enum class Namespace : std::uint8_t {
   kItemHashed = 0x02,
   kWhitelist = 0x03,
   kWhitelistHashed = 0x04,
+  kKeepLog = 0x05,  // precious changes waiting for the keep file (sync = precious, keep.h)
 };
 
 // LMDB's key limit in the Debian build (mdb_env_get_maxkeysize); checked at open.
@@ -68,5 +69,9 @@ WhitelistEntry decode_whitelist(std::span<const std::byte> value, bool hashed,
 // The meta record that marks a store as exigrey's, and its format version.
 inline constexpr std::string_view kFormatKey = std::string_view("\x00" "format", 7);
 inline constexpr std::string_view kFormatValue = "exigrey-store 1";
+// When the last purge finished (i64): written twice at its end, because
+// LMDB gives a page freed by commit T to commits from T+2 on, and the
+// decision right after a purge of a full store needs those pages.
+inline constexpr std::string_view kPurgedKey = std::string_view("\x00" "purged", 7);
 
 }  // namespace exigrey

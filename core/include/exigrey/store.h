@@ -39,6 +39,7 @@ namespace exigrey {
 
 namespace detail {
 class Env;
+struct StoreAccess;  // core's own files reach a Store's environment through it
 }
 
 // One entry seen by a scan. The views are valid only during the callback.
@@ -116,15 +117,24 @@ class WriteTxn final : public TxnView {
   bool erase_whitelist(std::string_view suffix);
   // Removes the entry at a scan position (from scan_items/scan_whitelist).
   bool erase_at(std::string_view position);
+  // Sets a meta record (records.h: kPurgedKey) to a little-endian i64.
+  void put_meta(std::string_view key, std::int64_t value);
 
   // Makes the changes durable (per the store's SyncMode). Throws on failure,
-  // and the transaction is gone either way.
+  // and the transaction is gone either way. With sync = precious, the
+  // precious records this transaction wrote or removed (whitelist entries,
+  // passed items) reach the keep file at the next flush (durability.h).
   void commit();
 
  private:
   friend class Store;
   WriteTxn(detail::Env* env, MDB_txn* txn) noexcept : TxnView(env, txn) {}
   void put_raw(std::string_view key, std::string_view value);
+  // Appends `key` to the keep log when the store's keep file is in use.
+  void log_precious(std::string_view key);
+  // Whether the keep log's oldest entry waited longer than it should.
+  bool flush_overdue() const;
+  std::optional<std::uint64_t> next_log_;  // the keep log's next number, once read
 };
 
 struct StoreStats {
@@ -143,6 +153,12 @@ struct ReaderSlot {
   std::uint64_t thread = 0;
   std::optional<std::uint64_t> txnid;  // the snapshot it holds; nullopt when idle (reset)
 };
+
+// The files one store may consist of, for tools that copy, chown or remove
+// it: the data, LMDB's lock file, and with sync = precious or none the
+// crash marker, the keep file and its lock, and the copy the last recovery
+// set aside. Some may not exist.
+std::vector<std::string> store_files(const std::string& path);
 
 class Store {
  public:
@@ -169,6 +185,7 @@ class Store {
   void sync() const;
 
  private:
+  friend struct detail::StoreAccess;
   detail::Env& env() const;
 
   std::string path_;

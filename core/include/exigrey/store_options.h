@@ -13,16 +13,19 @@
 
 namespace exigrey {
 
-// How a commit reaches the disk.
+// How a commit reaches the disk (docs/internals.md, "Sync mode").
 enum class SyncMode {
   kFull,  // fsync data and meta page on every commit (two syncs)
   kMeta,  // MDB_NOMETASYNC: one sync per commit; a crash may lose the last
-          // commit but never corrupts the store (the default, see docs/internals.md)
-  kNone,  // MDB_NOSYNC: no sync on commit; long-running processes call
-          // Store::sync() periodically. A system crash can lose recent commits.
+          // commit but never corrupts the store
+  kNone,  // MDB_NOSYNC: no sync on commit. A crash marker (<db>.state) tells a
+          // store left open by a crashed system, which then starts empty.
+  kPrecious,  // the default: no decision syncs; whitelist entries and passed
+              // items are copied to <db>.keep (synced) within a bounded window,
+              // and a store left open by a crashed system is restored from it.
 };
 
-// Parses "full", "meta" or "none"; throws UsageError otherwise.
+// Parses "full", "meta", "none" or "precious"; throws UsageError otherwise.
 SyncMode parse_sync_mode(std::string_view text);
 std::string_view to_string(SyncMode mode) noexcept;
 
@@ -49,13 +52,22 @@ inline constexpr std::string_view kDefaultDbName = "seen";
 // may read so that admins in it can inspect).
 inline constexpr unsigned kStoreFileMode = 0660;
 
+// Where the boot id is read: it changes at every boot, so a store marked
+// "open" in another boot was in use when the machine stopped.
+inline constexpr std::string_view kDefaultBootIdFile = "/proc/sys/kernel/random/boot_id";
+
 struct StoreOptions {
-  SyncMode sync = SyncMode::kMeta;
+  SyncMode sync = SyncMode::kPrecious;
   std::uint64_t map_size = kDefaultMapSize;
   bool read_only = false;  // open with MDB_RDONLY: never creates or writes
   // Clear reader slots of dead processes when the environment opens (LMDB's
   // advice). `exigrey readers` turns it off so it can show them first.
   bool clear_stale_readers = true;
+  // Setting boot_id_file (tests point it at a file of their own).
+  std::string boot_id_file = std::string(kDefaultBootIdFile);
+  // Restore a store found open in another boot (kPrecious, kNone). Only the
+  // crash-state explorer turns it off, to show what it prevents.
+  bool crash_recovery = true;
   friend bool operator==(const StoreOptions&, const StoreOptions&) = default;
 };
 

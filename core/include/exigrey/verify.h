@@ -34,7 +34,8 @@ struct VerifyReport {
   std::uint64_t walked = 0;        // entries visited
   std::uint64_t items = 0;         // item records among them (plain and hashed)
   std::uint64_t whitelist = 0;     // whitelist entries among them
-  std::uint64_t meta = 0;          // meta records (the format marker)
+  std::uint64_t meta = 0;          // meta records (the format marker, the keep log counter, ...)
+  std::uint64_t keep_log = 0;      // keep log entries (sync = precious: not yet flushed)
   std::uint64_t lmdb_entries = 0;  // what LMDB's database header counts
   std::uint64_t problem_count = 0;
   std::vector<std::string> problems;  // the first kMaxDescribed, one line each
