@@ -78,7 +78,10 @@ set(EXIGREY_UNITS
   ${_ex}/systemd/exigrey-forward.service
   ${_ex}/systemd/exigrey-collect.service
   ${_ex}/systemd/exigrey-purge.service
-  ${_ex}/systemd/exigrey-purge.timer)
+  ${_ex}/systemd/exigrey-purge.timer
+  ${_ex}/systemd/exigrey-flush.service
+  ${_ex}/systemd/exigrey-flush.timer
+  ${_ex}/systemd/exigrey-store.service)
 
 if(EXIGREY_INSTALL_SYSTEM_FILES)
   foreach(entry IN LISTS EXIGREY_CONFFILES)

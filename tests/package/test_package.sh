@@ -143,6 +143,11 @@ expect_match "ld.so.cache lists the plugin" "libexigrey\.so .*=> (/usr)?/lib/$MU
   "$(ldconfig -p)"
 expect "the purge timer is enabled (deb-systemd-helper)" "/lib/systemd/system/exigrey-purge.timer" \
   "$(readlink /etc/systemd/system/timers.target.wants/exigrey-purge.timer)"
+expect "the flush timer is enabled" "/lib/systemd/system/exigrey-flush.timer" \
+  "$(readlink /etc/systemd/system/timers.target.wants/exigrey-flush.timer)"
+expect "the store unit (recovery at boot, clean stop) is enabled" \
+  "/lib/systemd/system/exigrey-store.service" \
+  "$(readlink /etc/systemd/system/multi-user.target.wants/exigrey-store.service)"
 for f in /usr/bin/exigrey /usr/sbin/exigrey-forward /usr/sbin/exigrey-collect; do
   expect "$f installed, executable" "yes" "$([ -x "$f" ] && echo yes)"
 done
@@ -154,13 +159,13 @@ for f in /etc/exigrey/exigrey.conf /etc/exigrey/collect.conf /etc/default/exigre
   expect_match "conffile $f" "^$f\$" "$(dpkg-query -W -f='${Conffiles}' exigrey | awk '{ print $1 }')"
 done
 for u in exigrey-forward.service exigrey-collect.service exigrey-purge.service \
-  exigrey-purge.timer; do
+  exigrey-purge.timer exigrey-flush.service exigrey-flush.timer exigrey-store.service; do
   expect "unit $u in /lib/systemd/system" "yes" "$([ -f "/lib/systemd/system/$u" ] && echo yes)"
 done
 if command -v systemd-analyze >/dev/null; then
   # Offline check of the units' syntax (no running systemd needed).
   expect "systemd-analyze verify: the units are valid" "" \
-    "$(systemd-analyze verify /lib/systemd/system/exigrey-*.service /lib/systemd/system/exigrey-purge.timer 2>&1 |
+    "$(systemd-analyze verify /lib/systemd/system/exigrey-*.service /lib/systemd/system/exigrey-*.timer 2>&1 |
        grep -v 'Failed to connect to bus' || true)"
 fi
 expect "store directory, Exim's, 0750" "Debian-exim:Debian-exim 750" \
@@ -250,6 +255,21 @@ expect_match "exigrey stats: one passed item" '^items +[0-9]+ \(waiting [0-9]+, 
 cron_cmd=$(awk '$6 == "root" { for (i = 7; i <= NF; i++) printf "%s ", $i }' /etc/cron.d/exigrey)
 expect "cron.d: the nightly verify and purge run clean and silent" "rc=0 " \
   "$(out=$(sh -c "$cron_cmd" 2>&1); echo "rc=$? $out")"
+# The units' commands, as the units run them (Exim's user): the flush copies
+# the pass above into the keep file, recovery finds nothing to do, and with
+# Exim stopped the clean stop marks the store clean.
+as_exim() { runuser -u Debian-exim -- "$@" 2>&1; echo "rc=$?"; }
+expect_match "flush --all -q as Exim's user (exigrey-flush.service)" '^rc=0$' \
+  "$(as_exim exigrey flush --all -q)"
+expect_match "exigrey stats: the pass is in the keep file" '^keep file +[1-9][0-9]* records' \
+  "$(exigrey stats 2>&1)"
+expect_match "recover --all -q (exigrey-store.service at boot): silent" '^rc=0$' \
+  "$(as_exim exigrey recover --all -q)"
+stop_exim
+expect_match "flush --all --clean -q (exigrey-store.service at shutdown, Exim stopped)" '^rc=0$' \
+  "$(as_exim exigrey flush --all --clean -q)"
+expect_match "exigrey stats: the store is marked clean" '^sync +precious: clean' \
+  "$(exigrey stats 2>&1)"
 
 # ---- 5. remove, then purge ----------------------------------------------------------------------
 log "dpkg --remove exigrey"

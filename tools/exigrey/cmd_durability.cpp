@@ -19,11 +19,13 @@ namespace {
 struct FlushArgs {
   bool all = false;
   bool clean = false;
+  bool quiet = false;
   std::string wait = "10s";
 };
 
 struct RecoverArgs {
   bool all = false;
+  bool quiet = false;
 };
 
 // Runs `one` on the store the global options name, or with --all on every
@@ -51,7 +53,7 @@ int flush_one(Context& ctx, const std::string& path, const FlushArgs& a,
   const FlushResult f = flush(store);
   std::string what;
   if (!f.managed) {
-    what = fmt::format("sync = {}: no keep file", to_string(store.options().sync));
+    what = fmt::format("sync = {}: no keep file", to_string(store.options().sync));  // after "path: "
   } else if (f.rebuilt) {
     what = fmt::format("keep file made whole: {} records copied", f.copied);
   } else if (f.logged == 0) {
@@ -79,6 +81,7 @@ int flush_one(Context& ctx, const std::string& path, const FlushArgs& a,
         break;
     }
   }
+  if (a.quiet) return status;
   if (out.json()) {
     JsonObject j;
     j.add("store", path).add("managed", f.managed).add("changes", f.logged);
@@ -91,7 +94,7 @@ int flush_one(Context& ctx, const std::string& path, const FlushArgs& a,
   return status;
 }
 
-int recover_one(Context& ctx, const std::string& path) {
+int recover_one(Context& ctx, const std::string& path, bool quiet) {
   const std::time_t start = std::time(nullptr);
   const Store store = ctx.open_write_at(path);  // opening recovers when the marker says so
   const DurabilityStatus d = durability(store);
@@ -99,7 +102,7 @@ int recover_one(Context& ctx, const std::string& path) {
   const bool recovered = d.last_recovery && d.last_recovery->at >= start;
   std::string what;
   if (!d.managed) {
-    what = fmt::format("sync = {}: no crash marker", to_string(store.options().sync));
+    what = fmt::format("{}: sync = {}: no crash marker", path, to_string(store.options().sync));
   } else if (recovered) {
     what = describe(*d.last_recovery, path);
   } else {
@@ -108,8 +111,8 @@ int recover_one(Context& ctx, const std::string& path) {
   if (out.json()) {
     out.json_line(
         JsonObject().add("store", path).add("managed", d.managed).add("recovered", recovered));
-  } else {
-    out.line(what);
+  } else if (!quiet || recovered) {
+    out.line(what);  // a recovery is said even with -q: the journal should have it
   }
   return kExitOk;
 }
@@ -126,6 +129,7 @@ void add_durability_commands(CLI::App& app, Commands& commands) {
                 "then mark the store clean, once no other process has it open (at shutdown)");
     c->add_option("--wait", a->wait, "how long --clean waits for other processes (default 10s)")
         ->type_name("AGE");
+    c->add_flag("-q,--quiet", a->quiet, "print nothing but errors (for timers)");
     commands.push_back({c, [a](Context& ctx) {
                           const auto wait =
                               std::chrono::milliseconds(1000 * parse_age(a->wait, "--wait"));
@@ -139,9 +143,10 @@ void add_durability_commands(CLI::App& app, Commands& commands) {
     CLI::App* c = app.add_subcommand(
         "recover", "Check the crash marker now and restore the store if the machine crashed");
     c->add_flag("--all", a->all, "every store in the directory");
+    c->add_flag("-q,--quiet", a->quiet, "print only what a recovery did, and errors");
     commands.push_back({c, [a](Context& ctx) {
-                          return for_stores(ctx, a->all, [](Context& c2, const std::string& p) {
-                            return recover_one(c2, p);
+                          return for_stores(ctx, a->all, [a](Context& c2, const std::string& p) {
+                            return recover_one(c2, p, a->quiet);
                           });
                         }});
   }
