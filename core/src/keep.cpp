@@ -135,11 +135,11 @@ bool exists(const std::string& path) {
 // The highest keep log number in a snapshot (0: none).
 std::uint64_t last_log(Env& store, RawTxn& r) {
   RawCursor cur(store, r.get());
-  const std::string end = keep_log_key(0xffffffffffffffffULL);
-  MDB_val k = val_of(end), v{};
+  // The counter sorts right after the newest entry.
+  MDB_val k = val_of(kKeepSeqKey), v{};
   bool ok = cur.get(k, v, MDB_SET_RANGE);
-  if (ok && is_log_key(view_of(k))) return seq_of(view_of(k));
   ok = ok ? cur.get(k, v, MDB_PREV) : cur.get(k, v, MDB_LAST);
+  if (ok && view_of(k) == kKeepSeqKey) ok = cur.get(k, v, MDB_PREV);
   return ok && is_log_key(view_of(k)) ? seq_of(view_of(k)) : 0;
 }
 

@@ -22,16 +22,12 @@
 namespace exigrey::detail {
 
 inline constexpr char kKeepLogNs = static_cast<char>(Namespace::kKeepLog);
-// Meta records: the next keep log number (in the store), the time of the
-// last flush (in the keep file).
-inline constexpr std::string_view kKeepSeqKey = std::string_view(
-    "\x00"
-    "keepseq",
-    8);
-inline constexpr std::string_view kFlushedKey = std::string_view(
-    "\x00"
-    "flushed",
-    8);
+// The next keep log number lives at the end of the log's own namespace
+// (0x05 0xff: after every entry, which are 9 bytes long), so that a commit
+// that logs dirties the log's newest leaf only. The time of the last flush
+// is a meta record of the keep file.
+inline constexpr std::string_view kKeepSeqKey = std::string_view("\x05\xff", 2);
+inline constexpr std::string_view kFlushedKey = std::string_view("\x00" "flushed", 8);
 
 // A write transaction that finds the keep log's oldest entry older than
 // this flushes it itself (normally a timer or exigrey-forward does first).

@@ -115,7 +115,7 @@ class Walker {
 
   void meta(std::string_view key, std::string_view value) {
     ++r_.meta;
-    if (key == detail::kKeepSeqKey || key == detail::kFlushedKey || key == kPurgedKey) {
+    if (key == detail::kFlushedKey || key == kPurgedKey) {
       if (value.size() != 8) {
         problem(fmt::format("{}: {} bytes, not 8", describe(key), value.size()));
       }
@@ -132,6 +132,13 @@ class Walker {
   // key: 0x05 + u64be number; value: i64 time + the LMDB key of an item or
   // whitelist entry.
   void keep_log(std::string_view key, std::string_view value) {
+    if (key == detail::kKeepSeqKey) {  // the log's counter: meta
+      ++r_.meta;
+      if (value.size() != 8) {
+        problem(fmt::format("{}: {} bytes, not 8", describe(key), value.size()));
+      }
+      return;
+    }
     ++r_.keep_log;
     if (key.size() != 9) {
       problem(fmt::format("{}: a key of {} bytes, not 9", describe(key), key.size()));

@@ -103,7 +103,7 @@ run() {
   python3 -c "print(f'{$t1 - $t0:.6f}')"
 }
 
-variants=(baseline noop seen exigrey exigrey-meta exigrey-nosync)
+variants=(${EXIM_VS_SEEN_VARIANTS:-baseline noop seen exigrey exigrey-meta exigrey-nosync})
 declare -A first again
 for round in $(seq 1 "$ROUNDS"); do
   for v in "${variants[@]}"; do

@@ -10,14 +10,16 @@
 #include <sys/mman.h>
 #include <time.h>
 
-static long delay_us(void) {
-  static long us = -1;
-  if (us < 0) {
-    const char* s = getenv("SLOW_SYNC_US");
-    us = s ? atol(s) : 0;
-  }
-  return us;
+static long g_us;
+
+/* Read at load time: Exim clears every variable keep_environment does not
+ * list before the first sync. */
+__attribute__((constructor)) static void read_delay(void) {
+  const char* s = getenv("SLOW_SYNC_US");
+  g_us = s ? atol(s) : 0;
 }
+
+static long delay_us(void) { return g_us; }
 
 static void wait_disk(void) {
   long us = delay_us();

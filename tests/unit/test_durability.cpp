@@ -459,7 +459,7 @@ TEST_CASE("a writer flushes a keep log that nothing flushed for too long", "[dur
     MDB_val k{1, const_cast<char*>(&ns)}, v{};
     int n = 0;
     for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-         rc == 0 && static_cast<const char*>(k.mv_data)[0] == ns;
+         rc == 0 && static_cast<const char*>(k.mv_data)[0] == ns && k.mv_size == 9;  // not the counter
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
       std::string value(static_cast<const char*>(v.mv_data), v.mv_size);
       std::int64_t at = 0;
@@ -482,4 +482,34 @@ TEST_CASE("a writer flushes a keep log that nothing flushed for too long", "[dur
     const DurabilityStatus d = durability(s);
     if (d.unflushed != 0 || d.keep_records != 2) _exit(8);
   });
+}
+
+TEST_CASE("a damaged keep file (a disk fault) makes the recovery start empty, not fail",
+          "[durability]") {
+  Site site;
+  site.boot("boot-A");
+  in_process(End::kCrash, [&] {
+    const Store s(site.path, site.options());
+    pass(s, "a->b", "192.0.2.1", t0);
+    flush(s);
+  });
+  {
+    // Garbage over both meta pages: no LMDB can read it.
+    std::fstream f(site.path + ".keep", std::ios::in | std::ios::out | std::ios::binary);
+    const std::string junk(8192, '\x5a');
+    f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  }
+  site.boot("boot-B");
+  in_process(End::kExit, [&] {
+    const Store s(site.path, site.options());
+    if (check(s, "x->y/192.0.2.1", 10, t0).reason != Reason::kNew) _exit(4);  // started empty
+    const auto r = durability(s).last_recovery;
+    if (!r || r->kind != Recovery::Kind::kKeepUnreadable) _exit(5);
+    const auto line = take_unlogged_recovery(s);
+    if (!line || line->find("its keep file is damaged") == std::string::npos) _exit(6);
+    // Writing goes on, into a new keep file.
+    pass(s, "c->d", "192.0.2.2", t0 + 100);
+    if (flush(s).copied != 2 || durability(s).keep_records != 2) _exit(7);
+  });
+  CHECK(exists(site.path + ".keep.suspect"));
 }
