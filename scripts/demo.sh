@@ -148,8 +148,19 @@ fi
 step "What Exim wrote in its log"
 grep -E 'exigrey:|temporarily rejected|<=' "$tmp/log/mainlog" | sed 's/^/   /' || true
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+free_port() {  # free for TCP and UDP (rbldnsd answers over UDP)
+  python3 -c '
+import socket
+while True:
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    p = u.getsockname()[1]
+    try:
+        socket.socket().bind(("127.0.0.1", p))
+        print(p)
+        break
+    except OSError:
+        pass'
 }
 
 step "7. Starting the reputation side: exigrey-collect and rbldnsd on 127.0.0.1"

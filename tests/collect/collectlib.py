@@ -262,6 +262,25 @@ EXAMPLE_RBLDNSD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                                "examples", "rbldnsd", "run-rbldnsd.sh")
 
 
+def free_udp_port():
+    """A 127.0.0.1 port free for UDP (and TCP, for dig's truncation retry) now.
+    free_port() checks TCP only: a UDP server on its port can collide with
+    an ephemeral UDP port of a resolver or dig in a parallel test."""
+    while True:
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("127.0.0.1", 0))
+        port = u.getsockname()[1]
+        t = socket.socket()
+        try:
+            t.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            t.close()
+            u.close()
+
+
 class Rbldnsd:
     """The Debian rbldnsd on a free 127.0.0.1 port, started by the shipped
     examples/rbldnsd/run-rbldnsd.sh (zones bl/dbl/wl/dwl.exigrey.test)."""
@@ -271,18 +290,29 @@ class Rbldnsd:
             skip_or_fail("rbldnsd not installed (apt-get install rbldnsd)")
         if not shutil.which("dig"):
             skip_or_fail("dig not installed (apt-get install dnsutils)")
-        self.port = free_port()
-        argv = ["/bin/sh", EXAMPLE_RBLDNSD, data_dir, f"127.0.0.1/{self.port}", "exigrey.test"]
         self.logfile = os.path.join(root, "rbldnsd.log")
-        self.proc = spawn(argv, self.logfile)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("rbldnsd exited:\n" + open(self.logfile).read())
-            if self.query(f"2.0.0.127.{BL}")[0] == "NOERROR":
-                return
-            time.sleep(0.1)
-        raise RuntimeError("rbldnsd did not answer:\n" + open(self.logfile).read())
+        # Between choosing a port and rbldnsd binding it, another process
+        # (any UDP client of a parallel test) may take it: rbldnsd then exits
+        # "unable to bind ... Address already in use". That race is in the
+        # test's choice of port, not in what is tested: choose again.
+        for _ in range(5):
+            self.port = free_udp_port()
+            argv = ["/bin/sh", EXAMPLE_RBLDNSD, data_dir, f"127.0.0.1/{self.port}",
+                    "exigrey.test"]
+            self.proc = spawn(argv, self.logfile)
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                if self.proc.poll() is not None:
+                    break
+                if self.query(f"2.0.0.127.{BL}")[0] == "NOERROR":
+                    return
+                time.sleep(0.1)
+            else:
+                raise RuntimeError("rbldnsd did not answer:\n" + open(self.logfile).read())
+            log = open(self.logfile).read()
+            if "Address already in use" not in log:
+                raise RuntimeError("rbldnsd exited:\n" + log)
+        raise RuntimeError("rbldnsd found no free port in 5 tries:\n" + log)
 
     def query(self, name, rrtype="A"):
         """(status, [answers]) for one query."""
