@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -26,6 +27,9 @@ namespace {
 // How long an opener waits for another process that changes the marker
 // (a recovery, a clean stop) before it gives up with an error.
 constexpr auto kRecoveryWait = std::chrono::seconds(10);
+// How long one attempt at the exclusive lock lasts before the marker is
+// read again.
+constexpr auto kExclusiveSlice = std::chrono::milliseconds(100);
 
 bool exists(const std::string& path) {
   struct stat st {};
@@ -85,8 +89,21 @@ void Env::prepare_state() {
   // first unsynced write, or a crash could leave a store without a marker
   // (which reads as a store from before `precious`, and is trusted).
   if (!had_state) sync_dir(spath);
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    if (!state_->lock_shared(kRecoveryWait)) busy(path_, spath);
+  // A process that finds the marker needing a change asks for it
+  // exclusively; while it waits, another may make the change and keep the
+  // store open (shared) for as long as its session lasts. So the exclusive
+  // wait is short, and the marker is read again after it: waiting for every
+  // user of the store to go would stall mail for the whole kRecoveryWait
+  // when many Exim processes start at once (a failed flock conversion also
+  // drops the shared lock, so nothing is held meanwhile).
+  const auto deadline = std::chrono::steady_clock::now() + kRecoveryWait;
+  const auto left = [&deadline] {
+    return std::max(std::chrono::milliseconds(0),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(
+                        deadline - std::chrono::steady_clock::now()));
+  };
+  for (;;) {
+    if (!state_->lock_shared(left())) busy(path_, spath);
     StateRecord r;
     StateFile::Read got = state_->read(r);
     if (got == StateFile::Read::kOk && r.use == StoreUse::kOpen && r.boot == boot_) return;
@@ -98,7 +115,10 @@ void Env::prepare_state() {
                                    "recover' as the Exim user or root",
                                    path_, spath));
     }
-    if (!state_->lock_exclusive(kRecoveryWait)) busy(path_, spath);
+    if (!state_->lock_exclusive(std::min(left(), kExclusiveSlice))) {
+      if (left().count() == 0) busy(path_, spath);
+      continue;  // look again: another process may have made the change
+    }
     got = state_->read(r);  // another process may have done it meanwhile
     if (got == StateFile::Read::kOk && r.use == StoreUse::kOpen && r.boot == boot_) continue;
 
@@ -133,7 +153,6 @@ void Env::prepare_state() {
     }
     return;
   }
-  busy(path_, spath);
 }
 
 void Env::recover_files(StateRecord& next) {

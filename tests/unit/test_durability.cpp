@@ -5,6 +5,8 @@
 // process that ends with _exit, so no exit hook flushes anything (what a
 // power cut leaves on disk is the crash-state explorer's job, tests/crash).
 #include <lmdb.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +18,7 @@
 #include <fstream>
 #include <functional>
 #include <string>
+#include <thread>
 
 #include "exigrey/durability.h"
 #include "exigrey/greylist.h"
@@ -428,6 +431,72 @@ TEST_CASE(
     if (check(s, "c->d/192.0.2.2", 10, t0 + 5).reason != Reason::kTooEarly) _exit(4);
     if (durability(s).last_recovery) _exit(5);
   });
+}
+
+// The soak test found it: many Exim processes start at once on a new store;
+// each reads an empty marker and asks for the exclusive lock; one gets it,
+// writes the marker and keeps the store open (shared) for its SMTP session.
+// The others went on waiting for the exclusive lock, which they no longer
+// needed, until every user was gone: 10 s, then an error and a 451.
+TEST_CASE("openers that wanted to change the marker see another's change at once",
+          "[durability]") {
+  Site site;
+  site.boot("boot-A");
+  // An empty marker, held shared here: both children read it, find it needs
+  // writing, and wait for the exclusive lock.
+  const std::string marker = site.path + ".state";
+  const int fd = ::open(marker.c_str(), O_RDWR | O_CREAT, 0660);
+  REQUIRE(fd >= 0);
+  REQUIRE(::flock(fd, LOCK_SH) == 0);
+  int times[2];
+  REQUIRE(::pipe(times) == 0);
+  constexpr auto kHold = std::chrono::seconds(5);  // a long SMTP session
+  pid_t pids[2];
+  for (pid_t& pid : pids) {
+    pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      ::close(fd);  // the lock belongs to the parent's open file, shared by fork
+      ::close(times[0]);
+      try {
+        const Store s(site.path, site.options());
+        (void)decide(s, "i/198.51.100.1", 10, t0);  // opens it
+        const std::int64_t at = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::steady_clock::now().time_since_epoch())
+                                    .count();
+        if (::write(times[1], &at, sizeof at) != sizeof at) _exit(5);
+        std::this_thread::sleep_for(kHold);
+        _exit(0);
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "child: %s\n", e.what());
+        _exit(3);
+      } catch (...) {
+        _exit(3);
+      }
+    }
+  }
+  ::close(times[1]);  // a child that dies without writing ends the read below
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // both are waiting
+  const auto released = std::chrono::steady_clock::now();
+  ::close(fd);  // drops the shared lock: one child gets the exclusive one
+  const std::int64_t released_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       released.time_since_epoch())
+                                       .count();
+  for (int i = 0; i < 2; ++i) {
+    std::int64_t at = 0;
+    REQUIRE(::read(times[0], &at, sizeof at) == sizeof at);
+    INFO("child " << i << " opened " << at - released_ms << " ms after the release");
+    // The winner opens at once; the other as soon as it looks again (100 ms
+    // slices), not when the winner's 5 s session ends.
+    CHECK(at - released_ms < 2500);
+  }
+  for (const pid_t pid : pids) {
+    int st = 0;
+    REQUIRE(waitpid(pid, &st, 0) == pid);
+    REQUIRE(WIFEXITED(st));
+    CHECK(WEXITSTATUS(st) == 0);
+  }
+  ::close(times[0]);
 }
 
 TEST_CASE("a writer flushes a keep log that nothing flushed for too long", "[durability]") {
