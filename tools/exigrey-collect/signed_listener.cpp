@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <asio/ssl.hpp>
 #include <map>
 #include <optional>
 #include <set>
@@ -13,26 +12,18 @@
 namespace exigrey::collect {
 namespace {
 
-using asio::ip::tcp;
-
-constexpr std::size_t kMaxBuffer = kMaxBatchBody + 2 * kMaxProtocolLine;
 constexpr std::string_view kRefusals[] = {"malformed", "unknown-reporter", "bad-mac",
                                           "too-old",   "too-new",          "busy"};
 
 }  // namespace
 
-struct SignedListener::Impl : std::enable_shared_from_this<SignedListener::Impl> {
-  struct Conn;
-
-  Impl(asio::io_context& ctx, Aggregator& a, const ReputationStore& s, daemon::Metrics& m,
-       const Clock& c, KeyRing k, ListenerLimits l)
-      : io(ctx),
-        acceptor(ctx),
-        aggregator(a),
+// What the sessions share: keys, cursors, the reporters being committed.
+struct SignedListener::State {
+  State(Aggregator& a, const ReputationStore& s, daemon::Metrics& m, const Clock& c, KeyRing k)
+      : aggregator(a),
         store(s),
         clock(c),
         keys(std::move(k)),
-        limits(l),
         accepted(m.counter("exigrey_collect_batches_total", "Signed batches answered ACK",
                            "result=\"accepted\"")),
         duplicates(m.counter("exigrey_collect_batches_total", "Signed batches answered ACK",
@@ -49,8 +40,7 @@ struct SignedListener::Impl : std::enable_shared_from_this<SignedListener::Impl>
     }
   }
 
-  void accept();
-  void refuse(const std::string& reason) {
+  void count_refusal(const std::string& reason) {
     if (auto it = refused.find(reason); it != refused.end()) ++*it->second;
   }
   std::uint64_t cursor(const std::string& reporter) {
@@ -60,271 +50,145 @@ struct SignedListener::Impl : std::enable_shared_from_this<SignedListener::Impl>
     return c;
   }
 
-  asio::io_context& io;
-  tcp::acceptor acceptor;
   Aggregator& aggregator;
   const ReputationStore& store;
   const Clock& clock;
   KeyRing keys;
-  ListenerLimits limits;
   std::map<std::string, std::uint64_t, std::less<>> cursors;  // committed, cached
   std::set<std::string, std::less<>> pending;                 // a batch is being committed
-  std::set<std::shared_ptr<Conn>> conns;
   std::atomic<std::uint64_t>& accepted;
   std::atomic<std::uint64_t>& duplicates;
   std::atomic<std::uint64_t>& signed_reports;
   std::atomic<std::int64_t>& open_gauge;
   std::map<std::string, std::atomic<std::uint64_t>*> refused;
-  std::optional<asio::ssl::context> tls;
-  bool stopped = false;
 };
 
-struct SignedListener::Impl::Conn : std::enable_shared_from_this<Conn> {
-  Conn(std::shared_ptr<Impl> o, tcp::socket s, std::string p)
-      : owner(std::move(o)), socket(std::move(s)), timer(owner->io), peer(std::move(p)) {}
+class SignedListener::Session : public daemon::FrameSession {
+ public:
+  Session(std::shared_ptr<State> s, std::string p) : state_(std::move(s)), peer_(std::move(p)) {}
 
-  // Runs `op` on the connection's stream: the TLS stream, or the socket.
-  template <typename Op>
-  void on_stream(Op op) {
-    if (stream) {
-      op(*stream);
-    } else {
-      op(socket);
-    }
-  }
-
-  void start() {
-    if (!owner->tls) return read_header();
-    stream.emplace(std::move(socket), *owner->tls);
-    arm_timer();
-    stream->async_handshake(asio::ssl::stream_base::server,
-                            [self = shared_from_this()](std::error_code ec) {
-                              if (ec) {
-                                LOG_INFO("signed: TLS handshake with {} failed: {}", self->peer,
-                                         ec.message());
-                                return self->close();
-                              }
-                              self->read_header();
-                            });
-  }
-
-  tcp::socket& lowest() { return stream ? stream->next_layer() : socket; }
-  bool is_open() { return lowest().is_open(); }
-
-  void arm_timer() {
-    timer.expires_after(std::chrono::seconds(owner->limits.idle_timeout));
-    timer.async_wait([self = shared_from_this()](std::error_code ec) {
-      if (!ec) self->close();
-    });
-  }
-
-  void close() {
-    std::error_code ignored;
-    timer.cancel();
-    lowest().close(ignored);
-    if (owner->conns.erase(shared_from_this()) > 0) --owner->open_gauge;
-  }
-
-  void read_header() {
-    arm_timer();
-    on_stream([this](auto& s) {
-      asio::async_read_until(s, asio::dynamic_buffer(buf, kMaxBuffer), '\n',
-                             [self = shared_from_this()](std::error_code ec, std::size_t n) {
-                               if (ec) return self->close();
-                               self->on_header(n);
-                             });
-    });
-  }
-
-  void on_header(std::size_t n) {
-    header_line = buf.substr(0, n);
-    buf.erase(0, n);
+  Next on_header(std::string_view line) override {
     try {
-      header = parse_batch_header(std::string_view(header_line).substr(0, n - 1));
+      header_ = parse_batch_header(line);
     } catch (const ProtocolError& e) {
-      return refuse(0, "", e.reason(), e.what(), true);
+      return {0, refuse(0, "", e.reason(), e.what())};
     }
-    const auto key = owner->keys.find(header.reporter);
-    if (key == owner->keys.end()) {
-      return refuse(header.seq, header.reporter, "unknown-reporter", "no such reporter", true);
+    const auto key = state_->keys.find(header_.reporter);
+    if (key == state_->keys.end()) {
+      return {0, refuse(header_.seq, header_.reporter, "unknown-reporter", "no such reporter")};
     }
-    secret = key->second;
-    const std::size_t have = std::min<std::size_t>(buf.size(), header.length);
-    if (have == header.length) return on_body();
-    on_stream([this, have](auto& s) {
-      asio::async_read(s, asio::dynamic_buffer(buf, kMaxBuffer),
-                       asio::transfer_exactly(header.length - have),
-                       [self = shared_from_this()](std::error_code ec, std::size_t) {
-                         if (ec) return self->close();
-                         self->on_body();
-                       });
-    });
+    secret_ = key->second;
+    return {header_.length, std::nullopt};
   }
 
-  void on_body() {
-    body = buf.substr(0, header.length);
-    buf.erase(0, header.length);
-    on_stream([this](auto& s) {
-      asio::async_read_until(s, asio::dynamic_buffer(buf, kMaxBuffer), '\n',
-                             [self = shared_from_this()](std::error_code ec, std::size_t n) {
-                               if (ec) return self->close();
-                               self->on_mac(n);
-                             });
-    });
+  Answer on_malformed(std::string_view why) override {
+    return refuse(header_.seq, header_.reporter, "malformed", why);
   }
 
-  void on_mac(std::size_t n) {
-    const std::string mac_line = buf.substr(0, n - 1);
-    buf.erase(0, n);
+  void on_frame(const std::string& header_line, const std::string& body,
+                std::string_view mac_line, daemon::Reply reply) override {
     std::vector<BatchItem> items;
     try {
-      if (mac_line.size() > kMaxProtocolLine) {
-        throw ProtocolError("malformed", "exigrey: MAC line too long");
-      }
-      verify_batch_mac(mac_line, secret, header_line, body);
-      items = parse_batch_body(body, header);
+      verify_batch_mac(mac_line, secret_, header_line, body);
+      items = parse_batch_body(body, header_);
     } catch (const ProtocolError& e) {
-      return refuse(header.seq, header.reporter, e.reason(), e.what(), true);
+      return reply(refuse(header_.seq, header_.reporter, e.reason(), e.what()), true);
     }
-    const UnixTime now = owner->clock.now();
-    if (header.sent < now - kMaxBatchAge) {
-      return refuse(header.seq, header.reporter, "too-old", "sent time outside the window", false);
+    State& st = *state_;
+    const UnixTime now = st.clock.now();
+    if (header_.sent < now - kMaxBatchAge) {
+      return reply(refuse(header_.seq, header_.reporter, "too-old", "sent time outside the window"),
+                   false);
     }
-    if (header.sent > now + kMaxBatchFuture) {
-      return refuse(header.seq, header.reporter, "too-new", "sent time in the future", false);
+    if (header_.sent > now + kMaxBatchFuture) {
+      return reply(refuse(header_.seq, header_.reporter, "too-new", "sent time in the future"),
+                   false);
     }
-    if (owner->pending.contains(header.reporter)) {
-      return refuse(header.seq, header.reporter, "busy", "a batch of it is being committed", false);
+    if (st.pending.contains(header_.reporter)) {
+      return reply(
+          refuse(header_.seq, header_.reporter, "busy", "a batch of it is being committed"), false);
     }
-    const std::uint64_t last = owner->cursor(header.reporter);
-    if (header.seq <= last) {
-      ++owner->duplicates;
-      LOG_DEBUG("signed: {} from {}: batch {} already committed (cursor {})", header.reporter,
-                peer, header.seq, last);
-      return answer(Answer{AnswerKind::kAckDup, header.seq, {}}, false);
+    const std::uint64_t last = st.cursor(header_.reporter);
+    if (header_.seq <= last) {
+      ++st.duplicates;
+      LOG_DEBUG("signed: {} from {}: batch {} already committed (cursor {})", header_.reporter,
+                peer_, header_.seq, last);
+      return reply(Answer{AnswerKind::kAckDup, header_.seq, {}}, false);
     }
     std::vector<IncomingReport> fresh;
-    const std::string reporter = reporter_id(header.reporter);
+    const std::string reporter = reporter_id(header_.reporter);
     for (BatchItem& item : items) {
       if (item.id > last) fresh.push_back(IncomingReport{std::move(item.report), reporter});
     }
     const std::size_t counted = fresh.size();
-    owner->pending.insert(header.reporter);
-    owner->aggregator.submit_signed(
-        std::move(fresh), ReporterCursor{reporter_id(header.reporter), header.seq},
-        [self = shared_from_this(), counted, name = header.reporter, seq = header.seq](bool ok) {
-          Impl& o = *self->owner;
+    st.pending.insert(header_.reporter);
+    st.aggregator.submit_signed(
+        std::move(fresh), ReporterCursor{reporter, header_.seq},
+        [state = state_, peer = peer_, reply = std::move(reply), counted,
+         name = header_.reporter, seq = header_.seq](bool ok) {
+          State& o = *state;
           o.pending.erase(name);
           if (!ok) {
             o.cursors.erase(name);  // read the durable value again next time
-            self->refuse(seq, name, "busy", "the store failed; retry", false);
-            return;
+            o.count_refusal("busy");
+            LOG_WARNING("signed: refused batch {} of {} from {}: busy (the store failed; retry)",
+                        seq, daemon::printable(name), peer);
+            return reply(Answer{AnswerKind::kNak, seq, "busy"}, false);
           }
           o.cursors[name] = seq;
           ++o.accepted;
           o.signed_reports += counted;
-          LOG_DEBUG("signed: {} from {}: batch {} committed, {} new reports", name, self->peer,
-                    seq, counted);
-          self->answer(Answer{AnswerKind::kAck, seq, {}}, false);
+          LOG_DEBUG("signed: {} from {}: batch {} committed, {} new reports", name, peer, seq,
+                    counted);
+          reply(Answer{AnswerKind::kAck, seq, {}}, false);
         });
-    timer.cancel();  // the commit is ours to wait for, not the client's idleness
   }
 
-  void refuse(std::uint64_t seq, std::string_view reporter, const std::string& reason,
-              std::string_view why, bool close_after) {
-    owner->refuse(reason);
+ private:
+  Answer refuse(std::uint64_t seq, std::string_view reporter, const std::string& reason,
+                std::string_view why) {
+    state_->count_refusal(reason);
     LOG_WARNING("signed: refused batch {} of {} from {}: {} ({})", seq,
-                reporter.empty() ? "?" : daemon::printable(reporter), peer, reason,
+                reporter.empty() ? "?" : daemon::printable(reporter), peer_, reason,
                 daemon::printable(why, 160));
-    answer(Answer{AnswerKind::kNak, seq, reason}, close_after);
+    return Answer{AnswerKind::kNak, seq, reason};
   }
 
-  void answer(const Answer& a, bool close_after) {
-    if (!is_open()) return;
-    reply = format_answer(a);
-    on_stream([this, close_after](auto& s) {
-      asio::async_write(s, asio::buffer(reply),
-                        [self = shared_from_this(), close_after](std::error_code ec, std::size_t) {
-                          if (ec || close_after || self->owner->stopped) return self->close();
-                          self->read_header();
-                        });
-    });
-  }
-
-  std::shared_ptr<Impl> owner;
-  tcp::socket socket;  // moved into `stream` when TLS is on
-  std::optional<asio::ssl::stream<tcp::socket>> stream;
-  asio::steady_timer timer;
-  std::string peer;
-  std::string buf;
-  std::string header_line;
-  BatchHeader header;
-  std::string secret;
-  std::string body;
-  std::string reply;
+  std::shared_ptr<State> state_;
+  std::string peer_;
+  BatchHeader header_;
+  std::string secret_;
 };
 
-void SignedListener::Impl::accept() {
-  acceptor.async_accept([self = shared_from_this()](std::error_code ec, tcp::socket s) {
-    if (ec == asio::error::operation_aborted || self->stopped) return;
-    if (!ec) {
-      std::error_code pe;
-      const auto remote = s.remote_endpoint(pe);
-      const std::string peer = pe ? "?" : fmt::format("{}", remote.address().to_string());
-      if (self->conns.size() >= self->limits.max_connections) {
-        LOG_WARNING("signed: connection from {} refused: {} open", peer, self->conns.size());
-        std::error_code ignored;
-        s.close(ignored);
-      } else {
-        auto conn = std::make_shared<Conn>(self, std::move(s), peer);
-        self->conns.insert(conn);
-        ++self->open_gauge;
-        conn->start();
-      }
-    } else {
-      LOG_WARNING("signed: accept failed: {}", ec.message());
-    }
-    self->accept();
-  });
+namespace {
+
+asio::ip::tcp::endpoint tcp_endpoint(const Endpoint& at) {
+  return {asio::ip::make_address(at.address.to_string()), at.port};
 }
+
+daemon::FrameLimits frame_limits(const ListenerLimits& l) {
+  return daemon::FrameLimits{kMaxBatchBody, l.idle_timeout, l.max_connections};
+}
+
+}  // namespace
 
 SignedListener::SignedListener(asio::io_context& io, const Endpoint& at, Aggregator& aggregator,
                                const ReputationStore& store, daemon::Metrics& metrics,
                                const Clock& clock, KeyRing keys, ListenerLimits limits,
                                const TlsFiles& tls)
-    : impl_(std::make_shared<Impl>(io, aggregator, store, metrics, clock, std::move(keys),
-                                   limits)) {
-  if (!tls.cert.empty()) {
-    auto& ctx = impl_->tls.emplace(asio::ssl::context::tls_server);
-    ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                    asio::ssl::context::no_tlsv1_1);
-    ctx.use_certificate_chain_file(tls.cert);
-    ctx.use_private_key_file(tls.key, asio::ssl::context::pem);
-  }
-  const tcp::endpoint ep(asio::ip::make_address(at.address.to_string()), at.port);
-  impl_->acceptor.open(ep.protocol());
-  impl_->acceptor.set_option(tcp::acceptor::reuse_address(true));
-  impl_->acceptor.bind(ep);
-  impl_->acceptor.listen();
-  impl_->accept();
-}
+    : state_(std::make_shared<State>(aggregator, store, metrics, clock, std::move(keys))),
+      listener_(io, tcp_endpoint(at), "signed",
+                [state = state_](const std::string& peer) {
+                  return std::make_unique<Session>(state, peer);
+                },
+                frame_limits(limits), state_->open_gauge, tls) {}
 
 SignedListener::~SignedListener() { stop(); }
 
-void SignedListener::set_keys(KeyRing keys) { impl_->keys = std::move(keys); }
-void SignedListener::set_limits(ListenerLimits limits) { impl_->limits = limits; }
-
-void SignedListener::stop() {
-  if (impl_->stopped) return;
-  impl_->stopped = true;
-  std::error_code ignored;
-  impl_->acceptor.close(ignored);
-  const auto conns = impl_->conns;  // close() erases from the set
-  for (const auto& c : conns) c->close();
-}
-
-std::uint16_t SignedListener::port() const { return impl_->acceptor.local_endpoint().port(); }
+void SignedListener::set_keys(KeyRing keys) { state_->keys = std::move(keys); }
+void SignedListener::set_limits(ListenerLimits limits) { listener_.set_limits(frame_limits(limits)); }
+void SignedListener::stop() { listener_.stop(); }
+std::uint16_t SignedListener::port() const { return listener_.port(); }
 
 std::string SignedListener::reporter_id(std::string_view reporter) {
   return fmt::format("signed:{}", reporter);

@@ -1,7 +1,8 @@
 // exigrey-collect/signed_listener.h: signed batches from exigrey-forward
 // (docs/protocol.md), over TCP.
 //
-// Per connection: read a header line, the body and the MAC line; check the
+// Per connection (the framing is common/frame_listener.h's): read a header
+// line, the body and the MAC line; check the
 // reporter (keys file), the HMAC-SHA256 (constant time), the time window
 // and the body; then count only reports whose id is above the reporter's
 // committed cursor and answer ACK once they and the new cursor are durable
@@ -27,6 +28,7 @@
 #include <memory>
 
 #include "aggregator.h"
+#include "common/frame_listener.h"
 #include "common/metrics.h"
 #include "exigrey/clock.h"
 #include "exigrey/collect_config.h"
@@ -39,10 +41,7 @@ namespace exigrey::collect {
 inline constexpr std::int64_t kMaxBatchAge = 24 * 3600;
 inline constexpr std::int64_t kMaxBatchFuture = 300;
 
-struct TlsFiles {
-  std::string cert;  // PEM chain; empty: plain TCP
-  std::string key;
-};
+using daemon::TlsFiles;
 
 class SignedListener {
  public:
@@ -64,8 +63,10 @@ class SignedListener {
   static std::string reporter_id(std::string_view reporter);
 
  private:
-  struct Impl;
-  std::shared_ptr<Impl> impl_;
+  struct State;
+  class Session;
+  std::shared_ptr<State> state_;
+  daemon::FrameListener listener_;
 };
 
 }  // namespace exigrey::collect
