@@ -7,49 +7,22 @@
 
 #include <charconv>
 
+#include "protocol_text.h"
+
 namespace exigrey {
 namespace {
 
-[[noreturn]] void malformed(std::string_view why) {
-  throw ProtocolError("malformed", fmt::format("exigrey: malformed batch: {}", why));
-}
-
-std::string_view strip_cr(std::string_view line) {
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  return line;
-}
-
-// Splits on single spaces; empty fields (two spaces) are malformed.
-std::vector<std::string_view> fields(std::string_view line, std::size_t max_fields) {
-  std::vector<std::string_view> out;
-  while (true) {
-    if (out.size() == max_fields) malformed("too many fields");
-    const auto sp = line.find(' ');
-    out.push_back(line.substr(0, sp));
-    if (out.back().empty()) malformed("empty field");
-    if (sp == std::string_view::npos) break;
-    line.remove_prefix(sp + 1);
-  }
-  return out;
-}
-
-template <typename T>
-T number(std::string_view text, T lo, T hi, std::string_view what) {
-  T value{};
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || value < lo || value > hi ||
-      (text.size() > 1 && text.front() == '0')) {
-    malformed(fmt::format("bad {}", what));
-  }
-  return value;
-}
+using detail::fields;
+using detail::malformed;
+using detail::number;
+using detail::strip_cr;
 
 bool reporter_byte(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
          c == '.' || c == '_' || c == '-';
 }
 
-constexpr UnixTime kMaxTime = UnixTime{1} << 62;
+constexpr UnixTime kMaxTime = detail::kMaxProtocolTime;
 
 }  // namespace
 

@@ -32,7 +32,7 @@ std::optional<DecisionLog> parse_log(std::string_view v) {
   return std::nullopt;
 }
 
-enum class Key { kDirectory, kSync, kMapSize, kFailOpen, kLog, kBootIdFile, kCount };
+enum class Key { kDirectory, kSync, kMapSize, kFailOpen, kLog, kBootIdFile, kPeers, kCount };
 
 std::optional<Key> parse_key(std::string_view k) {
   if (k == "directory") return Key::kDirectory;
@@ -41,6 +41,7 @@ std::optional<Key> parse_key(std::string_view k) {
   if (k == "fail_open") return Key::kFailOpen;
   if (k == "log") return Key::kLog;
   if (k == "boot_id_file") return Key::kBootIdFile;
+  if (k == "peers") return Key::kPeers;
   return std::nullopt;
 }
 
@@ -87,7 +88,8 @@ Config parse_config(std::string_view text, std::string_view origin) {
     const std::string_view value = trim(line.substr(eq + 1));
     const auto key = parse_key(name);
     if (!key) {
-      fail(fmt::format("unknown setting {:?} (known: directory, sync, map_size, fail_open, log, boot_id_file)",
+      fail(fmt::format("unknown setting {:?} (known: directory, sync, map_size, fail_open, log, "
+                       "boot_id_file, peers)",
                        name));
     }
     auto& first = seen_on[static_cast<std::size_t>(*key)];
@@ -138,6 +140,11 @@ Config parse_config(std::string_view text, std::string_view origin) {
           fail(fmt::format("boot_id_file {:?} must be an absolute path", value));
         }
         cfg.store.boot_id_file = std::string(value);
+        break;
+      case Key::kPeers:
+        if (value.front() != '/') fail(fmt::format("peers {:?} must be an absolute path", value));
+        cfg.peers_file = std::string(value);
+        cfg.store.peer_log = true;
         break;
       case Key::kCount:
         break;

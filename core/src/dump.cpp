@@ -137,6 +137,50 @@ std::string_view to_string(DumpFormat format) noexcept {
   return "?";
 }
 
+std::string parse_dump_record(std::string_view line, LoadedRecord& out) {
+  std::vector<std::string_view> f;
+  if (!split_fields(line, f, 6)) return "too many fields";
+  std::string why;
+  auto name = [&](std::string_view field) {
+    auto s = dump_unescape(field);
+    if (!s) {
+      if (why.empty()) why = fmt::format("badly escaped name {:?}", field);
+      return std::string();
+    }
+    if (s->size() > kMaxNameBytes && why.empty()) why = "name longer than 65536 bytes";
+    return std::move(*s);
+  };
+  auto number = [&]<typename T>(std::string_view field, T) {
+    const auto v = parse_number<T>(field);
+    if (!v && why.empty()) why = fmt::format("bad number {:?}", field);
+    return v.value_or(T{});
+  };
+  if (f[0] == "item" && f.size() == 6) {
+    out.kind = LoadedRecord::Kind::kItem;
+    out.name = name(f[1]);
+    out.item.created = number(f[2], UnixTime{});
+    out.item.used = number(f[3], UnixTime{});
+    out.item.count = number(f[4], std::uint32_t{});
+    out.item.first.reset();
+    if (f[5] != "-") {
+      out.item.first = name(f[5]);
+      if (out.item.first->empty() && why.empty()) why = "empty first suffix";
+    }
+    return why;
+  }
+  if (f[0] == "white" && f.size() == 4) {
+    out.kind = LoadedRecord::Kind::kWhitelist;
+    out.name = name(f[1]);
+    // No key has an empty suffix (split_key), so such an entry could never
+    // be used; `exigrey whitelist add ""` refuses it too.
+    if (out.name.empty() && why.empty()) why = "empty whitelist suffix";
+    out.entry.created = number(f[2], UnixTime{});
+    out.entry.last_used = number(f[3], UnixTime{});
+    return why;
+  }
+  return fmt::format("not an item or whitelist line: {:?}", line.substr(0, 40));
+}
+
 // ---- RecordReader: format recognition and the exigrey format ----
 
 RecordReader::RecordReader(LineSource& in, DumpFormat format,
@@ -217,42 +261,16 @@ bool RecordReader::next_exigrey(LoadedRecord& out) {
     }
     if (ended_) fail("data after the \"end\" line");
     if (!split_fields(*l, f, 6)) fail("too many fields");
-    auto name = [&](std::string_view field) {
-      auto s = dump_unescape(field);
-      if (!s) fail(fmt::format("badly escaped name {:?}", field));
-      if (s->size() > kMaxNameBytes) fail("name longer than 65536 bytes");
-      return std::move(*s);
-    };
+    if ((f[0] == "item" && f.size() == 6) || (f[0] == "white" && f.size() == 4)) {
+      if (const std::string why = parse_dump_record(*l, out); !why.empty()) fail(why);
+      ++(out.kind == LoadedRecord::Kind::kItem ? counted_.items : counted_.whitelist);
+      return true;
+    }
     auto number = [&]<typename T>(std::string_view field, T) {
       const auto v = parse_number<T>(field);
       if (!v) fail(fmt::format("bad number {:?}", field));
       return *v;
     };
-    if (f[0] == "item" && f.size() == 6) {
-      out.kind = LoadedRecord::Kind::kItem;
-      out.name = name(f[1]);
-      out.item.created = number(f[2], UnixTime{});
-      out.item.used = number(f[3], UnixTime{});
-      out.item.count = number(f[4], std::uint32_t{});
-      out.item.first.reset();
-      if (f[5] != "-") {
-        out.item.first = name(f[5]);
-        if (out.item.first->empty()) fail("empty first suffix");
-      }
-      ++counted_.items;
-      return true;
-    }
-    if (f[0] == "white" && f.size() == 4) {
-      out.kind = LoadedRecord::Kind::kWhitelist;
-      out.name = name(f[1]);
-      // No key has an empty suffix (split_key), so such an entry could never
-      // be used; `exigrey whitelist add ""` refuses it too.
-      if (out.name.empty()) fail("empty whitelist suffix");
-      out.entry.created = number(f[2], UnixTime{});
-      out.entry.last_used = number(f[3], UnixTime{});
-      ++counted_.whitelist;
-      return true;
-    }
     if (f[0] == "end" && f.size() == 3) {
       const DumpCounts said{number(f[1], std::uint64_t{}), number(f[2], std::uint64_t{})};
       if (said != counted_) {

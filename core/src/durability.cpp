@@ -12,16 +12,9 @@
 #include "keep.h"
 #include "raw_store.h"
 #include "state_file.h"
+#include "store_access.h"
 
 namespace exigrey {
-namespace detail {
-
-struct StoreAccess {
-  static Env& env(const Store& store) { return store.env(); }
-};
-
-}  // namespace detail
-
 namespace {
 
 using detail::Env;

@@ -1,15 +1,10 @@
 #include "exigrey/keys.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 
 #include "exigrey/batch.h"
 #include "exigrey/error.h"
+#include "exigrey/secret_file.h"
 #include "settings_text.h"
 
 namespace exigrey {
@@ -53,34 +48,7 @@ KeyRing parse_keys(std::string_view text, std::string_view origin) {
 }
 
 KeyRing load_keys(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    throw UsageError(fmt::format("cannot read keys file {}: {}", path, std::strerror(errno)));
-  }
-  struct stat st{};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw UsageError(fmt::format("keys file {} is not a regular file", path));
-  }
-  if ((st.st_mode & 0027) != 0) {
-    ::close(fd);
-    throw UsageError(fmt::format(
-        "keys file {} is readable or writable by others: chmod 0600 (or 0640) it", path));
-  }
-  if (static_cast<std::size_t>(st.st_size) > kMaxKeysFile) {
-    ::close(fd);
-    throw UsageError(fmt::format("keys file {} is larger than 1 MiB", path));
-  }
-  std::string text(static_cast<std::size_t>(st.st_size), '\0');
-  std::size_t got = 0;
-  while (got < text.size()) {
-    const ssize_t n = ::read(fd, text.data() + got, text.size() - got);
-    if (n <= 0) break;
-    got += static_cast<std::size_t>(n);
-  }
-  ::close(fd);
-  text.resize(got);
-  return parse_keys(text, path);
+  return parse_keys(read_secret_file(path, "keys file", kMaxKeysFile), path);
 }
 
 }  // namespace exigrey

@@ -14,6 +14,7 @@
 
 #include "env.h"
 #include "keep.h"
+#include "peer_log.h"
 #include "raw_store.h"
 #include "exigrey/error.h"
 
@@ -187,6 +188,17 @@ std::size_t TxnView::scan_raw(
   return visited;
 }
 
+std::optional<std::uint64_t> TxnView::meta_u64(std::string_view key) const {
+  MDB_val k{key.size(), const_cast<char*>(key.data())}, v{};
+  const int rc = mdb_get(txn_, env_->dbi(), &k, &v);
+  if (rc == MDB_NOTFOUND) return std::nullopt;
+  if (rc != 0) env_->fail("mdb_get", rc);
+  return decoded(env_, [&] {
+    if (v.mv_size != 8) throw StoreError(ErrorKind::kCorrupt, "exigrey: corrupt meta record");
+    return detail::LeReader(view(v), "").get<std::uint64_t>();
+  });
+}
+
 std::uint64_t TxnView::entry_count() const {
   MDB_stat st{};
   if (const int rc = mdb_stat(txn_, env_->dbi(), &st); rc != 0) env_->fail("mdb_stat", rc);
@@ -206,7 +218,9 @@ ReadTxn::~ReadTxn() {
 
 WriteTxn::WriteTxn(WriteTxn&& other) noexcept
     : TxnView(other.env_, std::exchange(other.txn_, nullptr)),
-      next_log_(std::exchange(other.next_log_, std::nullopt)) {}
+      next_log_(std::exchange(other.next_log_, std::nullopt)),
+      next_peer_(std::exchange(other.next_peer_, std::nullopt)),
+      from_peer_(other.from_peer_) {}
 
 WriteTxn::~WriteTxn() {
   if (txn_ != nullptr) mdb_txn_abort(txn_);
@@ -238,11 +252,26 @@ void WriteTxn::log_precious(std::string_view key) {
   put_raw(detail::keep_log_key((*next_log_)++), entry);
 }
 
+void WriteTxn::log_peer(std::string_view key) {
+  if (from_peer_ || !env_->options().peer_log) return;
+  if (!next_peer_) {
+    // A store that lost its log (restored after a crash) must not give an
+    // id twice: the peers would take the new records for replays.
+    next_peer_ = meta_u64(detail::kPeerSeqKey)
+                     .value_or(static_cast<std::uint64_t>(::time(nullptr)) * 1'000'000);
+  }
+  std::string entry;
+  detail::put_le<std::int64_t>(entry, static_cast<std::int64_t>(::time(nullptr)));
+  entry.append(key);
+  put_raw(detail::peer_log_key((*next_peer_)++), entry);
+}
+
 void WriteTxn::put_item(std::string_view name, const ItemRecord& record) {
   KeyBuf key(Namespace::kItem, name);
   const MDB_val k = key.val();
   put_raw(view(k), encode_item(record, key.hashed(), name));
   if (record.count > 0) log_precious(view(k));  // pending items are disposable
+  log_peer(view(k));
 }
 
 void WriteTxn::put_whitelist(std::string_view suffix, const WhitelistEntry& entry) {
@@ -250,6 +279,7 @@ void WriteTxn::put_whitelist(std::string_view suffix, const WhitelistEntry& entr
   const MDB_val k = key.val();
   put_raw(view(k), encode_whitelist(entry, key.hashed(), suffix));
   log_precious(view(k));
+  log_peer(view(k));
 }
 
 bool WriteTxn::erase_at(std::string_view position) {
@@ -307,6 +337,11 @@ void WriteTxn::commit() {
     std::string counter;
     detail::put_le<std::uint64_t>(counter, *next_log_);
     put_raw(detail::kKeepSeqKey, counter);
+  }
+  if (next_peer_) {
+    std::string counter;
+    detail::put_le<std::uint64_t>(counter, *next_peer_);
+    put_raw(detail::kPeerSeqKey, counter);
   }
   // Nothing flushed the keep log for a while (no timer, no exigrey-forward):
   // this writer does, so that the window stays bounded (docs/internals.md).

@@ -9,6 +9,7 @@
 #include "exigrey/error.h"
 #include "exigrey/records.h"
 #include "keep.h"
+#include "peer_log.h"
 
 namespace exigrey {
 namespace {
@@ -53,6 +54,9 @@ std::string describe(std::string_view key) {
     case Namespace::kKeepLog:
       kind = "keep log entry";
       break;
+    case Namespace::kPeerLog:
+      kind = "peer log entry";
+      break;
   }
   std::string shown = dump_escape(name.substr(0, kShownNameBytes));
   if (name.size() > kShownNameBytes) shown += "...";
@@ -89,7 +93,9 @@ class Walker {
       case Namespace::kWhitelistHashed:
         return named(key, value, Namespace::kWhitelist, true);
       case Namespace::kKeepLog:
-        return keep_log(key, value);
+        return keep_log(key, value, detail::kKeepSeqKey, r_.keep_log);
+      case Namespace::kPeerLog:
+        return keep_log(key, value, detail::kPeerSeqKey, r_.peer_log);
     }
     problem(fmt::format("{}: unknown namespace byte 0x{:02x}", describe(key),
                         static_cast<unsigned char>(key[0])));
@@ -115,7 +121,7 @@ class Walker {
 
   void meta(std::string_view key, std::string_view value) {
     ++r_.meta;
-    if (key == detail::kFlushedKey || key == kPurgedKey) {
+    if (key == detail::kFlushedKey || key == kPurgedKey || key.starts_with(detail::kPeerMetaPrefix)) {
       if (value.size() != 8) {
         problem(fmt::format("{}: {} bytes, not 8", describe(key), value.size()));
       }
@@ -129,17 +135,19 @@ class Walker {
     }
   }
 
-  // key: 0x05 + u64be number; value: i64 time + the LMDB key of an item or
-  // whitelist entry.
-  void keep_log(std::string_view key, std::string_view value) {
-    if (key == detail::kKeepSeqKey) {  // the log's counter: meta
+  // The keep log and the peer log: key: 0x05 (0x06) + u64be number; value:
+  // i64 time + the LMDB key of an item or whitelist entry. `counter` is the
+  // log's next number, at the end of its namespace.
+  void keep_log(std::string_view key, std::string_view value, std::string_view counter,
+                std::uint64_t& entries) {
+    if (key == counter) {  // the log's counter: meta
       ++r_.meta;
       if (value.size() != 8) {
         problem(fmt::format("{}: {} bytes, not 8", describe(key), value.size()));
       }
       return;
     }
-    ++r_.keep_log;
+    ++entries;
     if (key.size() != 9) {
       problem(fmt::format("{}: a key of {} bytes, not 9", describe(key), key.size()));
     } else if (value.size() < 10 || value[8] < static_cast<char>(Namespace::kItem) ||

@@ -33,6 +33,10 @@
 //                         run (tests/bench/store_growth.sh) fills 10M items
 //                         into one mode only
 //
+// With precious among the modes, decide/{new,pass}/precious/exigrey_peer_log
+// run on a second precious store opened with the peer log (setting `peers`):
+// the cost sharing with other MX hosts adds to a decision.
+//
 // One more benchmark, report/outbox_append, times Outbox::append (what the
 // plugin's `report` does: one fully synced commit to the durable outbox).
 #include <benchmark/benchmark.h>
@@ -453,9 +457,31 @@ struct Stores {
   std::unique_ptr<RawStore> raw;
 };
 std::array<Stores, kModes.size()> g_stores;
+// sync = precious with `peers` set: every write also appends to the peer log.
+std::unique_ptr<Store> g_peer_logged;
 std::string g_dir;
 
 Stores& stores(SyncMode m) { return g_stores[static_cast<std::size_t>(m)]; }
+
+// A store as a running MX has it (sync = precious): its records written over
+// time and flushed in small steps, not logged all at once. It is filled with
+// sync = meta in a child (no keep log, no peer log), and adopted by the
+// caller's handle: the keep file is copied from it whole, and the keep log
+// starts empty.
+void fill_adopted(const std::string& path, const std::vector<Entry>& contents) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    exigrey_apply(Store(path, exigrey::StoreOptions{SyncMode::kMeta}), contents);
+    // _exit: no destructor may close the raw environments inherited from
+    // the parent (LMDB would clear the parent's reader slots).
+    _exit(0);
+  }
+  int st = 0;
+  if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+    std::fprintf(stderr, "exigrey_bench_core: filling the precious store failed\n");
+    std::exit(2);
+  }
+}
 
 void set_up(const std::string& base) {
   std::string templ = base + "/exigrey-bench-XXXXXX";
@@ -472,23 +498,13 @@ void set_up(const std::string& base) {
     s.exigrey = std::make_unique<Store>(path, exigrey::StoreOptions{m});
     s.raw = std::make_unique<RawStore>(g_dir + "/raw-" + mode, m);
     if (m == SyncMode::kPrecious) {
-      // A store as a running MX has it: its records written over time and
-      // flushed in small steps, not logged all at once. It is filled with
-      // sync = meta in a child (no keep log), and adopted here: the keep
-      // file is copied from it whole, and the keep log starts empty.
-      const pid_t pid = fork();
-      if (pid == 0) {
-        exigrey_apply(Store(path, exigrey::StoreOptions{SyncMode::kMeta}), contents);
-        // _exit: no destructor may close the raw environments inherited from
-        // the parent (LMDB would clear the parent's reader slots).
-        _exit(0);
-      }
-      int st = 0;
-      if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-        std::fprintf(stderr, "exigrey_bench_core: filling the precious store failed\n");
-        std::exit(2);
-      }
+      fill_adopted(path, contents);
       s.exigrey->open();
+      exigrey::StoreOptions logged{m};
+      logged.peer_log = true;
+      g_peer_logged = std::make_unique<Store>(g_dir + "/exigrey-precious-peers", logged);
+      fill_adopted(g_peer_logged->path(), contents);
+      g_peer_logged->open();
     } else {
       exigrey_apply(*s.exigrey, contents);
     }
@@ -533,16 +549,23 @@ bool raw_call(RawStore& s, Path p, std::string_view key, UnixTime now) {
 
 enum class Impl { kExigrey, kRaw };
 
-void run(benchmark::State& state, Path p, SyncMode m, Impl impl) {
+enum class Variant { kPlain, kPeerLog };
+
+void run(benchmark::State& state, Path p, SyncMode m, Impl impl, Variant v = Variant::kPlain) {
   Stores& s = stores(m);
+  const Store& store = v == Variant::kPeerLog ? *g_peer_logged : *s.exigrey;
   const std::vector<Key>& ks = keys(p);
   const UnixTime now = call_time(p);
   const bool writes = p == Path::kNew || p == Path::kPass;
   // Position in the ring, kept across runs of this benchmark.
   static std::array<std::size_t, kPaths.size() * kModes.size() * 2> positions{};
+  static std::array<std::size_t, kPaths.size()> peer_log_positions{};
   std::size_t& next =
-      positions[(static_cast<std::size_t>(p) * kModes.size() + static_cast<std::size_t>(m)) * 2 +
-                static_cast<std::size_t>(impl)];
+      v == Variant::kPeerLog
+          ? peer_log_positions[static_cast<std::size_t>(p)]
+          : positions[(static_cast<std::size_t>(p) * kModes.size() + static_cast<std::size_t>(m)) *
+                          2 +
+                      static_cast<std::size_t>(impl)];
   for (auto _ : state) {
     if (next == ks.size()) {
       next = 0;
@@ -550,7 +573,7 @@ void run(benchmark::State& state, Path p, SyncMode m, Impl impl) {
         state.PauseTiming();
         const std::vector<Entry> reset = ring_reset(p);
         if (impl == Impl::kExigrey) {
-          exigrey_apply(*s.exigrey, reset);
+          exigrey_apply(store, reset);
         } else {
           s.raw->apply(reset);
         }
@@ -558,7 +581,7 @@ void run(benchmark::State& state, Path p, SyncMode m, Impl impl) {
       }
     }
     const std::string_view key = ks[next++].full;
-    const bool took_path = impl == Impl::kExigrey ? exigrey_call(*s.exigrey, p, key, now)
+    const bool took_path = impl == Impl::kExigrey ? exigrey_call(store, p, key, now)
                                                   : raw_call(*s.raw, p, key, now);
     if (!took_path) {
       g_failed = true;
@@ -608,6 +631,16 @@ void register_all() {
                                      [p, m, impl](benchmark::State& st) { run(st, p, m, impl); })
             ->UseRealTime();  // commits wait for fsync: wall time is what Exim waits
       }
+    }
+  }
+  if (have_mode(SyncMode::kPrecious)) {
+    // What sharing greylisting with other MX hosts (`peers`) adds to a
+    // decision: one more put, of the peer log entry, in the same commit.
+    for (Path p : {Path::kNew, Path::kPass}) {
+      const std::string name = fmt::format("decide/{}/precious/exigrey_peer_log", path_name(p));
+      benchmark::RegisterBenchmark(name.c_str(), [p](benchmark::State& st) {
+        run(st, p, SyncMode::kPrecious, Impl::kExigrey, Variant::kPeerLog);
+      })->UseRealTime();
     }
   }
   if (have_mode(SyncMode::kMeta)) {

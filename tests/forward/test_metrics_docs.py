@@ -45,7 +45,13 @@ os.makedirs(grey)
 c = SignedCollector(root, keys).start()
 fill(grey, 3, 0)
 metrics_port = free_port()
-fwd = spawn(forwarder(root, grey, [c], "--metrics", f"127.0.0.1:{metrics_port}"),
+# With a peers file (this host and one that is down) the peer series are served too.
+peers = os.path.join(root, "peers")
+with open(peers, "w") as f:
+    f.write(f"mx1 127.0.0.1:{free_port()} {'1' * 64}\nmx2 127.0.0.1:{free_port()} {'2' * 64}\n")
+os.chmod(peers, 0o600)
+fwd = spawn(forwarder(root, grey, [c], "--metrics", f"127.0.0.1:{metrics_port}", "--peers", peers,
+                      "--name", "mx1"),
             os.path.join(root, "forward.log"))
 check("the collector stored the 3 reports", c.wait_metric(
     'exigrey_collect_stored_reports{verb="black"}', 3.0) == 3.0)

@@ -72,7 +72,11 @@ TEST_CASE("Boolean and log values take every documented spelling", "[config]") {
 TEST_CASE("Bad settings name the file, the line and the fix", "[config]") {
   CHECK(error_of("\n\nbogus = 1\n") ==
         "exigrey: t.conf:3: unknown setting \"bogus\" (known: directory, sync, map_size, "
-        "fail_open, log, boot_id_file)");
+        "fail_open, log, boot_id_file, peers)");
+  CHECK(parse_config("peers = /etc/exigrey/peers", "t").store.peer_log);
+  CHECK(parse_config("peers = /etc/exigrey/peers", "t").peers_file == "/etc/exigrey/peers");
+  CHECK_FALSE(parse_config("", "t").store.peer_log);
+  CHECK(error_of("peers = peers") == "exigrey: t.conf:1: peers \"peers\" must be an absolute path");
   CHECK(error_of("sync = fast") ==
         "exigrey: t.conf:1: invalid sync \"fast\" (use precious, meta, full or none)");
   CHECK(parse_config("sync = precious", "t").store.sync == SyncMode::kPrecious);

@@ -6,7 +6,10 @@
 #include <CLI/CLI.hpp>
 #include <asio.hpp>
 
+#include <unistd.h>
+
 #include <atomic>
+#include <charconv>
 #include <cstring>
 #include <optional>
 #include <fstream>
@@ -20,6 +23,7 @@
 #include "exigrey/duration.h"
 #include "exigrey/error.h"
 #include "exigrey/paths.h"
+#include "exigrey/peers_file.h"
 
 namespace exigrey::forward {
 namespace {
@@ -64,6 +68,25 @@ std::chrono::milliseconds millis_flag(const std::string& text, std::string_view 
   return std::chrono::milliseconds(s * 1000);
 }
 
+// The short host name: what `hostname` prints, up to the first dot.
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) throw UsageError("cannot read the host name; use --name");
+  std::string n(buf);
+  if (const auto dot = n.find('.'); dot != std::string::npos) n.resize(dot);
+  return n;
+}
+
+std::uint64_t bounded(const std::string& text, std::string_view flag, std::uint64_t lo,
+                      std::uint64_t hi) {
+  std::uint64_t v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || v < lo || v > hi) {
+    throw UsageError(fmt::format("{} {:?}: want a whole number from {} to {}", flag, text, lo, hi));
+  }
+  return v;
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"exigrey-forward: deliver exigrey's outbox of reports to collectors, signed and "
                "acknowledged"};
@@ -75,11 +98,18 @@ int run(int argc, char** argv) {
   bool verbose = false;
   app.add_option("--dir", o.dir, "store directory holding the outbox (default: the config's "
                                  "directory, else /var/spool/exim4/grey)");
-  app.add_option("--collector", collectors, "collector HOST:PORT (repeatable: each gets every report)")
-      ->required();
-  app.add_option("--reporter", o.reporter, "this reporter's id, as in the collector's keys file")
-      ->required();
-  app.add_option("--secret-file", secret_file, "file holding this reporter's secret")->required();
+  std::string peers_file, name, peer_listen, peer_rate = "20000", peer_log_max = "1000000";
+  app.add_option("--collector", collectors, "collector HOST:PORT (repeatable: each gets every report)");
+  app.add_option("--reporter", o.reporter, "this reporter's id, as in the collector's keys file");
+  app.add_option("--secret-file", secret_file, "file holding this reporter's secret");
+  app.add_option("--peers", peers_file, "share greylisting with the MX hosts of this peers file "
+                                        "(default: the setting `peers`)");
+  app.add_option("--name", name, "this host's name in the peers file (default: the host name)");
+  app.add_option("--peer-listen", peer_listen,
+                 "listen for peers on ADDR:PORT (default: this host's address in the peers file)");
+  app.add_option("--peer-rate", peer_rate, "records per second taken from each peer (1-1000000)");
+  app.add_option("--peer-log-max", peer_log_max,
+                 "peer log entries kept per store for peers that are down (1000-100000000)");
   app.add_option("--tls-ca", o.tls_ca_file, "speak TLS and verify the collector against this CA file")
       ->check(CLI::ExistingFile);
   app.add_flag("--once", o.once, "deliver what is pending, then exit (0 drained, 1 failed)");
@@ -107,14 +137,36 @@ int run(int argc, char** argv) {
                      verbose ? daemon::LogLevel::kDebug : daemon::LogLevel::kInfo);
     for (const auto& c : collectors) o.collectors.push_back(daemon::parse_endpoint(c, "--collector"));
     if (!metrics.empty()) metrics_at = daemon::parse_endpoint(metrics, "--metrics");
-    check_reporter_id(o.reporter);
-    o.secret = read_secret(secret_file);
     o.config = load_config(config_file);
+    if (peers_file.empty()) peers_file = o.config.peers_file;
+    if (o.collectors.empty() && peers_file.empty()) {
+      throw UsageError("nothing to do: give --collector, or share greylisting with --peers "
+                       "(or the setting `peers`)");
+    }
+    if (!o.collectors.empty()) {
+      if (o.reporter.empty()) throw UsageError("--collector needs --reporter");
+      if (secret_file.empty()) throw UsageError("--collector needs --secret-file");
+      check_reporter_id(o.reporter);
+      o.secret = read_secret(secret_file);
+    }
+    if (o.once && o.collectors.empty()) throw UsageError("--once drains the outbox: give --collector");
     if (o.dir.empty()) o.dir = o.config.directory.empty() ? "/var/spool/exim4/grey" : o.config.directory;
     o.batch_delay = millis_flag(batch_delay, "--batch-delay");
     o.timeout = millis_flag(timeout, "--timeout");
     o.backoff_max = millis_flag(backoff_max, "--backoff-max");
     if (o.timeout.count() == 0) throw UsageError("--timeout must be above 0");
+    if (!peers_file.empty() && !o.once) {
+      PeerSyncOptions p;
+      p.dir = o.dir;
+      p.store = o.config.store;
+      p.store.peer_log = true;  // the same options as the plugin's (one environment each)
+      p.self = name.empty() ? host_name() : name;
+      p.peers = load_peers(peers_file);
+      p.listen = peer_listen;
+      p.rate = static_cast<std::uint32_t>(bounded(peer_rate, "--peer-rate", 1, 1'000'000));
+      p.log_max = bounded(peer_log_max, "--peer-log-max", 1000, 100'000'000);
+      o.peers = std::move(p);
+    }
   } catch (const std::exception& e) {
     daemon::log_startup_error("exigrey-forward", e.what());
     return 2;
@@ -141,7 +193,14 @@ int run(int argc, char** argv) {
     }
     metrics_thread = std::thread([&metrics_io] { metrics_io.run(); });
   }
-  LOG_INFO("forwarding {}/outbox to {} collector(s) as {}", o.dir, o.collectors.size(), o.reporter);
+  if (!o.collectors.empty()) {
+    LOG_INFO("forwarding {}/outbox to {} collector(s) as {}", o.dir, o.collectors.size(),
+             o.reporter);
+  }
+  if (o.peers) {
+    LOG_INFO("sharing the greylisting of {} with {} peer(s) as {}", o.dir,
+             o.peers->peers.size() - 1, o.peers->self);
+  }
   int rc = 0;
   try {
     rc = run_forwarder(o, registry, g_stop);

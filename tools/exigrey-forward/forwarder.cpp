@@ -91,12 +91,20 @@ int run_forwarder(const ForwardOptions& o, daemon::Metrics& metrics, const std::
   std::uint64_t removed_upto = 0;
   auto next_maintenance = Clock::now();
   auto next_stats = Clock::now();
+  std::optional<PeerSync> peers;
+  if (o.peers && !o.once) peers.emplace(*o.peers, metrics);
 
   while (!stop.load()) {
     const auto now = Clock::now();
     if (now >= next_maintenance) {
       maintain_stores(o);
+      if (peers) peers->maintain();
       next_maintenance = now + o.maintenance_every;
+    }
+    if (peers) peers->trim();
+    if (collectors.empty()) {
+      std::this_thread::sleep_for(o.poll);
+      continue;
     }
     if (!outbox) {
       // Never create the outbox: the plugin creates it, as Exim's user.

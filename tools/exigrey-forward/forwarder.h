@@ -9,6 +9,9 @@
 // Failures back off exponentially (with jitter) up to `backoff_max`; the
 // other collectors are not held up beyond one exchange timeout.
 //
+// With `peers`, it also runs PeerSync (peer_sync.h): greylisting shared with
+// the other MX hosts. With no collectors it does only that and the upkeep.
+//
 // Every minute it also clears stale reader slots of the stores in `dir` and,
 // where the greylist uses sync mode `none`, flushes them to disk.
 //
@@ -20,11 +23,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/endpoint.h"
 #include "common/metrics.h"
+#include "exigrey-forward/peer_sync.h"
 #include "exigrey/config.h"
 
 namespace exigrey::forward {
@@ -44,6 +49,7 @@ struct ForwardOptions {
   std::chrono::milliseconds timeout{10'000};
   std::chrono::seconds maintenance_every{20};  // stale readers, keep file flushes
   Config config;  // sync mode and map size of the greylist stores in `dir`
+  std::optional<PeerSyncOptions> peers;  // share greylisting with the site's MX hosts
 };
 
 // Returns 0 when stopped or drained, 1 when --once could not deliver.

@@ -131,7 +131,9 @@ struct Link::Impl {
 };
 
 Link::Link(LinkOptions options)
-    : impl_(std::make_unique<Impl>(options)), name_(options.collector.to_string()) {}
+    : impl_(std::make_unique<Impl>(options)),
+      name_(options.collector.to_string()),
+      role_(options.role) {}
 
 Link::~Link() { close(); }
 
@@ -140,7 +142,7 @@ Answer Link::exchange(const std::string& frame) {
     return impl_->exchange(frame);
   } catch (const std::exception& e) {
     impl_->drop();
-    throw std::runtime_error(fmt::format("collector {}: {}", name_, e.what()));
+    throw std::runtime_error(fmt::format("{} {}: {}", role_, name_, e.what()));
   }
 }
 

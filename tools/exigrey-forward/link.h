@@ -1,5 +1,5 @@
-// exigrey-forward/link.h: one connection to one collector, speaking the
-// signed batch protocol (docs/protocol.md): send a frame, read one answer.
+// exigrey-forward/link.h: one connection to one collector (or peer MX),
+// speaking the signed batch protocol (docs/protocol.md): send a frame, read one answer.
 //
 // Blocking with deadlines: connect, send and answer each have a timeout, so
 // a collector that hangs can never stall the forwarder for longer. The
@@ -23,6 +23,7 @@ struct LinkOptions {
   daemon::Endpoint collector;
   std::string tls_ca_file;  // empty: plain TCP
   std::chrono::milliseconds timeout{10'000};
+  std::string role = "collector";  // names the other end in messages ("peer")
 };
 
 class Link {
@@ -41,6 +42,7 @@ class Link {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::string name_;
+  std::string role_;
 };
 
 }  // namespace exigrey::forward

@@ -11,6 +11,7 @@
 //   fail_open = no                      # yes | no | true | false
 //   log       = none                    # none | defers | decisions
 //   boot_id_file = /proc/sys/kernel/random/boot_id   # tells a crash from a clean stop
+//   peers     = /etc/exigrey/peers      # share greylisting with the site's other MX hosts
 //
 // Blank lines are ignored; blanks around keys and values are trimmed. An
 // unknown key, a repeated key, a line without '=', or a bad value is a
@@ -52,12 +53,17 @@ struct Config {
   // Store errors give the pass verdict plus a log line instead of an Exim error.
   bool fail_open = false;
   DecisionLog log = DecisionLog::kNone;
+  // The peers file (peers_file.h); set means every decision that writes logs
+  // its record for the other MX hosts (store.peer_log). The plugin never
+  // reads the file; exigrey-forward does.
+  std::string peers_file;
 
   friend bool operator==(const Config& a, const Config& b) {
     return a.directory == b.directory && a.store.sync == b.store.sync &&
            a.store.map_size == b.store.map_size && a.store.read_only == b.store.read_only &&
-           a.store.boot_id_file == b.store.boot_id_file && a.fail_open == b.fail_open &&
-           a.log == b.log;
+           a.store.boot_id_file == b.store.boot_id_file &&
+           a.store.peer_log == b.store.peer_log && a.fail_open == b.fail_open && a.log == b.log &&
+           a.peers_file == b.peers_file;
   }
 };
 

@@ -161,6 +161,11 @@ class RecordReader {
   DumpCounts counted_;
 };
 
+// Parses one "item ..." or "white ..." line of a dump (without its '\n')
+// into `out`. Returns an empty string, or what is wrong with the line (one
+// line, for an error message). Peer batches carry records this way too.
+std::string parse_dump_record(std::string_view line, LoadedRecord& out);
+
 struct LoadOptions {
   DumpFormat format = DumpFormat::kAuto;
   BulkLimits limits;

@@ -44,6 +44,7 @@ enum class Namespace : std::uint8_t {
   kWhitelist = 0x03,
   kWhitelistHashed = 0x04,
   kKeepLog = 0x05,  // precious changes waiting for the keep file (sync = precious, keep.h)
+  kPeerLog = 0x06,  // changes waiting for the other MX hosts (peers.h)
 };
 
 // LMDB's key limit in the Debian build (mdb_env_get_maxkeysize); checked at open.

@@ -77,6 +77,10 @@ class TxnView {
   // The number of entries LMDB's database header counts in this snapshot.
   std::uint64_t entry_count() const;
 
+  // A meta record holding a little-endian u64 (a peer's cursor, ...);
+  // nullopt when absent. Throws StoreError(kCorrupt) on another size.
+  std::optional<std::uint64_t> meta_u64(std::string_view key) const;
+
   TxnView(const TxnView&) = delete;
   TxnView& operator=(const TxnView&) = delete;
 
@@ -119,6 +123,9 @@ class WriteTxn final : public TxnView {
   bool erase_at(std::string_view position);
   // Sets a meta record (records.h: kPurgedKey) to a little-endian i64.
   void put_meta(std::string_view key, std::int64_t value);
+  // The changes of this transaction came from another MX host (peers.h):
+  // they are not logged for the peers again.
+  void from_peer() noexcept { from_peer_ = true; }
 
   // Makes the changes durable (per the store's SyncMode). Throws on failure,
   // and the transaction is gone either way. With sync = precious, the
@@ -134,7 +141,11 @@ class WriteTxn final : public TxnView {
   void log_precious(std::string_view key);
   // Whether the keep log's oldest entry waited longer than it should.
   bool flush_overdue() const;
-  std::optional<std::uint64_t> next_log_;  // the keep log's next number, once read
+  // Appends `key` to the peer log when the store shares with other MX hosts.
+  void log_peer(std::string_view key);
+  std::optional<std::uint64_t> next_log_;   // the keep log's next number, once read
+  std::optional<std::uint64_t> next_peer_;  // the peer log's next id, once read
+  bool from_peer_ = false;
 };
 
 struct StoreStats {

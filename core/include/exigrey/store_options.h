@@ -68,6 +68,9 @@ struct StoreOptions {
   // Restore a store found open in another boot (kPrecious, kNone). Only the
   // crash-state explorer turns it off, to show what it prevents.
   bool crash_recovery = true;
+  // Log every record a decision writes for the other MX hosts of the site
+  // (setting `peers`; peers.h, docs/multi-mx.md).
+  bool peer_log = false;
   friend bool operator==(const StoreOptions&, const StoreOptions&) = default;
 };
 

@@ -36,6 +36,7 @@ struct VerifyReport {
   std::uint64_t whitelist = 0;     // whitelist entries among them
   std::uint64_t meta = 0;          // meta records (the format marker, the keep log counter, ...)
   std::uint64_t keep_log = 0;      // keep log entries (sync = precious: not yet flushed)
+  std::uint64_t peer_log = 0;      // peer log entries (peers: not yet acknowledged by every peer)
   std::uint64_t lmdb_entries = 0;  // what LMDB's database header counts
   std::uint64_t problem_count = 0;
   std::vector<std::string> problems;  // the first kMaxDescribed, one line each

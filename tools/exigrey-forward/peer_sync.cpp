@@ -1,0 +1,271 @@
+#include "exigrey-forward/peer_sync.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <ctime>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <thread>
+
+#include "common/endpoint.h"
+#include "common/log.h"
+#include "exigrey-forward/link.h"
+#include "exigrey-forward/peer_listener.h"
+#include "exigrey/error.h"
+#include "exigrey/paths.h"
+#include "exigrey/peer_batch.h"
+#include "exigrey/peers.h"
+#include "exigrey/store.h"
+
+namespace exigrey::forward {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+asio::ip::tcp::endpoint resolve_listen(asio::io_context& io, const std::string& text,
+                                       std::string_view what) {
+  const daemon::Endpoint e = daemon::parse_endpoint(text, what);
+  asio::ip::tcp::resolver resolver(io);
+  std::error_code ec;
+  const auto found = resolver.resolve(e.host, std::to_string(e.port), ec);
+  if (ec || found.empty()) {
+    throw UsageError(fmt::format("{} {}: cannot resolve: {}", what, text, ec.message()));
+  }
+  return *found.begin();
+}
+
+}  // namespace
+
+struct PeerSync::Impl {
+  struct Peer {
+    Peer(const PeerEntry& e, const PeerSyncOptions& o, daemon::Metrics& m)
+        : entry(e),
+          link(LinkOptions{daemon::parse_endpoint(e.address, "peers file"), {}, o.timeout, "peer"}),
+          sent(m.counter("exigrey_forward_peer_records_sent_total",
+                         "Records acknowledged by a peer", label())),
+          batches(m.counter("exigrey_forward_peer_batches_sent_total",
+                            "Batches acknowledged by a peer", label())),
+          failures(m.counter("exigrey_forward_peer_failures_total",
+                             "Failed exchanges with a peer (network errors, timeouts, refusals)",
+                             label())),
+          up(m.gauge("exigrey_forward_peer_up", "1 when the last exchange with a peer succeeded",
+                     label())) {}
+
+    std::string label() const { return fmt::format("peer=\"{}\"", entry.name); }
+
+    std::uint64_t acked_of(const std::string& path) {
+      const std::lock_guard lock(mu);
+      const auto it = acked.find(path);
+      return it == acked.end() ? 0 : it->second;
+    }
+    void set_acked(const std::string& path, std::uint64_t id) {
+      const std::lock_guard lock(mu);
+      acked[path] = std::max(acked[path], id);
+    }
+
+    const PeerEntry& entry;
+    Link link;
+    std::mutex mu;
+    std::map<std::string, std::uint64_t> acked;  // store path -> highest id acknowledged
+    std::atomic<std::uint64_t>& sent;
+    std::atomic<std::uint64_t>& batches;
+    std::atomic<std::uint64_t>& failures;
+    std::atomic<std::int64_t>& up;
+    std::thread thread;
+  };
+
+  Impl(PeerSyncOptions o, daemon::Metrics& m)
+      : options(std::move(o)),
+        log_entries(m.gauge("exigrey_forward_peer_log_entries",
+                            "Entries in the peer logs of the stores (not yet acknowledged by "
+                            "every peer)")),
+        log_dropped(m.counter("exigrey_forward_peer_log_dropped_total",
+                              "Peer log entries dropped at peer_log_max (a peer down too long)")) {
+    const auto me = std::find_if(options.peers.begin(), options.peers.end(),
+                                 [&](const PeerEntry& p) { return p.name == options.self; });
+    if (me == options.peers.end()) {
+      throw UsageError(fmt::format("this host, {:?}, is not in the peers file (use --name)",
+                                   options.self));
+    }
+    self = &*me;
+    const std::string listen = options.listen.empty() ? self->address : options.listen;
+    const auto at = resolve_listen(io, listen, options.listen.empty() ? "peers file" : "--peer-listen");
+    listener.emplace(io, at,
+                     PeerListenerOptions{options.dir, options.store, options.self, options.peers,
+                                         options.rate},
+                     m);
+    for (const PeerEntry& p : options.peers) {
+      if (p.name != options.self) peers.push_back(std::make_unique<Peer>(p, options, m));
+    }
+    io_thread = std::thread([this] {
+      try {
+        io.run();
+      } catch (const std::exception& e) {  // a bug: the handlers answer, never throw
+        LOG_ERROR("peer listener stopped: {}", e.what());
+      }
+    });
+    for (auto& p : peers) p->thread = std::thread([this, peer = p.get()] { send_loop(*peer); });
+  }
+
+  ~Impl() {
+    {
+      const std::lock_guard lock(stop_mu);
+      stopping = true;
+    }
+    stop_cv.notify_all();
+    for (auto& p : peers) {
+      if (p->thread.joinable()) p->thread.join();
+    }
+    asio::post(io, [this] { listener->stop(); });
+    io_thread.join();
+  }
+
+  // Waits up to `d`; false when stopping.
+  bool wait(milliseconds d) {
+    std::unique_lock lock(stop_mu);
+    return !stop_cv.wait_for(lock, d, [this] { return stopping; });
+  }
+
+  // Sends one batch of `path` to `peer` if it has one. Returns true when it
+  // sent something, false when there was nothing; throws on failure.
+  bool send_one(Peer& peer, const std::string& path) {
+    const Store store(path, options.store);
+    const std::uint64_t acked = peer.acked_of(path);
+    std::uint64_t last = acked;
+    std::vector<PeerRecord> records = read_peer_log(store, acked, kMaxPeerBatchRecords, &last);
+    if (!self->may_whitelist) {
+      std::erase_if(records, [](const PeerRecord& r) {
+        return r.record.kind == LoadedRecord::Kind::kWhitelist;
+      });
+    }
+    if (records.empty()) {
+      if (last > acked) peer.set_acked(path, last);  // only gone or unsendable entries
+      return false;
+    }
+    PeerBatch batch{options.self, std::filesystem::path(path).filename().string(),
+                    static_cast<UnixTime>(std::time(nullptr)), std::move(records)};
+    const std::uint64_t seq = batch.records.back().id;
+    const Answer a = peer.link.exchange(encode_peer_batch(batch, self->secret));
+    if (a.kind == AnswerKind::kNak) {
+      throw std::runtime_error(fmt::format("peer {} refused batch {} of {}: {}", peer.entry.name,
+                                           a.seq, batch.db, a.reason));
+    }
+    if (a.seq != seq) {
+      peer.link.close();
+      throw std::runtime_error(
+          fmt::format("peer {} acknowledged {} for batch {}", peer.entry.name, a.seq, seq));
+    }
+    peer.set_acked(path, last);
+    peer.sent += batch.records.size();
+    ++peer.batches;
+    LOG_DEBUG("peer {} acknowledged {} records of {} up to {}{}", peer.entry.name,
+              batch.records.size(), batch.db, seq, a.kind == AnswerKind::kAckDup ? " (dup)" : "");
+    return true;
+  }
+
+  void send_loop(Peer& peer) {
+    std::mt19937 rng(std::random_device{}());
+    int failed_in_a_row = 0;
+    while (!stopping_now()) {
+      bool sent_any = false;
+      std::string failure;
+      for (const std::string& path : stores_in(options.dir)) {
+        try {
+          sent_any |= send_one(peer, path);
+        } catch (const std::exception& e) {
+          failure = e.what();
+          break;
+        }
+      }
+      if (failure.empty()) {
+        failed_in_a_row = 0;
+        peer.up = 1;
+        if (!sent_any && !wait(options.poll)) return;
+        continue;
+      }
+      ++peer.failures;
+      ++failed_in_a_row;
+      peer.up = 0;
+      // Capped exponential with jitter in [50%, 100%].
+      const int shift = std::min(failed_in_a_row - 1, 20);
+      const milliseconds base =
+          std::min<milliseconds>(options.backoff_max, options.backoff_min * (1LL << shift));
+      std::uniform_int_distribution<long long> jitter(base.count() / 2, base.count());
+      const milliseconds pause(jitter(rng));
+      // The first failure of a run is a warning; the rest would flood the log.
+      if (failed_in_a_row == 1 || failed_in_a_row % 100 == 0) {
+        LOG_WARNING("{}; retrying in {} ms ({} failures in a row)", failure, pause.count(),
+                    failed_in_a_row);
+      }
+      if (!wait(pause)) return;
+    }
+  }
+
+  bool stopping_now() {
+    const std::lock_guard lock(stop_mu);
+    return stopping;
+  }
+
+  void trim() {
+    for (const std::string& path : stores_in(options.dir)) {
+      std::uint64_t upto = UINT64_MAX;
+      for (auto& p : peers) upto = std::min(upto, p->acked_of(path));
+      if (upto == UINT64_MAX || upto == 0 || upto <= trimmed[path]) continue;
+      try {
+        drop_peer_log(Store(path, options.store), upto);
+        trimmed[path] = upto;
+      } catch (const std::exception& e) {
+        LOG_WARNING("peer log of {}: {}", path, e.what());
+      }
+    }
+  }
+
+  void maintain() {
+    std::int64_t entries = 0;
+    for (const std::string& path : stores_in(options.dir)) {
+      try {
+        const Store store(path, options.store);
+        if (const std::uint64_t dropped = bound_peer_log(store, options.log_max); dropped > 0) {
+          log_dropped += dropped;
+          LOG_WARNING("peer log of {} above {} entries: dropped the {} oldest (a peer has been "
+                      "down long; those updates reach it only if they change again)",
+                      path, options.log_max, dropped);
+        }
+        entries += static_cast<std::int64_t>(peer_log_stats(store).entries);
+      } catch (const std::exception& e) {
+        LOG_WARNING("peer log of {}: {}", path, e.what());
+      }
+    }
+    log_entries = entries;
+  }
+
+  PeerSyncOptions options;
+  const PeerEntry* self = nullptr;
+  asio::io_context io;
+  std::optional<PeerListener> listener;
+  std::thread io_thread;
+  std::vector<std::unique_ptr<Peer>> peers;
+  std::map<std::string, std::uint64_t> trimmed;  // trim()'s thread only
+  std::mutex stop_mu;
+  std::condition_variable stop_cv;
+  bool stopping = false;
+  std::atomic<std::int64_t>& log_entries;
+  std::atomic<std::uint64_t>& log_dropped;
+};
+
+PeerSync::PeerSync(PeerSyncOptions options, daemon::Metrics& metrics)
+    : impl_(std::make_unique<Impl>(std::move(options), metrics)) {}
+
+PeerSync::~PeerSync() = default;
+
+void PeerSync::trim() { impl_->trim(); }
+void PeerSync::maintain() { impl_->maintain(); }
+std::uint16_t PeerSync::port() const { return impl_->listener->port(); }
+
+}  // namespace exigrey::forward
