@@ -128,6 +128,21 @@ std::vector<PeerRecord> read_peer_log(const Store& store, std::uint64_t after, s
   return out;
 }
 
+std::uint64_t peer_log_last(const Store& store) {
+  Env& env = detail::StoreAccess::env(store);
+  RawTxn txn(env, RawTxn::kRead);
+  RawCursor cur(env, txn.get());
+  // The counter key, 0x06 0xff, sorts after every entry: the one before it
+  // is the newest, if it is an entry at all.
+  MDB_val k = val_of(detail::kPeerSeqKey), v{};
+  bool ok = cur.get(k, v, MDB_SET_RANGE) ? cur.get(k, v, MDB_PREV) : cur.get(k, v, MDB_LAST);
+  while (ok && !is_peer_log_key(view_of(k)) && !view_of(k).empty() &&
+         view_of(k)[0] == detail::kPeerLogNs) {
+    ok = cur.get(k, v, MDB_PREV);  // the counter itself, when nothing follows it
+  }
+  return ok && is_peer_log_key(view_of(k)) ? seq_of(view_of(k)) : 0;
+}
+
 std::size_t drop_peer_log(const Store& store, std::uint64_t upto) {
   Env& env = detail::StoreAccess::env(store);
   std::size_t dropped = 0;

@@ -20,6 +20,10 @@
 #                   with the default settings (sync = precious: no decision syncs)
 #   exigrey-meta    the same with sync = meta (the old default: one fdatasync per new record)
 #   exigrey-nosync  the same with sync = none (no sync, no keep file)
+#   exigrey-peers   the default plus `peers` (several MX hosts share the
+#                   store: every write also goes into the peer log;
+#                   docs/multi-mx.md). Not in the default list; add it with
+#                   EXIM_VS_SEEN_VARIANTS="baseline noop exigrey exigrey-peers"
 #
 # Usage: tests/bench/exim_vs_seen.sh [PLUGIN.so] [N] [ROUNDS]
 #   PLUGIN.so defaults to a Release build in build/bench-exim; N to 5000,
@@ -90,6 +94,10 @@ run() {
     exigrey) defines=(-DVARIANT_EXIGREY); : >"$T/exigrey.conf" ;;
     exigrey-meta) defines=(-DVARIANT_EXIGREY); echo "sync = meta" >"$T/exigrey.conf" ;;
     exigrey-nosync) defines=(-DVARIANT_EXIGREY); echo "sync = none" >"$T/exigrey.conf" ;;
+    exigrey-peers)  # its own store, so that both grow alike
+      defines=(-DVARIANT_EXIGREY)
+      mkdir -p "$T/spool/grey-peers" && chown "$EXIM_USER:$EXIM_USER" "$T/spool/grey-peers"
+      printf 'peers = %s\ndirectory = %s\n' "$T/peers" "$T/spool/grey-peers" >"$T/exigrey.conf" ;;
   esac
   t0=$EPOCHREALTIME
   run_exim "${defines[@]}" -bh 10.9.8.7 <"$file" >"$T/out" 2>/dev/null
@@ -146,11 +154,22 @@ for v in first:
             row.append(f"{'':8}" if skip else f"{us(v, base, which):8.1f}")
     print(f"{v:15} | {' '.join(row[:3])} | {' '.join(row[3:])}")
 for v in ("exigrey", "exigrey-meta", "exigrey-nosync"):
+    if v not in first or "seen" not in first:
+        continue
     for base in ("baseline", "noop"):
         ratios = [us("seen", base, w) / us(v, base, w) for w in ("first", "again")]
         print(f"seen/{v} (minus {base}): first sight {ratios[0]:.1f}x, "
               f"retry too early {ratios[1]:.1f}x")
+if "exigrey-peers" in first:
+    for base in ("baseline", "noop"):
+        print(f"exigrey-peers / exigrey (minus {base}): first sight "
+              f"{us('exigrey-peers', base, 'first') / us('exigrey', base, 'first'):.2f}x "
+              f"(+{us('exigrey-peers', base, 'first') - us('exigrey', base, 'first'):.1f} us), "
+              f"retry too early "
+              f"{us('exigrey-peers', base, 'again') / us('exigrey', base, 'again'):.2f}x")
 for base in ("baseline", "noop"):
+    if "exigrey-nosync" not in first:
+        break
     print(f"exigrey (precious) / exigrey-nosync (minus {base}): first sight "
           f"{us('exigrey', base, 'first') / us('exigrey-nosync', base, 'first'):.2f}x, "
           f"retry too early {us('exigrey', base, 'again') / us('exigrey-nosync', base, 'again'):.2f}x")

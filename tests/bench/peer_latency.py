@@ -87,6 +87,8 @@ def main():
     ap.add_argument("--load-procs", type=int, default=2)
     ap.add_argument("--settle", type=float, default=2.0)
     ap.add_argument("--catchup", type=int, default=0, help="seconds of backlog made first")
+    ap.add_argument("--peer-rate", type=int, default=0,
+                    help="the forwarders' --peer-rate (default: theirs, 20000)")
     a = ap.parse_args()
     root = tempfile.mkdtemp(prefix="exigrey-bench-peers-")
     try:
@@ -113,7 +115,8 @@ def main():
         for n in names:
             d = os.path.join(root, n)
             conf = confs[n]
-            p = subprocess.Popen([a.forward, "--config", conf, "--name", n, "--log", "stderr"],
+            rate = ["--peer-rate", str(a.peer_rate)] if a.peer_rate else []
+            p = subprocess.Popen([a.forward, "--config", conf, "--name", n, "--log", "stderr"] + rate,
                                  stdout=open(os.path.join(d, "forward.log"), "ab"),
                                  stderr=subprocess.STDOUT)
             PROCS.append(p)
@@ -174,16 +177,18 @@ def main():
               + ", ".join(f"{n} {cpu_load[n]:.2f} s" for n in names)
               + f"; about {cpu / max(records, 1) * 1e6:.1f} us per record shipped and merged "
               f"(at rest: {sum(cpu_rest.values()):.2f} s in all)")
-        logs = []
+        logs, busy = [], []
         for n in names:
-            r = subprocess.run(["grep", "-c", "refused", os.path.join(root, n, "forward.log")],
-                               capture_output=True, text=True)
-            logs.append(f"{n} {r.stdout.strip() or '0'}")
+            with open(os.path.join(root, n, "forward.log")) as f:
+                text = f.read()
+            logs.append(f"{n} {text.count('refused')}")
+            busy.append(f"{n} {text.count('answered busy')}")
         if catchup is not None:
             print(f"catch-up: a backlog of {backlog:,} first sightings on mx1 reached mx2 in "
                   f"{catchup:.2f} s from the forwarders' start: {backlog / catchup:,.0f} "
                   f"records/s through one link (with {a.hosts - 1} peers pulling at once)")
         print("refused batches (must be 0): " + ", ".join(logs))
+        print("lines about busy peers (rate limit; the catch-up meets it): " + ", ".join(busy))
         if any(not x.endswith(" 0") for x in logs):
             return 1
         return 0

@@ -91,6 +91,7 @@ TEST_CASE("decisions log what they write for the peers; merged records are not l
           "[peers]") {
   test::TempDir dir;
   const Store s(dir.file("seen"), sharing());
+  CHECK(peer_log_last(s) == 0);  // nothing logged yet
   CHECK(decide(s, "a->b/192.0.2.1", 10, t0).reason == Reason::kNew);
   CHECK(decide(s, "a->b/192.0.2.1", 10, t0 + 1).reason == Reason::kTooEarly);  // no write
   CHECK(decide(s, "a->b/192.0.2.1", 10, t0 + 20).reason == Reason::kPassed);
@@ -103,6 +104,7 @@ TEST_CASE("decisions log what they write for the peers; merged records are not l
   CHECK(log[2].record.kind == LoadedRecord::Kind::kWhitelist);
   CHECK(log[2].record.name == "192.0.2.1");
   CHECK(last == log[2].id);
+  CHECK(peer_log_last(s) == last);
   CHECK(log[0].id < log[1].id);
 
   const std::vector<PeerRecord> from_mx2{{5, white_record("198.51.100.9", t0, t0)}};
@@ -118,6 +120,8 @@ TEST_CASE("decisions log what they write for the peers; merged records are not l
   CHECK(drop_peer_log(s, log[1].id) == 2);
   CHECK(read_peer_log(s, 0, 100).size() == 1);
   CHECK(peer_log_stats(s).entries == 1);
+  CHECK(drop_peer_log(s, last) == 1);
+  CHECK(peer_log_last(s) == 0);  // emptied: the counter alone is no entry
 }
 
 TEST_CASE("a peer's batch is applied once: retransmissions and replays change nothing",

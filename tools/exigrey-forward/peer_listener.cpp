@@ -27,6 +27,8 @@ struct Sender {
   const PeerEntry* entry = nullptr;
   double tokens = 0;  // records it may send now (the bucket holds one second)
   std::chrono::steady_clock::time_point refilled{};
+  std::chrono::steady_clock::time_point busy_logged{};  // the last "busy" log line
+  std::uint64_t busy_unlogged = 0;
   std::atomic<std::uint64_t>* merged = nullptr;
   std::atomic<std::uint64_t>* accepted = nullptr;
   std::atomic<std::uint64_t>* duplicates = nullptr;
@@ -132,9 +134,19 @@ class PeerListener::Session : public daemon::FrameSession {
       }
     }
     if (!state_->take(*sender_, records.size())) {
-      return reply(refuse(header_.seq, header_.sender, "busy",
-                          fmt::format("over {} records/s", state_->options.rate)),
-                   false);
+      // Flow control, not an offence: counted always, logged once a minute
+      // per sender (a peer catching up after an outage hits it every batch).
+      ++*state_->refused.at("busy");
+      const auto now_steady = std::chrono::steady_clock::now();
+      ++sender_->busy_unlogged;
+      if (now_steady - sender_->busy_logged >= std::chrono::minutes(1)) {
+        LOG_INFO("peers: {} from {} sends over {} records/s: {} batch(es) answered busy "
+                 "(it sends them again)",
+                 header_.sender, peer_, state_->options.rate, sender_->busy_unlogged);
+        sender_->busy_logged = now_steady;
+        sender_->busy_unlogged = 0;
+      }
+      return reply(Answer{AnswerKind::kNak, header_.seq, "busy"}, false);
     }
     MergeResult result;
     try {

@@ -13,7 +13,9 @@
 // replay: nothing changes). A refusal answers NAK with its reason (malformed,
 // unknown-peer, bad-mac, too-old, too-new, scope, busy, store), changes
 // nothing, is logged with the sender, its address and the reason, and is
-// counted in exigrey_forward_peer_batches_refused_total{reason}.
+// counted in exigrey_forward_peer_batches_refused_total{reason}; `busy` is
+// flow control (a peer catching up meets it every batch), logged once a
+// minute per sender with a count.
 //
 // A batch names its store by its plain DB name ("seen"): it is merged into
 // <dir>/<db>, which is created if it does not exist yet (as the plugin would

@@ -28,6 +28,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
+// A peer answered `NAK busy`: its rate limit for us; send again shortly.
+struct Busy {};
+
 asio::ip::tcp::endpoint resolve_listen(asio::io_context& io, const std::string& text,
                                        std::string_view what) {
   const daemon::Endpoint e = daemon::parse_endpoint(text, what);
@@ -55,7 +58,10 @@ struct PeerSync::Impl {
                              "Failed exchanges with a peer (network errors, timeouts, refusals)",
                              label())),
           up(m.gauge("exigrey_forward_peer_up", "1 when the last exchange with a peer succeeded",
-                     label())) {}
+                     label())),
+          busy(m.counter("exigrey_forward_peer_busy_total",
+                         "Batches a peer answered busy (its --peer-rate; sent again)",
+                         label())) {}
 
     std::string label() const { return fmt::format("peer=\"{}\"", entry.name); }
 
@@ -77,6 +83,7 @@ struct PeerSync::Impl {
     std::atomic<std::uint64_t>& batches;
     std::atomic<std::uint64_t>& failures;
     std::atomic<std::int64_t>& up;
+    std::atomic<std::uint64_t>& busy;
     std::thread thread;
   };
 
@@ -103,6 +110,7 @@ struct PeerSync::Impl {
     for (const PeerEntry& p : options.peers) {
       if (p.name != options.self) peers.push_back(std::make_unique<Peer>(p, options, m));
     }
+    watcher = std::thread([this] { watch(); });
     io_thread = std::thread([this] {
       try {
         io.run();
@@ -122,6 +130,7 @@ struct PeerSync::Impl {
     for (auto& p : peers) {
       if (p->thread.joinable()) p->thread.join();
     }
+    watcher.join();
     asio::post(io, [this] { listener->stop(); });
     io_thread.join();
   }
@@ -152,6 +161,7 @@ struct PeerSync::Impl {
                     static_cast<UnixTime>(std::time(nullptr)), std::move(records)};
     const std::uint64_t seq = batch.records.back().id;
     const Answer a = peer.link.exchange(encode_peer_batch(batch, self->secret));
+    if (a.kind == AnswerKind::kNak && a.reason == "busy") throw Busy();
     if (a.kind == AnswerKind::kNak) {
       throw std::runtime_error(fmt::format("peer {} refused batch {} of {}: {}", peer.entry.name,
                                            a.seq, batch.db, a.reason));
@@ -173,20 +183,32 @@ struct PeerSync::Impl {
     std::mt19937 rng(std::random_device{}());
     int failed_in_a_row = 0;
     while (!stopping_now()) {
+      const std::uint64_t seen = generation_now();  // before the scan: no change is missed
       bool sent_any = false;
       std::string failure;
+      bool busy = false;
       for (const std::string& path : stores_in(options.dir)) {
         try {
           sent_any |= send_one(peer, path);
+        } catch (const Busy&) {
+          busy = true;  // the peer's rate limit: flow control, not a failure
+          break;
         } catch (const std::exception& e) {
           failure = e.what();
           break;
         }
       }
+      if (busy) {
+        ++peer.busy;
+        if (!wait(options.backoff_min)) return;
+        continue;
+      }
       if (failure.empty()) {
         failed_in_a_row = 0;
         peer.up = 1;
-        if (!sent_any && !wait(options.poll)) return;
+        // Idle: sleep until the watcher sees a log move (at most a second,
+        // in case a store appeared that it has not listed yet).
+        if (!sent_any && !wait_change(seen, std::chrono::seconds(1))) return;
         continue;
       }
       ++peer.failures;
@@ -205,6 +227,43 @@ struct PeerSync::Impl {
       }
       if (!wait(pause)) return;
     }
+  }
+
+  // One thread looks at the newest id of every store's log each `poll` and
+  // wakes the peer threads when one moved: an idle forwarder costs one
+  // short read per poll, not one scan per peer (50 hosts: 49 threads).
+  void watch() {
+    std::map<std::string, std::uint64_t> seen;
+    while (wait(options.poll)) {
+      std::map<std::string, std::uint64_t> now;
+      for (const std::string& path : stores_in(options.dir)) {
+        try {
+          now[path] = peer_log_last(Store(path, options.store));
+        } catch (const std::exception&) {
+          now[path] = 0;  // the peer threads meet the error and log it
+        }
+      }
+      if (now != seen) {
+        seen = std::move(now);
+        {
+          const std::lock_guard lock(stop_mu);
+          ++generation;
+        }
+        stop_cv.notify_all();
+      }
+    }
+  }
+
+  std::uint64_t generation_now() {
+    const std::lock_guard lock(stop_mu);
+    return generation;
+  }
+
+  // Waits until the logs change (or `d` passed, or stopping); false when stopping.
+  bool wait_change(std::uint64_t seen, milliseconds d) {
+    std::unique_lock lock(stop_mu);
+    stop_cv.wait_for(lock, d, [&] { return stopping || generation != seen; });
+    return !stopping;
   }
 
   bool stopping_now() {
@@ -255,6 +314,8 @@ struct PeerSync::Impl {
   std::mutex stop_mu;
   std::condition_variable stop_cv;
   bool stopping = false;
+  std::uint64_t generation = 0;  // moves when a store's newest log id moves
+  std::thread watcher;
   std::atomic<std::int64_t>& log_entries;
   std::atomic<std::uint64_t>& log_dropped;
 };

@@ -2,9 +2,10 @@
 // hosts (docs/multi-mx.md): ships this host's peer log to every peer and
 // takes theirs (PeerListener).
 //
-// One thread per peer reads the peer log of every store in `dir` (every
-// `poll`), and sends what the peer has not acknowledged as signed GREY
-// batches of at most kMaxPeerBatchRecords, one in flight; an ACK (or
+// A watcher thread reads the newest id of every store's peer log in `dir`
+// every `poll` and wakes one thread per peer when it moved; that thread
+// sends what its peer has not acknowledged as signed GREY batches of at
+// most kMaxPeerBatchRecords, one in flight; an ACK (or
 // `ACK dup`) moves the peer's cursor for that store, in memory. trim()
 // deletes the log entries every peer acknowledged; a restart sends the log
 // again from its start and the peers answer `dup` for what they merged

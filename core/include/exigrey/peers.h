@@ -49,6 +49,9 @@ WhitelistEntry merge_whitelist(const WhitelistEntry& local, const WhitelistEntry
 std::vector<PeerRecord> read_peer_log(const Store& store, std::uint64_t after, std::size_t max,
                                       std::uint64_t* last_id = nullptr);
 
+// The highest id in the log (0: empty). One short read: cheap to poll.
+std::uint64_t peer_log_last(const Store& store);
+
 // Removes the log entries with ids up to `upto` (acknowledged by every peer).
 std::size_t drop_peer_log(const Store& store, std::uint64_t upto);
 
