@@ -98,14 +98,10 @@ std::string encode_batch(const Batch& batch, std::string_view secret) {
     body += '\n';
   }
   if (body.size() > kMaxBatchBody) throw UsageError("exigrey: batch body over the size limit");
-  std::string frame = fmt::format("{} BATCH {} {} {} {} {}\n", kBatchMagic, batch.reporter, last,
-                                  batch.sent, batch.items.size(), body.size());
-  const std::string mac = batch_mac(secret, frame, body);
-  frame += body;
-  frame += "MAC ";
-  frame += mac;
-  frame += '\n';
-  return frame;
+  return detail::signed_frame(fmt::format("{} BATCH {} {} {} {} {}\n", kBatchMagic,
+                                          batch.reporter, last, batch.sent, batch.items.size(),
+                                          body.size()),
+                              body, secret);
 }
 
 BatchHeader parse_batch_header(std::string_view line) {

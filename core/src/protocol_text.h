@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -15,6 +16,18 @@
 namespace exigrey::detail {
 
 inline constexpr UnixTime kMaxProtocolTime = UnixTime{1} << 62;
+
+// A whole signed frame: `header` (with its "\n"), the body, and the MAC
+// line over both (docs/protocol.md).
+inline std::string signed_frame(std::string header, std::string_view body,
+                                std::string_view secret) {
+  const std::string mac = batch_mac(secret, header, body);
+  header.append(body);
+  header += "MAC ";
+  header += mac;
+  header += '\n';
+  return header;
+}
 
 [[noreturn]] inline void malformed(std::string_view why) {
   throw ProtocolError("malformed", fmt::format("exigrey: malformed batch: {}", why));

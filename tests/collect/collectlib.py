@@ -347,17 +347,23 @@ class Rbldnsd:
         return None
 
 
-def frame(reporter, secret, items, sent=None, tamper=None):
-    """A signed batch as docs/protocol.md defines it; items: (id, verb, subject, time)."""
-    body = "".join(f"{i} {v} {s} {t}\n" for i, v, s, t in items).encode()
-    header = (f"EXIGREY/1 BATCH {reporter} {items[-1][0]} {int(sent or time.time())} "
-              f"{len(items)} {len(body)}\n").encode()
+def signed(header, body, secret, tamper=None):
+    """header + body + the MAC line (docs/protocol.md); `tamper`: the index
+    of a body byte to flip after signing."""
     mac = hmac.new(secret.encode(), header + body, hashlib.sha256).hexdigest().encode()
     if tamper is not None:
         body = bytearray(body)
         body[tamper] ^= 1
         body = bytes(body)
     return header + body + b"MAC " + mac + b"\n"
+
+
+def frame(reporter, secret, items, sent=None, tamper=None):
+    """A signed batch as docs/protocol.md defines it; items: (id, verb, subject, time)."""
+    body = "".join(f"{i} {v} {s} {t}\n" for i, v, s, t in items).encode()
+    header = (f"EXIGREY/1 BATCH {reporter} {items[-1][0]} {int(sent or time.time())} "
+              f"{len(items)} {len(body)}\n").encode()
+    return signed(header, body, secret, tamper)
 
 
 def exchange(port, data, timeout=5):

@@ -14,8 +14,6 @@ from this script play the peers.
   - the listener survives all of it and still merges a good batch.
 """
 
-import hashlib
-import hmac
 import os
 import subprocess
 import time
@@ -64,12 +62,7 @@ def grey_frame(sender, secret, records, db="seen", sent=None, tamper=None, seq=N
     body = "".join(f"{i} {line}\n" for i, line in records).encode()
     header = (f"EXIGREY/1 GREY {sender} {db} {seq or records[-1][0]} {int(sent or time.time())} "
               f"{len(records)} {len(body)}\n").encode()
-    mac = hmac.new(secret.encode(), header + body, hashlib.sha256).hexdigest().encode()
-    if tamper is not None:
-        body = bytearray(body)
-        body[tamper] ^= 1
-        body = bytes(body)
-    return header + body + b"MAC " + mac + b"\n"
+    return signed(header, body, secret, tamper)
 
 
 def dump():
