@@ -20,6 +20,13 @@
 #                   with the default settings (sync = precious: no decision syncs)
 #   exigrey-meta    the same with sync = meta (the old default: one fdatasync per new record)
 #   exigrey-nosync  the same with sync = none (no sync, no keep file)
+#   pgsql           a shared SQL store in the decision path, SQLgrey's design at
+#                   its best: one upsert-returning round trip per RCPT through
+#                   Exim's built-in pgsql lookup (one connection per Exim
+#                   process, over a Unix socket) to a throwaway PostgreSQL 15
+#                   started by this script with fsync and synchronous_commit
+#                   off (no disk wait at all; a LAN adds its round trip).
+#                   Not in the default list.
 #   exigrey-peers   the default plus `peers` (several MX hosts share the
 #                   store: every write also goes into the peer log;
 #                   docs/multi-mx.md). Not in the default list; add it with
@@ -45,8 +52,22 @@ fi
 
 source "$root/tests/exim/lib.sh"
 exim_test_setup "$plugin"
+pg_dir=""
+if [[ " ${EXIM_VS_SEEN_VARIANTS:-} " == *" pgsql "* ]]; then
+  pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -x "$pg_bin/initdb" ] || { echo "pgsql variant: apt-get install postgresql" >&2; exit 1; }
+  pg_dir=$T/pg
+  mkdir "$pg_dir" && chown postgres "$pg_dir"
+  su postgres -c "$pg_bin/initdb -D $pg_dir/data -A trust -U postgres" >/dev/null
+  su postgres -c "$pg_bin/pg_ctl -D $pg_dir/data -l $pg_dir/log -w -o '-p 55432 -k $pg_dir \
+    -c listen_addresses= -c fsync=off -c synchronous_commit=off' start" >/dev/null
+  trap 'su postgres -c "$pg_bin/pg_ctl -D $pg_dir/data -m immediate stop" >/dev/null 2>&1; cleanup' EXIT
+  psql -h "$pg_dir" -p 55432 -U postgres -q -c "CREATE TABLE grey (k text PRIMARY KEY,
+    first_seen timestamptz NOT NULL DEFAULT now(), last_seen timestamptz NOT NULL DEFAULT now())"
+fi
 {
   exim_base_config
+  [ -n "$pg_dir" ] && echo "hide pgsql_servers = ($pg_dir/.s.PGSQL.55432)/postgres/postgres/"
   cat <<EOF
 acl_smtp_rcpt = acl_check_rcpt
 recipients_max = 0
@@ -61,6 +82,9 @@ acl_check_rcpt:
 .endif
 .ifdef VARIANT_EXIGREY
   defer condition = \${dlfunc{$PLUGIN}{unseen}{<\$sender_address>:<\$local_part@\$domain>/\$sender_host_address}{5m}}
+.endif
+.ifdef VARIANT_PGSQL
+  defer condition = \${if eq{\${lookup pgsql{INSERT INTO grey(k) VALUES ('\${quote_pgsql:<\$sender_address>:<\$local_part@\$domain>/\$sender_host_address}') ON CONFLICT (k) DO UPDATE SET last_seen = now() RETURNING CASE WHEN now() - grey.first_seen < interval '5 minutes' THEN 'defer' ELSE 'pass' END}}}{defer}}
 .endif
   accept
 EOF
@@ -94,6 +118,7 @@ run() {
     exigrey) defines=(-DVARIANT_EXIGREY); : >"$T/exigrey.conf" ;;
     exigrey-meta) defines=(-DVARIANT_EXIGREY); echo "sync = meta" >"$T/exigrey.conf" ;;
     exigrey-nosync) defines=(-DVARIANT_EXIGREY); echo "sync = none" >"$T/exigrey.conf" ;;
+    pgsql) defines=(-DVARIANT_PGSQL) ;;
     exigrey-peers)  # its own store, so that both grow alike
       defines=(-DVARIANT_EXIGREY)
       mkdir -p "$T/spool/grey-peers" && chown "$EXIM_USER:$EXIM_USER" "$T/spool/grey-peers"
@@ -160,6 +185,11 @@ for v in ("exigrey", "exigrey-meta", "exigrey-nosync"):
         ratios = [us("seen", base, w) / us(v, base, w) for w in ("first", "again")]
         print(f"seen/{v} (minus {base}): first sight {ratios[0]:.1f}x, "
               f"retry too early {ratios[1]:.1f}x")
+if "pgsql" in first:
+    for base in ("baseline", "noop"):
+        print(f"pgsql/exigrey (minus {base}): first sight "
+              f"{us('pgsql', base, 'first') / us('exigrey', base, 'first'):.1f}x, retry too early "
+              f"{us('pgsql', base, 'again') / us('exigrey', base, 'again'):.1f}x")
 if "exigrey-peers" in first:
     for base in ("baseline", "noop"):
         print(f"exigrey-peers / exigrey (minus {base}): first sight "
