@@ -104,6 +104,12 @@ std::string encode_batch(const Batch& batch, std::string_view secret) {
                               body, secret);
 }
 
+std::string_view sent_time_refusal(UnixTime sent, UnixTime now) noexcept {
+  if (sent < now - kMaxBatchAge) return "too-old";
+  if (sent > now + kMaxBatchFuture) return "too-new";
+  return {};
+}
+
 BatchHeader parse_batch_header(std::string_view line) {
   line = strip_cr(line);
   if (line.size() > kMaxProtocolLine) malformed("header line too long");

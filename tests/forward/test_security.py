@@ -6,6 +6,7 @@ metrics, and the listing does not change."""
 
 import os
 import signal
+import subprocess
 import time
 
 from forwardlib import *
@@ -96,4 +97,23 @@ time.sleep(0.5)
 check("a world-readable keys file is refused on reload", "keeping the old keys" in c.log())
 expect("and the old keys still work", "ACK 2",
        exchange(c.signed_port, frame("mx3", new_secret, [(2, "black", "23.1.1.6", now)])))
+
+# The forwarder's own secret file: refused at start with one line, exit 2,
+# when others may read it, when it is not a file, or when the secret is short.
+fdir = os.path.join(root, "fwd")
+os.makedirs(fdir)
+bad = {
+    "readable by others": (lambda p: (open(p, "w").write(SECRET + "\n"), os.chmod(p, 0o644)),
+                           "is readable or writable by others"),
+    "a directory": (lambda p: os.makedirs(p), "is not a regular file"),
+    "too short": (lambda p: (open(p, "w").write("short\n"), os.chmod(p, 0o600)), "--secret-file"),
+}
+for what, (make, want) in bad.items():
+    path = os.path.join(root, "secret-" + what.replace(" ", "-"))
+    make(path)
+    r = subprocess.run(forwarder(root, fdir, [c], secret_file=path) + ["--once", "--log", "stderr"],
+                       capture_output=True, text=True, timeout=30)
+    expect(f"secret file {what}: exit 2", 2, r.returncode)
+    check(f"secret file {what}: one line naming it", want in r.stderr and path in r.stderr and
+          len(r.stderr.strip().splitlines()) == 1, f"({r.stderr.strip()!r})")
 finish()

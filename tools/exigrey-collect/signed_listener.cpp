@@ -96,12 +96,9 @@ class SignedListener::Session : public daemon::FrameSession {
     }
     State& st = *state_;
     const UnixTime now = st.clock.now();
-    if (header_.sent < now - kMaxBatchAge) {
-      return reply(refuse(header_.seq, header_.reporter, "too-old", "sent time outside the window"),
-                   false);
-    }
-    if (header_.sent > now + kMaxBatchFuture) {
-      return reply(refuse(header_.seq, header_.reporter, "too-new", "sent time in the future"),
+    if (const std::string_view late = sent_time_refusal(header_.sent, now); !late.empty()) {
+      return reply(refuse(header_.seq, header_.reporter, std::string(late),
+                          "sent time outside [now - 24 h, now + 5 min]"),
                    false);
     }
     if (st.pending.contains(header_.reporter)) {

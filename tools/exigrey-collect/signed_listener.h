@@ -37,9 +37,6 @@
 
 namespace exigrey::collect {
 
-// The accepted time window of a batch's `sent` field.
-inline constexpr std::int64_t kMaxBatchAge = 24 * 3600;
-inline constexpr std::int64_t kMaxBatchFuture = 300;
 
 using daemon::TlsFiles;
 

@@ -1,7 +1,6 @@
 #include "exigrey-forward/forward_main.h"
 
 #include <signal.h>
-#include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
 #include <asio.hpp>
@@ -10,10 +9,7 @@
 
 #include <atomic>
 #include <charconv>
-#include <cstring>
 #include <optional>
-#include <fstream>
-#include <iterator>
 #include <thread>
 
 #include "common/log.h"
@@ -24,6 +20,7 @@
 #include "exigrey/error.h"
 #include "exigrey/paths.h"
 #include "exigrey/peers_file.h"
+#include "exigrey/secret_file.h"
 
 namespace exigrey::forward {
 namespace {
@@ -32,18 +29,11 @@ std::atomic<bool> g_stop{false};
 
 extern "C" void on_stop_signal(int) { g_stop.store(true); }
 
+// The secret alone, with trailing blanks (an editor's newline) removed.
+// read_secret_file checks the mode on the open file and never returns a
+// short read, as for the collector's keys file and the peers file.
 std::string read_secret(const std::string& path) {
-  struct stat st{};
-  if (::stat(path.c_str(), &st) != 0) {
-    throw UsageError(fmt::format("--secret-file {}: {}", path, std::strerror(errno)));
-  }
-  // Group-readable is fine (root:Debian-exim 0640); readable by others is not.
-  if ((st.st_mode & 0007) != 0 || (st.st_mode & 0020) != 0) {
-    throw UsageError(fmt::format(
-        "--secret-file {}: readable or writable by others; chmod 0600 (or 0640) it", path));
-  }
-  std::ifstream in(path, std::ios::binary);
-  std::string secret{std::istreambuf_iterator<char>(in), {}};
+  std::string secret = read_secret_file(path, "--secret-file", kMaxSecret + 64);
   while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r' ||
                              secret.back() == ' ' || secret.back() == '\t')) {
     secret.pop_back();

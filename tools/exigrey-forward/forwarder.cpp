@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "exigrey-forward/backoff.h"
 #include "exigrey-forward/link.h"
 #include "exigrey/batch.h"
 #include "exigrey/durability.h"
@@ -46,15 +47,6 @@ struct Collector {
   std::atomic<std::uint64_t>& failures;
   std::atomic<std::int64_t>& backlog;
 };
-
-milliseconds backoff(const ForwardOptions& o, int failures, std::mt19937& rng) {
-  // Capped exponential with jitter in [50%, 100%], so many forwarders that
-  // lost the same collector do not come back in lockstep.
-  const int shift = std::min(failures - 1, 20);
-  const milliseconds base = std::min<milliseconds>(o.backoff_max, o.backoff_min * (1LL << shift));
-  std::uniform_int_distribution<long long> jitter(base.count() / 2, base.count());
-  return milliseconds(jitter(rng));
-}
 
 // The greylist stores beside the outbox (stores_in() leaves the outbox
 // out: it syncs every commit and clears stale readers when opened).
@@ -101,7 +93,6 @@ int run_forwarder(const ForwardOptions& o, daemon::Metrics& metrics, const std::
       if (peers) peers->maintain();
       next_maintenance = now + o.maintenance_every;
     }
-    if (peers) peers->trim();
     if (collectors.empty()) {
       std::this_thread::sleep_for(o.poll);
       continue;
@@ -174,7 +165,7 @@ int run_forwarder(const ForwardOptions& o, daemon::Metrics& metrics, const std::
           LOG_ERROR("{}", failure);
           return 1;
         }
-        const auto wait = backoff(o, c->failed_in_a_row, rng);
+        const auto wait = backoff(o.backoff_min, o.backoff_max, c->failed_in_a_row, rng);
         c->next_attempt = Clock::now() + wait;
         LOG_WARNING("{}; retrying in {} ms", failure, wait.count());
       }

@@ -17,9 +17,6 @@
 namespace exigrey::forward {
 namespace {
 
-// The same window as the report batches (exigrey-collect's signed listener).
-constexpr std::int64_t kMaxBatchAge = 24 * 3600;
-constexpr std::int64_t kMaxBatchFuture = 300;
 constexpr std::string_view kRefusals[] = {"malformed", "unknown-peer", "bad-mac", "too-old",
                                           "too-new",   "scope",        "busy",    "store"};
 
@@ -115,12 +112,9 @@ class PeerListener::Session : public daemon::FrameSession {
       return reply(refuse(header_.seq, header_.sender, e.reason(), e.what()), true);
     }
     const UnixTime now = static_cast<UnixTime>(std::time(nullptr));
-    if (header_.sent < now - kMaxBatchAge) {
-      return reply(refuse(header_.seq, header_.sender, "too-old", "sent time outside the window"),
-                   false);
-    }
-    if (header_.sent > now + kMaxBatchFuture) {
-      return reply(refuse(header_.seq, header_.sender, "too-new", "sent time in the future"),
+    if (const std::string_view late = sent_time_refusal(header_.sent, now); !late.empty()) {
+      return reply(refuse(header_.seq, header_.sender, std::string(late),
+                          "sent time outside [now - 24 h, now + 5 min]"),
                    false);
     }
     if (!sender_->entry->may_whitelist) {

@@ -14,6 +14,7 @@
 
 #include "common/endpoint.h"
 #include "common/log.h"
+#include "exigrey-forward/backoff.h"
 #include "exigrey-forward/link.h"
 #include "exigrey-forward/peer_listener.h"
 #include "exigrey/error.h"
@@ -214,12 +215,8 @@ struct PeerSync::Impl {
       ++peer.failures;
       ++failed_in_a_row;
       peer.up = 0;
-      // Capped exponential with jitter in [50%, 100%].
-      const int shift = std::min(failed_in_a_row - 1, 20);
-      const milliseconds base =
-          std::min<milliseconds>(options.backoff_max, options.backoff_min * (1LL << shift));
-      std::uniform_int_distribution<long long> jitter(base.count() / 2, base.count());
-      const milliseconds pause(jitter(rng));
+      const milliseconds pause =
+          backoff(options.backoff_min, options.backoff_max, failed_in_a_row, rng);
       // The first failure of a run is a warning; the rest would flood the log.
       if (failed_in_a_row == 1 || failed_in_a_row % 100 == 0) {
         LOG_WARNING("{}; retrying in {} ms ({} failures in a row)", failure, pause.count(),
@@ -243,6 +240,7 @@ struct PeerSync::Impl {
           now[path] = 0;  // the peer threads meet the error and log it
         }
       }
+      trim(now);
       if (now != seen) {
         seen = std::move(now);
         {
@@ -271,8 +269,11 @@ struct PeerSync::Impl {
     return stopping;
   }
 
-  void trim() {
-    for (const std::string& path : stores_in(options.dir)) {
+  // Deletes the log entries every peer acknowledged (the watcher's thread:
+  // it has just listed the stores).
+  void trim(const std::map<std::string, std::uint64_t>& stores) {
+    for (const auto& store : stores) {
+      const std::string& path = store.first;
       std::uint64_t upto = UINT64_MAX;
       for (auto& p : peers) upto = std::min(upto, p->acked_of(path));
       if (upto == UINT64_MAX || upto == 0 || upto <= trimmed[path]) continue;
@@ -310,7 +311,7 @@ struct PeerSync::Impl {
   std::optional<PeerListener> listener;
   std::thread io_thread;
   std::vector<std::unique_ptr<Peer>> peers;
-  std::map<std::string, std::uint64_t> trimmed;  // trim()'s thread only
+  std::map<std::string, std::uint64_t> trimmed;  // the watcher's thread only
   std::mutex stop_mu;
   std::condition_variable stop_cv;
   bool stopping = false;
@@ -325,7 +326,6 @@ PeerSync::PeerSync(PeerSyncOptions options, daemon::Metrics& metrics)
 
 PeerSync::~PeerSync() = default;
 
-void PeerSync::trim() { impl_->trim(); }
 void PeerSync::maintain() { impl_->maintain(); }
 std::uint16_t PeerSync::port() const { return impl_->listener->port(); }
 

@@ -5,23 +5,22 @@
 // A watcher thread reads the newest id of every store's peer log in `dir`
 // every `poll` and wakes one thread per peer when it moved; that thread
 // sends what its peer has not acknowledged as signed GREY batches of at
-// most kMaxPeerBatchRecords, one in flight; an ACK (or
-// `ACK dup`) moves the peer's cursor for that store, in memory. trim()
-// deletes the log entries every peer acknowledged; a restart sends the log
-// again from its start and the peers answer `dup` for what they merged
-// (at-least-once; the merge is idempotent). A peer that is down, slow or
-// refusing is retried with capped exponential backoff and holds up neither
-// the other peers nor any decision; the log keeps what it has not
-// acknowledged, bounded by `log_max` entries per store (maintain()).
+// most kMaxPeerBatchRecords, one in flight; an ACK (or `ACK dup`) moves the
+// peer's cursor for that store, in memory. The watcher also deletes the log
+// entries every peer acknowledged. A restart sends the log again from its
+// start and the peers answer `dup` for what they merged (at-least-once; the
+// merge is idempotent). A peer that is down, slow or refusing is retried
+// with capped exponential backoff (backoff.h) and holds up neither the
+// other peers nor any decision; the log keeps what it has not acknowledged,
+// bounded by `log_max` entries per store (maintain()).
 //
 // When this host's own scope is `items`, its whitelist entries are not sent
 // (the peers would refuse them).
 //
-// Thread safety: trim() and maintain() from one thread (the forwarder's
-// loop); the peer threads stop and join in the destructor. Errors: the
-// constructor throws UsageError for a peers file without this host, or
-// std::system_error when the listener cannot bind; delivery problems are
-// log lines and metrics.
+// Thread safety: maintain() from one thread (the forwarder's loop); the
+// threads stop and join in the destructor. Errors: the constructor throws
+// UsageError for a peers file without this host, or std::system_error when
+// the listener cannot bind; delivery problems are log lines and metrics.
 #pragma once
 
 #include <atomic>
@@ -59,8 +58,6 @@ class PeerSync {
   PeerSync(const PeerSync&) = delete;
   PeerSync& operator=(const PeerSync&) = delete;
 
-  // Deletes the log entries every peer acknowledged.
-  void trim();
   // Bounds every store's log to log_max entries (logs what it dropped) and
   // updates the log gauges.
   void maintain();

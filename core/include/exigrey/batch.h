@@ -26,6 +26,10 @@ inline constexpr std::size_t kMaxBatchReports = 1000;
 inline constexpr std::size_t kMaxBatchBody = 256 * 1024;
 inline constexpr std::size_t kMaxProtocolLine = 512;  // header, MAC and answer lines
 inline constexpr std::size_t kMinSecret = 32;
+// The accepted window of a batch's `sent` time around the receiver's clock:
+// it bounds how long a captured batch stays interesting (docs/protocol.md).
+inline constexpr std::int64_t kMaxBatchAge = 24 * 3600;
+inline constexpr std::int64_t kMaxBatchFuture = 300;
 inline constexpr std::size_t kMaxSecret = 256;
 
 // A refusal: `reason()` is the protocol's NAK reason word.
@@ -75,6 +79,10 @@ std::string encode_batch(const Batch& batch, std::string_view secret);
 // `line` without its "\n" (a trailing "\r" is tolerated).
 BatchHeader parse_batch_header(std::string_view line);
 // Checks the MAC line (without "\n") against header_line (with its "\n") + body.
+// The NAK reason for a batch sent at `sent` when it is `now` ("too-old",
+// "too-new"), or empty inside the window.
+std::string_view sent_time_refusal(UnixTime sent, UnixTime now) noexcept;
+
 void verify_batch_mac(std::string_view mac_line, std::string_view secret,
                       std::string_view header_line, std::string_view body);
 // Parses exactly header.count report lines filling exactly the body; ids
