@@ -41,34 +41,16 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "collect"))
-from collectlib import Rbldnsd  # noqa: E402  (the shipped run-rbldnsd.sh, port race handled)
+from collectlib import Rbldnsd, free_port, percentile, wait_port  # noqa: E402
+
 PROCS = []
 LISTED = 'exigrey_collect_listed{list="black",file="ip4"}'
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def spawn(argv, log):
     p = subprocess.Popen(argv, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
     PROCS.append(p)
     return p
-
-
-def wait_port(port, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.02)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 def metrics(port):
@@ -105,11 +87,6 @@ def senders(port, files, bind_base=2):
         procs.append(subprocess.Popen(
             ["socat", "-u", f"OPEN:{f}", f"TCP:127.0.0.1:{port},bind=127.0.0.{bind_base + i}"]))
     return procs
-
-
-def percentile(values, p):
-    v = sorted(values)
-    return v[max(0, min(len(v) - 1, int(round(p / 100.0 * len(v) + 0.5)) - 1))]
 
 
 def latency(collect_port, dns_port, data_dir, samples, base):

@@ -99,6 +99,24 @@ def free_port():
     return port
 
 
+def wait_port(port, timeout=10):
+    """Until something accepts TCP connections on 127.0.0.1:port."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def percentile(values, p):
+    """The p-th percentile, nearest rank."""
+    v = sorted(values)
+    return v[max(0, min(len(v) - 1, int(round(p / 100.0 * len(v) + 0.5)) - 1))]
+
+
 def spawn(argv, logfile, **kw):
     out = open(logfile, "ab")
     p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, **kw)

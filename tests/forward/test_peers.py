@@ -39,13 +39,7 @@ metrics_port = free_port()
 log_path = os.path.join(root, "forward.log")
 fwd = spawn([FORWARD, "--config", conf, "--name", "mx1", "--peer-rate", "100", "--log", "stderr",
              "--metrics", f"127.0.0.1:{metrics_port}"], log_path)
-deadline = time.time() + 10
-while time.time() < deadline:
-    try:
-        socket.create_connection(("127.0.0.1", peer_port), timeout=1).close()
-        break
-    except OSError:
-        time.sleep(0.05)
+wait_port(peer_port)
 
 
 def metric(key):
