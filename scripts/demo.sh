@@ -174,7 +174,14 @@ dns_port=$(free_port)
   --state "$tmp/collect" --rbldnsd-dir "$tmp/zones" --min-reporters 1 \
   >"$tmp/collect.log" 2>&1 &
 others+=($!)
-for _ in $(seq 1 100); do [ -s "$tmp/zones/black.ip4" ] && break; sleep 0.1; done
+# rbldnsd aborts on a missing file: wait until the collector wrote all six.
+zones_published() {
+  local f
+  for f in black.ip4 black.ip6 black.names white.ip4 white.ip6 white.names; do
+    [ -e "$tmp/zones/$f" ] || return 1
+  done
+}
+for _ in $(seq 1 100); do zones_published && break; sleep 0.1; done
 sh "$root/examples/rbldnsd/run-rbldnsd.sh" "$tmp/zones" "127.0.0.1/$dns_port" exigrey.demo \
   >"$tmp/rbldnsd.log" 2>&1 &
 others+=($!)

@@ -179,7 +179,20 @@ def main():
                           "--rbldnsd-dir", data, "--min-reporters", "1", "--source-rate", "0",
                           "--sync", sync, "--log-level", "warning"],
                          os.path.join(root, f"collect-{name}.log"))
-            wait_port(mport)  # the files are published before the listeners open
+            # Ready when /metrics is *served*: the collector binds its ports
+            # before it publishes the files (it binds as root, publishes as its
+            # user) and serves only after; a bare TCP connect (wait_port) can
+            # come before the files, and rbldnsd aborts on a missing one.
+            wait_port(mport)
+            deadline = time.time() + 10
+            while True:
+                try:
+                    metrics(mport)
+                    break
+                except OSError:
+                    if time.time() > deadline:
+                        raise
+                    time.sleep(0.05)
             return proc, cport, mport, data
 
         def throughput(cport, mport):
