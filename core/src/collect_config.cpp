@@ -69,79 +69,282 @@ std::string endpoint_text(std::string_view key, std::string_view value) {
   return parse_endpoint(value, key).to_string();
 }
 
+// "none" unsets a path, so that every value --check-config shows reads back.
 std::string absolute_dir(std::string_view key, std::string_view value) {
+  if (value == "none") return {};
   if (value.empty() || value.front() != '/') bad(key, value, "use an absolute path");
   std::string dir(value);
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   return dir;
 }
 
-enum class Key {
-  kPlain,
-  kSigned,
-  kKeys,
-  kTlsCert,
-  kTlsKey,
-  kMetrics,
-  kState,
-  kRbldnsdDir,
-  kAllow,
-  kMinReporters,
-  kTtl,
-  kDecay,
-  kWhitelist,
-  kMaxLine,
-  kIdleTimeout,
-  kMaxConnections,
-  kSourceRate,
-  kSourceBurst,
-  kMaxBadLines,
-  kDnsTtl,
-  kDnsNs,
-  kDnsHostmaster,
-  kSync,
-  kMapSize,
-  kLog,
-  kLogLevel,
-  kUser,
-  kGroup,
+std::string join_networks(const NetworkSet& set) {
+  std::string out;
+  for (const Cidr& c : set.networks()) {
+    if (!out.empty()) out += ' ';
+    out += c.to_string();
+  }
+  return out;
+}
+
+std::string or_none(const std::string& s) { return s.empty() ? "none" : s; }
+
+std::string dns_name(std::string_view key, std::string_view value) {
+  Subject s{SubjectKind::kDomain, {}};
+  try {
+    s = parse_subject(value);
+  } catch (const UsageError&) {
+    bad(key, value, "use a DNS name");
+  }
+  if (s.kind != SubjectKind::kDomain) bad(key, value, "use a DNS name");
+  return s.text;
+}
+
+std::string absolute_file(std::string_view key, std::string_view value) {
+  if (value == "none") return {};
+  if (value.empty() || value.front() != '/') {
+    throw UsageError(fmt::format("{}: must be an absolute path", key));
+  }
+  return std::string(value);
+}
+
+// A name as useradd(8) accepts it; "none" (or empty) means: do not switch.
+std::string account_name(std::string_view key, std::string_view value, std::string_view example) {
+  if (value == "none" || value.empty()) return {};
+  const bool ok = value.size() <= 64 && value.front() != '-' &&
+                  value.find_first_not_of(
+                      "abcdefghijklmnopqrstuvwxyz"
+                      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-$") == std::string_view::npos;
+  if (!ok) bad(key, value, example);
+  return std::string(value);
+}
+
+void apply_whitelist(ListingPolicy& policy, std::string_view key, std::string_view value,
+                     bool append) {
+  if (!append) {
+    policy.whitelist_networks = NetworkSet{};
+    policy.whitelist_domains.clear();
+  }
+  for (std::string_view item : split_list(value)) {
+    if (parse_ip(item.substr(0, item.find('/'))).has_value()) {
+      try {
+        policy.whitelist_networks.add(parse_cidr(item));
+      } catch (const UsageError& e) {
+        throw UsageError(fmt::format("whitelist: {}", e.what()));
+      }
+      continue;
+    }
+    Subject s{SubjectKind::kDomain, {}};
+    try {
+      s = parse_subject(item);
+    } catch (const UsageError&) {
+      bad(key, item, "use networks such as 192.0.2.0/24 and domain names");
+    }
+    if (s.kind != SubjectKind::kDomain) {
+      bad(key, item, "use networks such as 192.0.2.0/24 and domain names");
+    }
+    policy.whitelist_domains.push_back(s.text);
+  }
+}
+
+std::string show_whitelist(const ListingPolicy& p) {
+  std::string out = join_networks(p.whitelist_networks);
+  for (const std::string& d : p.whitelist_domains) {
+    if (!out.empty()) out += ' ';
+    out += d;
+  }
+  return out;
+}
+
+template <typename E, std::size_t N>
+E parse_choice(std::string_view key, std::string_view value,
+               const std::array<std::pair<std::string_view, E>, N>& choices) {
+  for (const auto& [name, e] : choices) {
+    if (value == name) return e;
+  }
+  std::string hint = "use ";
+  for (std::size_t i = 0; i < N; ++i) {
+    if (i > 0) hint += i + 1 == N ? " or " : ", ";
+    hint += choices[i].first;
+  }
+  bad(key, value, hint);
+}
+
+template <typename E, std::size_t N>
+std::string_view choice_name(E e, const std::array<std::pair<std::string_view, E>, N>& choices) {
+  for (const auto& [name, v] : choices) {
+    if (v == e) return name;
+  }
+  return "?";
+}
+
+constexpr std::array<std::pair<std::string_view, LogTarget>, 3> kLogTargets = {
+    {{"auto", LogTarget::kAuto}, {"stderr", LogTarget::kStderr}, {"syslog", LogTarget::kSyslog}}};
+constexpr std::array<std::pair<std::string_view, LogLevel>, 4> kLogLevels = {
+    {{"error", LogLevel::kError},
+     {"warning", LogLevel::kWarning},
+     {"info", LogLevel::kInfo},
+     {"debug", LogLevel::kDebug}}};
+
+using Apply = void (*)(CollectConfig&, std::string_view key, std::string_view value, bool append);
+using Show = std::string (*)(const CollectConfig&);
+
+struct Row {
+  CollectSetting info;
+  Apply apply;
+  Show show;
 };
 
-const std::map<std::string_view, Key, std::less<>>& key_table() {
-  static const std::map<std::string_view, Key, std::less<>> table = {
-      {"plain", Key::kPlain},
-      {"signed", Key::kSigned},
-      {"keys", Key::kKeys},
-      {"tls_cert", Key::kTlsCert},
-      {"tls_key", Key::kTlsKey},
-      {"metrics", Key::kMetrics},
-      {"state", Key::kState},
-      {"rbldnsd_dir", Key::kRbldnsdDir},
-      {"allow", Key::kAllow},
-      {"min_reporters", Key::kMinReporters},
-      {"ttl", Key::kTtl},
-      {"decay", Key::kDecay},
-      {"whitelist", Key::kWhitelist},
-      {"max_line", Key::kMaxLine},
-      {"idle_timeout", Key::kIdleTimeout},
-      {"max_connections", Key::kMaxConnections},
-      {"source_rate", Key::kSourceRate},
-      {"source_burst", Key::kSourceBurst},
-      {"max_bad_lines", Key::kMaxBadLines},
-      {"dns_ttl", Key::kDnsTtl},
-      {"dns_ns", Key::kDnsNs},
-      {"dns_hostmaster", Key::kDnsHostmaster},
-      {"sync", Key::kSync},
-      {"map_size", Key::kMapSize},
-      {"log", Key::kLog},
-      {"log_level", Key::kLogLevel},
-      {"user", Key::kUser},
-      {"group", Key::kGroup},
+// Every setting, once: its name, flag help, kind, whether SIGHUP applies it,
+// how it is parsed and how --check-config shows it. Documentation order.
+const std::vector<Row>& rows() {
+  using C = CollectConfig;
+  using V = std::string_view;
+  static const std::vector<Row> table = {
+      {{"plain", "accept plain report lines on ADDR:PORT (e.g. 127.0.0.1:2525)", false, true},
+       [](C& c, V k, V v, bool) { c.plain = endpoint_text(k, v); },
+       [](const C& c) { return or_none(c.plain); }},
+      {{"signed", "accept signed batches from exigrey-forward on ADDR:PORT", false, true},
+       [](C& c, V k, V v, bool) { c.signed_at = endpoint_text(k, v); },
+       [](const C& c) { return or_none(c.signed_at); }},
+      {{"keys", "reporters' secrets for signed batches, ID SECRET per line (reread on SIGHUP)",
+        false, false},
+       [](C& c, V k, V v, bool) { c.keys_file = absolute_file(k, v); },
+       [](const C& c) { return or_none(c.keys_file); }},
+      {{"tls_cert", "certificate chain (PEM): the signed listener speaks TLS", false, true},
+       [](C& c, V k, V v, bool) { c.tls_cert = absolute_file(k, v); },
+       [](const C& c) { return or_none(c.tls_cert); }},
+      {{"tls_key", "private key (PEM) of tls_cert", false, true},
+       [](C& c, V k, V v, bool) { c.tls_key = absolute_file(k, v); },
+       [](const C& c) { return or_none(c.tls_key); }},
+      {{"metrics", "serve Prometheus /metrics on ADDR:PORT", false, true},
+       [](C& c, V k, V v, bool) { c.metrics = endpoint_text(k, v); },
+       [](const C& c) { return or_none(c.metrics); }},
+      {{"state", "directory of the collector's LMDB store", false, true},
+       [](C& c, V k, V v, bool) { c.state_dir = absolute_dir(k, v); },
+       [](const C& c) { return or_none(c.state_dir); }},
+      {{"rbldnsd_dir", "directory where the rbldnsd data files are published", false, true},
+       [](C& c, V k, V v, bool) { c.rbldnsd_dir = absolute_dir(k, v); },
+       [](const C& c) { return or_none(c.rbldnsd_dir); }},
+      {{"allow", "networks allowed to send plain reports (default 127.0.0.0/8 ::1)", true, false},
+       [](C& c, V, V v, bool append) {
+         NetworkSet set = append ? c.allow : NetworkSet{};
+         for (std::string_view item : split_list(v)) {
+           try {
+             set.add(parse_cidr(item));
+           } catch (const UsageError& e) {
+             throw UsageError(fmt::format("allow: {}", e.what()));
+           }
+         }
+         c.allow = std::move(set);
+       },
+       [](const C& c) { return join_networks(c.allow); }},
+      {{"min_reporters", "distinct reporters needed before a subject is listed (default 2)", false,
+        false},
+       [](C& c, V k, V v, bool) {
+         c.policy.min_reporters =
+             parse_uint<unsigned>(k, v, 1, static_cast<unsigned>(kMaxVotesPerSubject));
+       },
+       [](const C& c) { return std::to_string(c.policy.min_reporters); }},
+      {{"ttl", "how long a vote counts after its last report (default 1d)", false, false},
+       [](C& c, V k, V v, bool) { c.policy.ttl = parse_seconds(k, v, 1, 365 * 86400); },
+       [](const C& c) { return std::to_string(c.policy.ttl); }},
+      {{"decay", "half-life of a vote's weight, 0 for none (default 12h)", false, false},
+       [](C& c, V k, V v, bool) { c.policy.decay = parse_seconds(k, v, 0, 365 * 86400); },
+       [](const C& c) { return std::to_string(c.policy.decay); }},
+      {{"whitelist", "networks and domains never black-listed", true, false},
+       [](C& c, V k, V v, bool append) { apply_whitelist(c.policy, k, v, append); },
+       [](const C& c) { return show_whitelist(c.policy); }},
+      {{"max_line", "longest report line in bytes (default 512)", false, false},
+       [](C& c, V k, V v, bool) {
+         c.limits.max_line = parse_uint<std::size_t>(k, v, 64, kMaxPlainLineLimit);
+       },
+       [](const C& c) { return std::to_string(c.limits.max_line); }},
+      {{"idle_timeout", "close connections without a line for this long (default 30s)", false,
+        false},
+       [](C& c, V k, V v, bool) { c.limits.idle_timeout = parse_seconds(k, v, 1, 86400); },
+       [](const C& c) { return std::to_string(c.limits.idle_timeout); }},
+      {{"max_connections", "open plain connections at most (default 512)", false, false},
+       [](C& c, V k, V v, bool) {
+         c.limits.max_connections = parse_uint<std::size_t>(k, v, 1, 100000);
+       },
+       [](const C& c) { return std::to_string(c.limits.max_connections); }},
+      {{"source_rate", "reports per second per source, 0 for no limit (default 100)", false,
+        false},
+       [](C& c, V k, V v, bool) {
+         c.limits.source_rate = parse_uint<std::uint32_t>(k, v, 0, 10'000'000);
+       },
+       [](const C& c) { return std::to_string(c.limits.source_rate); }},
+      {{"source_burst", "reports a source may send at once (default 1000)", false, false},
+       [](C& c, V k, V v, bool) {
+         c.limits.source_burst = parse_uint<std::uint32_t>(k, v, 1, 100'000'000);
+       },
+       [](const C& c) { return std::to_string(c.limits.source_burst); }},
+      {{"max_bad_lines", "bad lines before a connection is closed (default 100)", false, false},
+       [](C& c, V k, V v, bool) {
+         c.limits.max_bad_lines = parse_uint<std::size_t>(k, v, 1, 1'000'000);
+       },
+       [](const C& c) { return std::to_string(c.limits.max_bad_lines); }},
+      {{"dns_ttl", "TTL of the published records (default 5m)", false, false},
+       [](C& c, V k, V v, bool) { c.zone.ttl = parse_seconds(k, v, 1, 7 * 86400); },
+       [](const C& c) { return std::to_string(c.zone.ttl); }},
+      {{"dns_ns", "name server named in $NS and $SOA (default localhost)", false, false},
+       [](C& c, V k, V v, bool) { c.zone.ns = dns_name(k, v); },
+       [](const C& c) { return c.zone.ns; }},
+      {{"dns_hostmaster", "SOA contact (default hostmaster.localhost)", false, false},
+       [](C& c, V k, V v, bool) { c.zone.hostmaster = dns_name(k, v); },
+       [](const C& c) { return c.zone.hostmaster; }},
+      {{"sync", "store sync mode: full, meta or none (default meta)", false, true},
+       [](C& c, V k, V v, bool) {
+         // `precious` is the greylist stores' mode (a keep file of whitelist
+         // entries); the collector's store has no such split.
+         try {
+           c.store.sync = parse_sync_mode(v);
+         } catch (const UsageError&) {
+           bad(k, v, "use full, meta or none");
+         }
+         if (c.store.sync == SyncMode::kPrecious) bad(k, v, "use full, meta or none");
+       },
+       [](const C& c) { return std::string(to_string(c.store.sync)); }},
+      {{"map_size", "store map size (default 1G)", false, true},
+       [](C& c, V k, V v, bool) {
+         std::uint64_t size = 0;
+         try {
+           size = parse_size(v, "map_size");
+         } catch (const UsageError&) {
+           bad(k, v, "use bytes or a size such as 512M, 4G");
+         }
+         if (size < kMinMapSize) bad(k, v, "at least 64K");
+         c.store.map_size = size;
+       },
+       [](const C& c) { return std::to_string(c.store.map_size); }},
+      {{"log",
+        "auto (default: stderr, or syslog when stderr is closed or /dev/null), stderr or syslog",
+        false, false},
+       [](C& c, V k, V v, bool) { c.log = parse_choice(k, v, kLogTargets); },
+       [](const C& c) { return std::string(choice_name(c.log, kLogTargets)); }},
+      {{"log_level", "error, warning, info or debug (default info)", false, false},
+       [](C& c, V k, V v, bool) { c.log_level = parse_choice(k, v, kLogLevels); },
+       [](const C& c) { return std::string(choice_name(c.log_level, kLogLevels)); }},
+      {{"user", "after binding and reading keys as root, run as this user", false, true},
+       [](C& c, V k, V v, bool) { c.user = account_name(k, v, "use a user name such as exigrey"); },
+       [](const C& c) { return or_none(c.user); }},
+      {{"group", "with --user: run with this group (default: the user's primary group)", false,
+        true},
+       [](C& c, V k, V v, bool) {
+         c.group = account_name(k, v, "use a group name such as exigrey");
+       },
+       [](const C& c) { return or_none(c.group); }},
   };
   return table;
 }
 
-bool is_list(Key k) { return k == Key::kAllow || k == Key::kWhitelist; }
+const Row* find_row(std::string_view key) {
+  for (const Row& r : rows()) {
+    if (r.info.key == key) return &r;
+  }
+  return nullptr;
+}
 
 }  // namespace
 
@@ -197,201 +400,49 @@ NetworkSet CollectConfig::default_allow() {
   return NetworkSet({parse_cidr("127.0.0.0/8"), parse_cidr("::1")});
 }
 
+const std::vector<CollectSetting>& collect_settings() {
+  static const std::vector<CollectSetting> out = [] {
+    std::vector<CollectSetting> v;
+    for (const Row& r : rows()) v.push_back(r.info);
+    return v;
+  }();
+  return out;
+}
+
 const std::vector<std::string_view>& collect_setting_keys() {
-  static const std::vector<std::string_view> keys = {
-      "plain",       "signed",         "keys",          "tls_cert",      "tls_key",
-      "metrics",     "state",          "rbldnsd_dir",
-      "allow",       "min_reporters",  "ttl",           "decay",
-      "whitelist",   "max_line",       "idle_timeout",  "max_connections",
-      "source_rate", "source_burst",   "max_bad_lines", "dns_ttl",
-      "dns_ns",      "dns_hostmaster", "sync",          "map_size",
-      "log",         "log_level",      "user",          "group"};
+  static const std::vector<std::string_view> keys = [] {
+    std::vector<std::string_view> v;
+    for (const Row& r : rows()) v.push_back(r.info.key);
+    return v;
+  }();
   return keys;
+}
+
+std::string show_collect_setting(const CollectConfig& cfg, std::string_view key) {
+  const Row* row = find_row(key);
+  if (row == nullptr) throw UsageError(fmt::format("unknown setting {:?}", key.substr(0, 80)));
+  return row->show(cfg);
+}
+
+std::string describe_collect_config(const CollectConfig& cfg) {
+  std::string out;
+  for (const Row& r : rows()) {
+    out += r.info.key;
+    out += " = ";
+    out += r.show(cfg);
+    out += '\n';
+  }
+  return out;
 }
 
 void apply_collect_setting(CollectConfig& cfg, std::string_view key, std::string_view value,
                            bool append) {
-  const auto it = key_table().find(key);
-  if (it == key_table().end()) {
+  const Row* row = find_row(key);
+  if (row == nullptr) {
     throw UsageError(
         fmt::format("unknown setting {:?} (see exigrey-collect(8))", key.substr(0, 80)));
   }
-  value = trim(value);
-  switch (it->second) {
-    case Key::kPlain:
-      cfg.plain = endpoint_text(key, value);
-      break;
-    case Key::kSigned:
-      cfg.signed_at = endpoint_text(key, value);
-      break;
-    case Key::kKeys:
-      if (value.empty() || value.front() != '/') {
-        throw UsageError(fmt::format("{}: the keys file must be an absolute path", key));
-      }
-      cfg.keys_file = std::string(value);
-      break;
-    case Key::kTlsCert:
-    case Key::kTlsKey:
-      if (value.empty() || value.front() != '/') {
-        throw UsageError(fmt::format("{}: must be an absolute path", key));
-      }
-      (it->second == Key::kTlsCert ? cfg.tls_cert : cfg.tls_key) = std::string(value);
-      break;
-    case Key::kMetrics:
-      cfg.metrics = endpoint_text(key, value);
-      break;
-    case Key::kState:
-      cfg.state_dir = absolute_dir(key, value);
-      break;
-    case Key::kRbldnsdDir:
-      cfg.rbldnsd_dir = absolute_dir(key, value);
-      break;
-    case Key::kAllow: {
-      NetworkSet set = append ? cfg.allow : NetworkSet{};
-      for (std::string_view item : split_list(value)) {
-        try {
-          set.add(parse_cidr(item));
-        } catch (const UsageError& e) {
-          throw UsageError(fmt::format("allow: {}", e.what()));
-        }
-      }
-      cfg.allow = std::move(set);
-      break;
-    }
-    case Key::kWhitelist: {
-      if (!append) {
-        cfg.policy.whitelist_networks = NetworkSet{};
-        cfg.policy.whitelist_domains.clear();
-      }
-      for (std::string_view item : split_list(value)) {
-        if (parse_ip(item.substr(0, item.find('/'))).has_value()) {
-          try {
-            cfg.policy.whitelist_networks.add(parse_cidr(item));
-          } catch (const UsageError& e) {
-            throw UsageError(fmt::format("whitelist: {}", e.what()));
-          }
-          continue;
-        }
-        Subject s{SubjectKind::kDomain, {}};
-        try {
-          s = parse_subject(item);
-        } catch (const UsageError&) {
-          bad(key, item, "use networks such as 192.0.2.0/24 and domain names");
-        }
-        if (s.kind != SubjectKind::kDomain) {
-          bad(key, item, "use networks such as 192.0.2.0/24 and domain names");
-        }
-        cfg.policy.whitelist_domains.push_back(s.text);
-      }
-      break;
-    }
-    case Key::kMinReporters:
-      cfg.policy.min_reporters =
-          parse_uint<unsigned>(key, value, 1, static_cast<unsigned>(kMaxVotesPerSubject));
-      break;
-    case Key::kTtl:
-      cfg.policy.ttl = parse_seconds(key, value, 1, 365 * 86400);
-      break;
-    case Key::kDecay:
-      cfg.policy.decay = parse_seconds(key, value, 0, 365 * 86400);
-      break;
-    case Key::kMaxLine:
-      cfg.limits.max_line = parse_uint<std::size_t>(key, value, 64, kMaxPlainLineLimit);
-      break;
-    case Key::kIdleTimeout:
-      cfg.limits.idle_timeout = parse_seconds(key, value, 1, 86400);
-      break;
-    case Key::kMaxConnections:
-      cfg.limits.max_connections = parse_uint<std::size_t>(key, value, 1, 100000);
-      break;
-    case Key::kSourceRate:
-      cfg.limits.source_rate = parse_uint<std::uint32_t>(key, value, 0, 10'000'000);
-      break;
-    case Key::kSourceBurst:
-      cfg.limits.source_burst = parse_uint<std::uint32_t>(key, value, 1, 100'000'000);
-      break;
-    case Key::kMaxBadLines:
-      cfg.limits.max_bad_lines = parse_uint<std::size_t>(key, value, 1, 1'000'000);
-      break;
-    case Key::kDnsTtl:
-      cfg.zone.ttl = parse_seconds(key, value, 1, 7 * 86400);
-      break;
-    case Key::kDnsNs:
-    case Key::kDnsHostmaster: {
-      Subject s{SubjectKind::kDomain, {}};
-      try {
-        s = parse_subject(value);
-      } catch (const UsageError&) {
-        bad(key, value, "use a DNS name");
-      }
-      if (s.kind != SubjectKind::kDomain) bad(key, value, "use a DNS name");
-      (it->second == Key::kDnsNs ? cfg.zone.ns : cfg.zone.hostmaster) = s.text;
-      break;
-    }
-    case Key::kSync:
-      // `precious` is the greylist stores' mode (a keep file of whitelist
-      // entries); the collector's store has no such split.
-      try {
-        cfg.store.sync = parse_sync_mode(value);
-      } catch (const UsageError&) {
-        bad(key, value, "use full, meta or none");
-      }
-      if (cfg.store.sync == SyncMode::kPrecious) bad(key, value, "use full, meta or none");
-      break;
-    case Key::kMapSize: {
-      std::uint64_t size = 0;
-      try {
-        size = parse_size(value, "map_size");
-      } catch (const UsageError&) {
-        bad(key, value, "use bytes or a size such as 512M, 4G");
-      }
-      if (size < kMinMapSize) bad(key, value, "at least 64K");
-      cfg.store.map_size = size;
-      break;
-    }
-    case Key::kLog:
-      if (value == "auto") {
-        cfg.log = LogTarget::kAuto;
-      } else if (value == "stderr") {
-        cfg.log = LogTarget::kStderr;
-      } else if (value == "syslog") {
-        cfg.log = LogTarget::kSyslog;
-      } else {
-        bad(key, value, "use auto, stderr or syslog");
-      }
-      break;
-    case Key::kUser:
-    case Key::kGroup: {
-      // A name as useradd(8) accepts it; "none" (or empty) means: do not switch.
-      const bool ok = !value.empty() && value.size() <= 64 && value.front() != '-' &&
-                      value.find_first_not_of(
-                          "abcdefghijklmnopqrstuvwxyz"
-                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-$") == std::string_view::npos;
-      if (value == "none" || value.empty()) {
-        (it->second == Key::kUser ? cfg.user : cfg.group).clear();
-      } else if (!ok) {
-        bad(key, value,
-            it->second == Key::kUser ? "use a user name such as exigrey"
-                                     : "use a group name such as exigrey");
-      } else {
-        (it->second == Key::kUser ? cfg.user : cfg.group) = std::string(value);
-      }
-      break;
-    }
-    case Key::kLogLevel:
-      if (value == "error") {
-        cfg.log_level = LogLevel::kError;
-      } else if (value == "warning") {
-        cfg.log_level = LogLevel::kWarning;
-      } else if (value == "info") {
-        cfg.log_level = LogLevel::kInfo;
-      } else if (value == "debug") {
-        cfg.log_level = LogLevel::kDebug;
-      } else {
-        bad(key, value, "use error, warning, info or debug");
-      }
-      break;
-  }
+  row->apply(cfg, key, trim(value), append);
 }
 
 CollectConfig parse_collect_config(std::string_view text, std::string_view origin,
@@ -421,11 +472,11 @@ CollectConfig parse_collect_config(std::string_view text, std::string_view origi
     }
     const std::string_view key = trim(line.substr(0, eq));
     const std::string_view value = trim(line.substr(eq + 1));
-    const auto known = key_table().find(key);
-    if (known == key_table().end()) {
+    const Row* known = find_row(key);
+    if (known == nullptr) {
       fail(fmt::format("unknown setting {:?} (see exigrey-collect(8))", key.substr(0, 80)));
     }
-    const bool list = is_list(known->second);
+    const bool list = known->info.list;
     if (!list) {
       const auto [pos, fresh] = first_line.emplace(std::string(key), lineno);
       if (!fresh) fail(fmt::format("{} is set twice (first on line {})", key, pos->second));

@@ -1,5 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <fstream>
+#include <string>
+
 #include "exigrey/collect_config.h"
 #include "exigrey/error.h"
 
@@ -168,4 +171,47 @@ TEST_CASE("user and group name who the collector runs as", "[collect_config]") {
   const CollectConfig f = parse_collect_config("user = nobody\ngroup = nogroup\n", "f");
   CHECK(f.user == "nobody");
   CHECK(f.group == "nogroup");
+}
+
+TEST_CASE("Every setting reads back what --check-config shows", "[collect_config]") {
+  CollectConfig c = parse_collect_config(
+      "plain = [::1]:2525\nsigned = 127.0.0.1:8054\nkeys = /k\ntls_cert = /c\ntls_key = /p\n"
+      "state = /s\nrbldnsd_dir = /r\nallow = 10.0.0.0/8 ::1\nmin_reporters = 3\nttl = 2h\n"
+      "decay = 0\nwhitelist = 192.0.2.0/24 good.org\nsource_rate = 0\ndns_ns = ns.example.org\n"
+      "sync = none\nmap_size = 64M\nlog = syslog\nlog_level = debug\nuser = u\ngroup = g\n",
+      "f");
+  const std::string text = describe_collect_config(c);
+  const CollectConfig back = parse_collect_config(text, "check-config");
+  CHECK(back == c);
+  CHECK(describe_collect_config(CollectConfig{}).find("signed = none\n") != std::string::npos);
+  CHECK(text.find("tls_key = /p\n") != std::string::npos);
+  CHECK(text.find("keys = /k\n") != std::string::npos);
+  for (std::string_view key : collect_setting_keys()) {
+    CollectConfig d;
+    apply_collect_setting(d, key, show_collect_setting(c, key));
+    CHECK(show_collect_setting(d, key) == show_collect_setting(c, key));
+  }
+  CHECK_THROWS_AS(show_collect_setting(c, "nope"), UsageError);
+}
+
+TEST_CASE("The manual page documents every setting", "[collect_config]") {
+  std::ifstream in(std::string(EXIGREY_SOURCE_DIR) + "/docs/exigrey-collect.8");
+  REQUIRE(in);
+  // The option lines: ".BI \-\-ttl " DURATION"", possibly two options on one.
+  std::string options;
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with(".BI ")) options += line + "\n";
+  }
+  for (const CollectSetting& s : collect_settings()) {
+    std::string flag = "\\-\\-";
+    for (char ch : s.key) {
+      if (ch == '_') {
+        flag += "\\-";
+      } else {
+        flag += ch;
+      }
+    }
+    INFO(flag);
+    CHECK(options.find(flag + " ") != std::string::npos);
+  }
 }

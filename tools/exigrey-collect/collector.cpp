@@ -172,22 +172,13 @@ class Collector {
                 unreadable_hint(cmd_.config_file));
       return;
     }
-    auto keep = [&](auto CollectConfig::*field, std::string_view key) {
-      if (next.*field != cfg_.*field) {
-        LOG_WARNING("reload: {} changed; restart exigrey-collect to apply it", key);
-        next.*field = cfg_.*field;
+    for (const CollectSetting& setting : collect_settings()) {
+      if (!setting.restart) continue;
+      const std::string running = show_collect_setting(cfg_, setting.key);
+      if (show_collect_setting(next, setting.key) != running) {
+        LOG_WARNING("reload: {} changed; restart exigrey-collect to apply it", setting.key);
+        apply_collect_setting(next, setting.key, running);
       }
-    };
-    keep(&CollectConfig::plain, "plain");
-    keep(&CollectConfig::signed_at, "signed");
-    keep(&CollectConfig::metrics, "metrics");
-    keep(&CollectConfig::state_dir, "state");
-    keep(&CollectConfig::rbldnsd_dir, "rbldnsd_dir");
-    keep(&CollectConfig::user, "user");
-    keep(&CollectConfig::group, "group");
-    if (next.store.sync != cfg_.store.sync || next.store.map_size != cfg_.store.map_size) {
-      LOG_WARNING("reload: sync or map_size changed; restart exigrey-collect to apply it");
-      next.store = cfg_.store;
     }
     daemon::log_init("exigrey-collect", log_target_of(next.log), log_level_of(next.log_level));
     if (plain_) plain_->set_limits(next.limits, next.allow);

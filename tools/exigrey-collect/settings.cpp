@@ -5,18 +5,6 @@
 #include "exigrey/error.h"
 
 namespace exigrey::collect {
-namespace {
-
-std::string join_networks(const NetworkSet& set) {
-  std::string out;
-  for (const Cidr& c : set.networks()) {
-    if (!out.empty()) out += ' ';
-    out += c.to_string();
-  }
-  return out;
-}
-
-}  // namespace
 
 std::string flag_of(std::string_view key) {
   std::string flag = "--";
@@ -45,30 +33,6 @@ CollectConfig load_settings(const CommandLine& cmd) {
     }
   }
   return cfg;
-}
-
-std::string describe(const CollectConfig& c) {
-  std::string whitelist = join_networks(c.policy.whitelist_networks);
-  for (const std::string& d : c.policy.whitelist_domains) {
-    if (!whitelist.empty()) whitelist += ' ';
-    whitelist += d;
-  }
-  return fmt::format(
-      "plain = {}\nmetrics = {}\nstate = {}\nrbldnsd_dir = {}\nallow = {}\n"
-      "min_reporters = {}\nttl = {}\ndecay = {}\nwhitelist = {}\nmax_line = {}\n"
-      "idle_timeout = {}\nmax_connections = {}\nsource_rate = {}\nsource_burst = {}\n"
-      "max_bad_lines = {}\ndns_ttl = {}\ndns_ns = {}\ndns_hostmaster = {}\nsync = {}\n"
-      "map_size = {}\nlog = {}\nlog_level = {}\nuser = {}\ngroup = {}\n",
-      c.plain.empty() ? "none" : c.plain, c.metrics.empty() ? "none" : c.metrics, c.state_dir,
-      c.rbldnsd_dir, join_networks(c.allow), c.policy.min_reporters, c.policy.ttl, c.policy.decay,
-      whitelist, c.limits.max_line, c.limits.idle_timeout, c.limits.max_connections,
-      c.limits.source_rate, c.limits.source_burst, c.limits.max_bad_lines, c.zone.ttl, c.zone.ns,
-      c.zone.hostmaster, to_string(c.store.sync), c.store.map_size,
-      c.log == LogTarget::kSyslog   ? "syslog"
-      : c.log == LogTarget::kStderr ? "stderr"
-                                    : "auto",
-      to_string(c.log_level),
-      c.user.empty() ? "none" : c.user, c.group.empty() ? "none" : c.group);
 }
 
 daemon::LogLevel log_level_of(LogLevel level) noexcept {

@@ -28,9 +28,6 @@ std::string flag_of(std::string_view key);
 // (check_collect_config does). Throws UsageError naming the file line or flag.
 CollectConfig load_settings(const CommandLine& cmd);
 
-// The configuration as a settings file (for --check-config).
-std::string describe(const CollectConfig& cfg);
-
 daemon::LogLevel log_level_of(LogLevel level) noexcept;
 daemon::LogTarget log_target_of(LogTarget target) noexcept;
 

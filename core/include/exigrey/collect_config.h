@@ -106,8 +106,27 @@ struct CollectConfig {
   friend bool operator==(const CollectConfig&, const CollectConfig&) = default;
 };
 
-// The known keys, in documentation order.
+// One setting as the table in collect_config.cpp defines it: that table is
+// the only list of settings; parsing, the flags, --check-config, reloads and
+// the test against the manual page all read it.
+struct CollectSetting {
+  std::string_view key;   // "min_reporters" (flag: --min-reporters)
+  std::string_view help;  // one line for --help
+  bool list = false;      // blank/comma-separated items; repeated keys append
+  bool restart = false;   // SIGHUP keeps the running value (restart to apply)
+};
+
+// Every setting, in documentation order.
+const std::vector<CollectSetting>& collect_settings();
+// Their keys, in the same order.
 const std::vector<std::string_view>& collect_setting_keys();
+
+// The value of one setting as the settings file would write it ("none" for
+// an unset endpoint or path). Throws UsageError for an unknown key.
+std::string show_collect_setting(const CollectConfig& cfg, std::string_view key);
+
+// Every setting as `key = value` lines (--check-config).
+std::string describe_collect_config(const CollectConfig& cfg);
 
 // Applies one setting to `cfg` (a list setting appends when `append`,
 // otherwise replaces). Throws UsageError naming `key`.
