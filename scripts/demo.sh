@@ -91,7 +91,7 @@ acl_check_rcpt:
   # A spamtrap: only bots write here. Report the client, then refuse.
   deny  message   = no such user
         recipients = spamtrap@example.org
-        set acl_m_reported = \${dlfunc{$tmp/libexigrey.so}{report}{black}{\$sender_host_address}{spamtrap hit}}
+        set acl_m_reported = \${dlfunc{$tmp/libexigrey.so}{report}{black}{\$sender_host_address}{trap: spamtrap hit}}
 
   # Greylisting: the item is the sender/recipient pair, the suffix the client.
   defer message   = greylisted: please try again in $delay seconds
@@ -170,8 +170,10 @@ printf '%s\n' "$secret" >"$tmp/forward.secret"
 chmod 0600 "$tmp/collect.keys" "$tmp/forward.secret"
 signed_port=$(free_port)
 dns_port=$(free_port)
+web_port=$(free_port)
 "$bin/exigrey-collect/exigrey-collect" --signed "127.0.0.1:$signed_port" --keys "$tmp/collect.keys" \
   --state "$tmp/collect" --rbldnsd-dir "$tmp/zones" --min-reporters 1 \
+  --web "127.0.0.1:$web_port" --removal-text "Clean the host, then ask for removal here." \
   >"$tmp/collect.log" 2>&1 &
 others+=($!)
 # rbldnsd aborts on a missing file: wait until the collector wrote all six.
@@ -224,16 +226,40 @@ say "           TXT $(dig_a TXT | head -n 1)"
 [ "$listed" = 127.0.0.2 ] &&
   say "   -> Listed. Every participant's Exim can now refuse $bot with an ordinary dnslists check."
 
+step "10. The list's operator looks the bot up, then delists it"
+collect_admin() { "$bin/exigrey-collect/exigrey-collect" --state "$tmp/collect" "$@"; }
+say "   \$ exigrey-collect lookup $bot"
+collect_admin lookup "$bot" | sed 's/^/     /'
+say "   The public lookup page (http://127.0.0.1:$web_port/lookup?q=$bot) says, as JSON:"
+say "     $(python3 -c 'import sys, urllib.request
+print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
+  "http://127.0.0.1:$web_port/api/lookup?q=$bot" 2>/dev/null || echo unreachable)"
+say "   \$ exigrey-collect delist $bot --reason \"demo: the owner cleaned the host\""
+collect_admin delist "$bot" --reason "demo: the owner cleaned the host" | sed 's/^/     /'
+start=$(date +%s.%N)
+delisted=""
+for _ in $(seq 1 100); do
+  [ -z "$(dig_a A | head -n 1)" ] && { delisted=yes; break; }
+  sleep 0.05
+done
+took=$(python3 -c "import time; print(f'{time.time() - $start:.1f}')")
+if [ "$delisted" = yes ]; then
+  say "   -> dig $rev.bl.exigrey.demo -> nothing ($took s after the delisting); the history keeps it:"
+  collect_admin lookup "$bot" | sed -n '/^history/,$p' | sed 's/^/     /'
+fi
+
 echo
-if [[ $first == 451* ]] && [[ $second == 250* ]] && [ "$listed" = 127.0.0.2 ]; then
+if [[ $first == 451* ]] && [[ $second == 250* ]] && [ "$listed" = 127.0.0.2 ] &&
+  [ "$delisted" = yes ]; then
   say "Success: greylisting deferred the first attempt and accepted the retry;"
-  say "the bot's report reached the collector and DNS lists it."
+  say "the bot's report reached the collector and DNS lists it; the operator delisted it."
   exit 0
 fi
 say "Something went wrong: expected a 451 defer, a 250 accept and a DNS listing."
 say "First attempt: ${first:-no answer}"
 say "Retry: ${second:-no answer}"
 say "DNS answer for the bot: ${listed:-none}"
+say "Delisted: ${delisted:-no}"
 [ -s "$tmp/log/paniclog" ] && { say "Exim's panic log:"; cat "$tmp/log/paniclog"; }
 for f in collect forward rbldnsd; do
   [ -s "$tmp/$f.log" ] && { say "$f log:"; tail -n 5 "$tmp/$f.log"; }

@@ -14,6 +14,8 @@ packages=(
   clang libclang-rt-14-dev
   # the real parts the tests and the demo drive
   exim4-daemon-heavy swaks rbldnsd dnsutils socat
+  # the public lookup page's test (tests/collect/test_web.py) loads it in a real browser
+  chromium
   # the TLS test makes its own CA
   openssl
   # the real-Exim tests and the demo (free ports, sub-second waits); the

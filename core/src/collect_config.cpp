@@ -64,6 +64,26 @@ std::int64_t parse_seconds(std::string_view key, std::string_view value, std::in
   return s;
 }
 
+double parse_double(std::string_view key, std::string_view value, double min, double max) {
+  double out = 0;
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), out);
+  if (value.empty() || ec != std::errc() || end != value.data() + value.size() || !(out >= min) ||
+      out > max) {
+    bad(key, value, fmt::format("use a number from {} to {}", min, max));
+  }
+  return out;
+}
+
+// Text shown on the web page: one line of printable characters (the page
+// escapes it; this keeps the settings file and the logs sane).
+std::string page_text(std::string_view key, std::string_view value, std::size_t max) {
+  if (value.size() > max) bad(key, value, fmt::format("at most {} bytes", max));
+  for (char ch : value) {
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) bad(key, value, "no control bytes");
+  }
+  return std::string(value);
+}
+
 std::string endpoint_text(std::string_view key, std::string_view value) {
   if (value.empty() || value == "none" || value == "off") return {};
   return parse_endpoint(value, key).to_string();
@@ -255,6 +275,77 @@ const std::vector<Row>& rows() {
       {{"whitelist", "networks and domains never black-listed", true, false},
        [](C& c, V k, V v, bool append) { apply_whitelist(c.policy, k, v, append); },
        [](const C& c) { return show_whitelist(c.policy); }},
+      {{"reporter_weight", "ID=WEIGHT: a reporter's vote counts this much (default 1; 0 ignores it)",
+        true, false},
+       [](C& c, V k, V v, bool append) {
+         if (!append) c.policy.reporter_weights.clear();
+         for (std::string_view item : split_list(v)) {
+           const auto eq = item.rfind('=');
+           const std::string_view id = eq == V::npos ? V{} : item.substr(0, eq);
+           double w = -1;
+           if (eq != V::npos) w = parse_double(k, item.substr(eq + 1), 0, kMaxReporterWeight);
+           if (id.empty() || id.size() > kMaxReporterBytes) {
+             bad(k, item, "use ID=WEIGHT such as plain:192.0.2.1=2 or mx1=0.5");
+           }
+           std::erase_if(c.policy.reporter_weights, [&](const auto& e) { return e.first == id; });
+           c.policy.reporter_weights.emplace_back(std::string(id), w);
+         }
+       },
+       [](const C& c) {
+         std::string out;
+         for (const auto& [id, w] : c.policy.reporter_weights) {
+           if (!out.empty()) out += ' ';
+           out += fmt::format("{}={}", id, w);
+         }
+         return out;
+       }},
+      {{"probation", "new reporters' votes count less for this long (default 0: no probation)",
+        false, false},
+       [](C& c, V k, V v, bool) { c.policy.probation = parse_seconds(k, v, 0, 365 * 86400); },
+       [](const C& c) { return std::to_string(c.policy.probation); }},
+      {{"probation_weight", "what a vote on probation counts, 0..1 (default 0.5)", false, false},
+       [](C& c, V k, V v, bool) { c.policy.probation_weight = parse_double(k, v, 0, 1); },
+       [](const C& c) { return fmt::format("{}", c.policy.probation_weight); }},
+      {{"hold", "a listing lasts at least this, doubled for each repeat (default 1h)", false, false},
+       [](C& c, V k, V v, bool) { c.policy.hold = parse_seconds(k, v, 0, 365 * 86400); },
+       [](const C& c) { return std::to_string(c.policy.hold); }},
+      {{"hold_max", "the doubled hold never exceeds this (default 7d)", false, false},
+       [](C& c, V k, V v, bool) { c.policy.hold_max = parse_seconds(k, v, 0, 365 * 86400); },
+       [](const C& c) { return std::to_string(c.policy.hold_max); }},
+      {{"offense_memory", "listings further apart than this start the doubling again (default 30d)",
+        false, false},
+       [](C& c, V k, V v, bool) { c.policy.offense_memory = parse_seconds(k, v, 0, 3650 * 86400); },
+       [](const C& c) { return std::to_string(c.policy.offense_memory); }},
+      {{"ipv6_prefix", "IPv6 reports count for their /N network, 48..128 (default 64)", false,
+        false},
+       [](C& c, V k, V v, bool) { c.policy.ipv6_prefix = parse_uint<unsigned>(k, v, 48, 128); },
+       [](const C& c) { return std::to_string(c.policy.ipv6_prefix); }},
+      {{"escalate_ipv4", "list a whole /24 once this many of its addresses are (default 0: never)",
+        false, false},
+       [](C& c, V k, V v, bool) { c.policy.escalate_ipv4 = parse_uint<unsigned>(k, v, 0, 256); },
+       [](const C& c) { return std::to_string(c.policy.escalate_ipv4); }},
+      {{"escalate_ipv6",
+        "list a whole IPv6 /48 once this many of its networks are (default 0: never)", false,
+        false},
+       [](C& c, V k, V v, bool) { c.policy.escalate_ipv6 = parse_uint<unsigned>(k, v, 0, 65536); },
+       [](const C& c) { return std::to_string(c.policy.escalate_ipv6); }},
+      {{"retention", "evidence is kept this long after a subject's last event (default 30d)",
+        false, false},
+       [](C& c, V k, V v, bool) { c.policy.retention = parse_seconds(k, v, 1, 3650 * 86400); },
+       [](const C& c) { return std::to_string(c.policy.retention); }},
+      {{"web", "serve the public lookup page and JSON API on ADDR:PORT (default none)", false,
+        true},
+       [](C& c, V k, V v, bool) { c.web = endpoint_text(k, v); },
+       [](const C& c) { return or_none(c.web); }},
+      {{"list_name", "the list's name on the lookup page (default exigrey)", false, false},
+       [](C& c, V k, V v, bool) { c.list_name = page_text(k, v, 64); },
+       [](const C& c) { return c.list_name; }},
+      {{"removal_text", "how to get removed, shown on the lookup page", false, false},
+       [](C& c, V k, V v, bool) { c.removal_text = v == "none" ? "" : page_text(k, v, 1000); },
+       [](const C& c) { return or_none(c.removal_text); }},
+      {{"max_requests", "removal requests stored at most (default 1000)", false, false},
+       [](C& c, V k, V v, bool) { c.max_requests = parse_uint<std::size_t>(k, v, 0, 1'000'000); },
+       [](const C& c) { return std::to_string(c.max_requests); }},
       {{"max_line", "longest report line in bytes (default 512)", false, false},
        [](C& c, V k, V v, bool) {
          c.limits.max_line = parse_uint<std::size_t>(k, v, 64, kMaxPlainLineLimit);
@@ -294,6 +385,41 @@ const std::vector<Row>& rows() {
       {{"dns_hostmaster", "SOA contact (default hostmaster.localhost)", false, false},
        [](C& c, V k, V v, bool) { c.zone.hostmaster = dns_name(k, v); },
        [](const C& c) { return c.zone.hostmaster; }},
+      {{"answer",
+        "black-list A value per category, CATEGORY=127.0.0.N; the first one a listing has "
+        "wins (default 127.0.0.2)",
+        true, false},
+       [](C& c, V k, V v, bool append) {
+         auto answers = append ? c.zone.answers : decltype(c.zone.answers){};
+         for (std::string_view item : split_list(v)) {
+           auto answer = parse_answer_code(item);
+           for (const auto& [category, address] : answers) {
+             if (category == answer.first) bad(k, item, "the category has an answer already");
+           }
+           answers.push_back(std::move(answer));
+         }
+         if (answers.size() > kMaxAnswers) {
+           bad(k, v, fmt::format("at most {} categories", kMaxAnswers));
+         }
+         c.zone.answers = std::move(answers);
+       },
+       [](const C& c) {
+         std::string out;
+         for (const auto& [category, address] : c.zone.answers) {
+           if (!out.empty()) out += ' ';
+           out += category + "=" + address;
+         }
+         return out;
+       }},
+      {{"txt",
+        "TXT template of black listings: {reporters} {s} {since} {category} {categories} "
+        "{subject}; $ is the queried name",
+        false, false},
+       [](C& c, V, V v, bool) {
+         check_txt_template(v);
+         c.zone.txt = std::string(v);
+       },
+       [](const C& c) { return c.zone.txt; }},
       {{"sync", "store sync mode: full, meta or none (default meta)", false, true},
        [](C& c, V k, V v, bool) {
          // `precious` is the greylist stores' mode (a keep file of whitelist

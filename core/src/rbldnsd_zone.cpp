@@ -9,9 +9,11 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <string>
 #include <utility>
 
 #include "exigrey/error.h"
+#include "exigrey/ip_network.h"
 
 namespace exigrey {
 namespace {
@@ -65,7 +67,137 @@ void check_dns_name(std::string_view setting, const std::string& name) {
       fmt::format("exigrey: {} {:?} is not a DNS name in lower case", setting, name.substr(0, 80)));
 }
 
+constexpr std::size_t kMaxCategoryNameBytes = 24;  // as the collector keeps them
+
+bool is_category(std::string_view c) {
+  if (c.empty() || c.size() > kMaxCategoryNameBytes) return false;
+  return std::all_of(c.begin(), c.end(), [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+  });
+}
+
+bool is_blank(char c) { return c == ' ' || c == '\t'; }
+
+constexpr std::array<std::string_view, 6> kPlaceholders = {"reporters", "s",          "since",
+                                                           "category",  "categories", "subject"};
+
+// Empty when acceptable, else why not.
+std::string answer_problem(std::string_view category, std::string_view address) {
+  if (!is_category(category)) {
+    return fmt::format("a category is 1 to {} bytes of a-z 0-9 _ -", kMaxCategoryNameBytes);
+  }
+  const auto ip = parse_ip(address);
+  // DNSBL convention: 127.0.0.1 (loopback itself, also what a broken setup
+  // may answer for any name) never means "listed"; 127.0.0.0 is a network.
+  if (!ip || ip->v6 || ip->bytes[0] != 127 ||
+      (ip->bytes[1] == 0 && ip->bytes[2] == 0 && ip->bytes[3] < 2)) {
+    return "the address must be in 127.0.0.2-127.255.255.255";
+  }
+  return {};
+}
+
+std::string txt_problem(std::string_view t) {
+  if (t.empty()) return "the template is empty";
+  if (t.size() > kMaxTxtTemplateBytes) {
+    return fmt::format("{} bytes, at most {}", t.size(), kMaxTxtTemplateBytes);
+  }
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    const auto b = static_cast<unsigned char>(t[i]);
+    // A line break would end the rbldnsd entry; other control or 8-bit
+    // bytes have no defined meaning in a TXT that Exim puts in a reply.
+    if (b < 0x20 || b > 0x7e) return fmt::format("byte 0x{:02x} is not printable ASCII", b);
+  }
+  // rbldnsd trims the line and skips blanks after the A value; the settings
+  // file trims values.
+  if (is_blank(t.front()) || is_blank(t.back())) return "leading or trailing blanks would be lost";
+  // rbldnsd drops a TXT's leading '=' (its "no base template" marker).
+  if (t.front() == '=') return "rbldnsd drops a leading '='";
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    const char c = t[i];
+    if (c == '#' && (i == 0 || is_blank(t[i - 1]))) {
+      return "'#' at the start or after a blank starts a comment in the settings file "
+             "(inside a word, as in lookup#$, it is fine)";
+    }
+    if (c == '$' && i + 1 < t.size()) {
+      const char n = t[i + 1];
+      if (n == '$') {
+        ++i;
+      } else if ((n >= '0' && n <= '9') || n == '=') {
+        return fmt::format("'${}' is an rbldnsd substitution variable (write $$ for a '$')", n);
+      } else if (n == '{') {
+        return "'$' right before a placeholder would run into its value (rbldnsd reads "
+               "'$' and a digit as a variable)";
+      }
+      continue;
+    }
+    if (c == '}') return "unbalanced '}'";
+    if (c != '{') continue;
+    const std::size_t close = t.find('}', i);
+    if (close == std::string_view::npos) return "unbalanced '{'";
+    const std::string_view name = t.substr(i + 1, close - i - 1);
+    if (std::find(kPlaceholders.begin(), kPlaceholders.end(), name) == kPlaceholders.end()) {
+      return fmt::format(
+          "unknown placeholder {{{}}}; use {{reporters}} {{s}} {{since}} {{category}} "
+          "{{categories}} {{subject}}",
+          name.substr(0, 24));
+    }
+    i = close;
+  }
+  return {};
+}
+
+struct Choice {
+  std::string_view category;
+  std::string_view answer;
+};
+
+// The categories worth trusting: a listing is plain data, and a category
+// ends up in a data file line, so anything but a valid name is ignored
+// rather than escaped.
+std::vector<std::string_view> valid_categories(const Listing& l) {
+  std::vector<std::string_view> out;
+  for (const std::string& c : l.categories) {
+    if (is_category(c)) out.push_back(c);
+  }
+  return out;
+}
+
+Choice choose(const Listing& l, std::span<const std::string_view> cats, const ZoneOptions& o) {
+  for (const auto& [category, answer] : o.answers) {
+    // "manual" is the operator's word: a reporter cannot claim it with a note.
+    const bool has = category == "manual"
+                         ? l.manual
+                         : std::find(cats.begin(), cats.end(), category) != cats.end();
+    if (has) return {category, answer};
+  }
+  if (!cats.empty()) return {cats.front(), kDefaultAnswer};
+  return {l.manual ? "manual" : "listed", kDefaultAnswer};
+}
+
+char printable(char c) {
+  const auto b = static_cast<unsigned char>(c);
+  return b < 0x20 || b > 0x7e ? '?' : c;
+}
+
 }  // namespace
+
+void check_txt_template(std::string_view tmpl) {
+  const std::string why = txt_problem(tmpl);
+  if (!why.empty()) throw UsageError(fmt::format("invalid txt {:?} ({})", tmpl.substr(0, 80), why));
+}
+
+std::pair<std::string, std::string> parse_answer_code(std::string_view item) {
+  const std::size_t eq = item.find('=');
+  auto fail = [&](std::string_view why) -> std::pair<std::string, std::string> {
+    throw UsageError(fmt::format("invalid answer {:?} ({})", item.substr(0, 80), why));
+  };
+  if (eq == std::string_view::npos) return fail("use CATEGORY=ADDRESS, e.g. virus=127.0.0.4");
+  const std::string_view category = item.substr(0, eq);
+  const std::string_view address = item.substr(eq + 1);
+  const std::string why = answer_problem(category, address);
+  if (!why.empty()) return fail(why);
+  return {std::string(category), parse_ip(address)->to_string()};
+}
 
 void check_zone_options(const ZoneOptions& o) {
   if (o.ttl < 1 || o.ttl > 7 * 86400) {
@@ -73,6 +205,89 @@ void check_zone_options(const ZoneOptions& o) {
   }
   check_dns_name("dns_ns", o.ns);
   check_dns_name("dns_hostmaster", o.hostmaster);
+  if (o.answers.size() > kMaxAnswers) {
+    throw UsageError(
+        fmt::format("exigrey: answer: {} categories, at most {}", o.answers.size(), kMaxAnswers));
+  }
+  for (std::size_t i = 0; i < o.answers.size(); ++i) {
+    const auto& [category, address] = o.answers[i];
+    std::string why = answer_problem(category, address);
+    // The settings print answers as written here: only canonical text reads back.
+    if (why.empty() && parse_ip(address)->to_string() != address) {
+      why = "write the address as a plain dotted quad";
+    }
+    for (std::size_t j = 0; why.empty() && j < i; ++j) {
+      if (o.answers[j].first == category) why = "the category has an answer already";
+    }
+    if (!why.empty()) {
+      throw UsageError(fmt::format("exigrey: invalid answer {:?} ({})",
+                                   fmt::format("{}={}", category, address).substr(0, 80), why));
+    }
+  }
+  const std::string why = txt_problem(o.txt);
+  if (!why.empty()) {
+    throw UsageError(fmt::format("exigrey: invalid txt {:?} ({})", o.txt.substr(0, 80), why));
+  }
+}
+
+std::string black_answer(const Listing& l, const ZoneOptions& o) {
+  const auto cats = valid_categories(l);
+  return std::string(choose(l, cats, o).answer);
+}
+
+std::string black_txt(const Listing& l, const ZoneOptions& o) {
+  const auto cats = valid_categories(l);
+  const Choice choice = choose(l, cats, o);
+  // The default text counts reporters; an operator's listing has none to count.
+  const std::string_view t = l.manual && o.txt == kDefaultTxt ? kDefaultManualTxt : o.txt;
+  std::string out;
+  out.reserve(kMaxTxtBytes);
+  // Cut at kMaxTxtBytes, the most one TXT string holds (rbldnsd cuts
+  // longer ones with a warning at every load).
+  auto put = [&](std::string_view piece, bool value) {
+    for (char c : piece) {
+      if (out.size() >= kMaxTxtBytes) return;
+      // A value never carries a '$': rbldnsd would substitute it.
+      out.push_back(value && c == '$' ? '?' : printable(c));
+    }
+  };
+  for (std::size_t i = 0; i < t.size() && out.size() < kMaxTxtBytes; ++i) {
+    if (t[i] == '$' && i + 1 < t.size() && t[i + 1] == '$') {
+      // Both or neither: half of "$$" would become the queried name.
+      if (out.size() + 2 > kMaxTxtBytes) break;
+      out += "$$";
+      ++i;
+      continue;
+    }
+    const std::size_t close = t[i] == '{' ? t.find('}', i) : std::string_view::npos;
+    if (close == std::string_view::npos) {
+      put(t.substr(i, 1), false);
+      continue;
+    }
+    const std::string_view name = t.substr(i + 1, close - i - 1);
+    if (name == "reporters") {
+      put(std::to_string(l.reporters), true);
+    } else if (name == "s") {
+      put(l.reporters == 1 ? "" : "s", true);
+    } else if (name == "since") {
+      put(format_utc(l.since), true);
+    } else if (name == "category") {
+      put(choice.category, true);
+    } else if (name == "categories") {
+      if (cats.empty()) put("none", true);
+      for (std::size_t k = 0; k < cats.size(); ++k) {
+        if (k > 0) put(",", true);
+        put(cats[k], true);
+      }
+    } else if (name == "subject") {
+      put(l.subject.text, true);
+    } else {
+      put(t.substr(i, 1), false);  // not a placeholder (an unchecked template)
+      continue;
+    }
+    i = close;
+  }
+  return out;
 }
 
 std::string zone_file_name(Verb list, ZoneFileKind kind) {
@@ -105,12 +320,16 @@ std::string render_zone_file(Verb list, ZoneFileKind kind, std::span<const Listi
                  "{} :127.0.0.2:RFC 5782 test point\n",
                  to_string(list), kDataset[k], o.ttl, o.ns, o.hostmaster, o.ttl, o.ttl, o.ns, o.ttl,
                  kTestPoint[k]);
-  const std::string_view why = black ? "reported by" : "vouched for by";
   for (const Listing& l : listings) {
     if (!matches(kind, l.subject.kind)) continue;
-    fmt::format_to(std::back_inserter(out), "{} :127.0.0.2:$ {} {} exigrey reporter{} since {}\n",
-                   l.subject.text, why, l.reporters, l.reporters == 1 ? "" : "s",
-                   format_utc(l.since));
+    if (black) {
+      fmt::format_to(std::back_inserter(out), "{} :{}:{}\n", l.subject.text, black_answer(l, o),
+                     black_txt(l, o));
+    } else {
+      fmt::format_to(std::back_inserter(out),
+                     "{} :127.0.0.2:$ vouched for by {} exigrey reporter{} since {}\n",
+                     l.subject.text, l.reporters, l.reporters == 1 ? "" : "s", format_utc(l.since));
+    }
   }
   return out;
 }

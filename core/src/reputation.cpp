@@ -29,7 +29,21 @@ using Cursor = detail::RawCursor;
 //                                i64 first | i64 last | i64 black_since |
 //                                i64 white_since | u8 nvotes |
 //                                nvotes x (u8 len | reporter | i64 black | i64 white)
+//                                version 2 appends: u8 ncat | ncat x (u8 len | name |
+//                                u64 reports | i64 last) | u16 len | last_note |
+//                                u8 nhist | nhist x (i64 time | u8 kind | u8 len | text) |
+//                                i64 listed_since | i64 hold_until | u32 offenses |
+//                                i64 last_offense | i64 ban_until | u8 len | ban_reason |
+//                                i64 delisted_at | i64 exempt_until | u8 len |
+//                                delist_reason | u8 flags (1: network)
+//                                (version 1 records read as version 2 with these empty)
 //   key 0x30 reporter id      -> u64 le, the last report id committed (signed protocol)
+//   key 0x40 kind text        -> removal request: i64 time | u8 len | client |
+//                                u8 len | contact | u16 len | message
+//   key 0x50 reporter id      -> i64 le, when the reporter was first seen
+//   key 0x00 "generation"     -> u64 le, bumped by every operator action
+//   key 0x00 "requests"       -> u64 le, removal requests stored
+//   key 0x00 "settings"       -> the running collector's settings (key = value lines)
 //   (all integers little-endian; kind is SubjectKind: 4, 6 or 'd')
 constexpr std::string_view kReputationFormat = "exigrey-reputation 1";
 constexpr char kSubjectNs = 0x20;
@@ -42,20 +56,34 @@ constexpr std::string_view kWhiteKey = std::string_view(
     "\x00"
     "white_reports",
     14);
-constexpr std::uint8_t kRecordVersion = 1;
+constexpr char kRequestNs = 0x40;
+constexpr char kReporterNs = 0x50;
+constexpr std::string_view kGenerationKey = std::string_view(
+    "\x00"
+    "generation",
+    11);
+constexpr std::string_view kRequestsKey = std::string_view(
+    "\x00"
+    "requests",
+    9);
+constexpr std::string_view kSettingsKey = std::string_view(
+    "\x00"
+    "settings",
+    9);
+constexpr std::uint8_t kRecordVersion = 2;
 constexpr std::size_t kFixedBytes = 1 + 8 + 8 + 8 * 4 + 1;
 
-std::string subject_key(const Subject& s) {
+std::string subject_key(const Subject& s, char ns = kSubjectNs) {
   std::string key;
   key.reserve(2 + s.text.size());
-  key.push_back(kSubjectNs);
+  key.push_back(ns);
   key.push_back(static_cast<char>(s.kind));
   key.append(s.text);
   return key;
 }
 
-std::optional<Subject> subject_of_key(std::string_view key) {
-  if (key.size() < 3 || key[0] != kSubjectNs) return std::nullopt;
+std::optional<Subject> subject_of_key(std::string_view key, char ns = kSubjectNs) {
+  if (key.size() < 3 || key[0] != ns) return std::nullopt;
   const auto kind = static_cast<unsigned char>(key[1]);
   if (kind != 4 && kind != 6 && kind != 'd') return std::nullopt;
   return Subject{static_cast<SubjectKind>(kind), std::string(key.substr(2))};
@@ -73,10 +101,108 @@ detail::Env& env_for(const std::string& path, const StoreOptions& options) {
 
 bool live(UnixTime t, UnixTime now, std::int64_t ttl) { return t != 0 && t >= now - ttl; }
 
+void put_text8(std::string& out, std::string_view text) {
+  const std::size_t n = std::min<std::size_t>(text.size(), 255);
+  put_le<std::uint8_t>(out, static_cast<std::uint8_t>(n));
+  out.append(text.substr(0, n));
+}
+
+void put_text16(std::string& out, std::string_view text) {
+  const std::size_t n = std::min<std::size_t>(text.size(), 65535);
+  put_le<std::uint16_t>(out, static_cast<std::uint16_t>(n));
+  out.append(text.substr(0, n));
+}
+
+void note_category(SubjectRecord& record, std::string_view note, UnixTime at) {
+  const std::string name = category_of_note(note);
+  if (name.empty()) return;
+  auto it = std::find_if(record.categories.begin(), record.categories.end(),
+                         [&](const CategoryCount& c) { return c.name == name; });
+  if (it == record.categories.end()) {
+    if (record.categories.size() >= kMaxCategories) {
+      record.categories.erase(std::min_element(
+          record.categories.begin(), record.categories.end(),
+          [](const CategoryCount& a, const CategoryCount& b) { return a.last < b.last; }));
+    }
+    record.categories.push_back(CategoryCount{name, 0, 0});
+    it = record.categories.end() - 1;
+  }
+  add_saturating(it->reports, 1);
+  it->last = std::max(it->last, at);
+}
+
+// Nothing may delete a record that still decides something.
+bool kept(const SubjectRecord& r, UnixTime now) {
+  return r.listed_since != 0 || r.hold_until > now || r.ban_until > now || r.exempt_until > now;
+}
+
 }  // namespace
 
+std::string_view to_string(EventKind kind) noexcept {
+  switch (kind) {
+    case EventKind::kListed:
+      return "listed";
+    case EventKind::kUnlisted:
+      return "unlisted";
+    case EventKind::kBanned:
+      return "banned";
+    case EventKind::kUnbanned:
+      return "unbanned";
+    case EventKind::kDelisted:
+      return "delisted";
+    case EventKind::kRequest:
+      return "removal-request";
+  }
+  return "?";
+}
+
+std::string category_of_note(std::string_view note) {
+  std::size_t i = 0;
+  while (i < note.size() && (note[i] == ' ' || note[i] == '\t')) ++i;
+  std::size_t j = i;
+  while (j < note.size() && note[j] != ' ' && note[j] != '\t') ++j;
+  std::string_view word = note.substr(i, j - i);
+  while (!word.empty() && (word.back() == ':' || word.back() == ',')) word.remove_suffix(1);
+  if (word.empty()) return {};
+  if (word.size() > kMaxCategoryBytes) return "other";
+  std::string out;
+  for (char c : word) {
+    const char lower = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    const bool ok = (lower >= 'a' && lower <= 'z') || (lower >= '0' && lower <= '9') ||
+                    lower == '_' || lower == '-';
+    if (!ok) return "other";
+    out.push_back(lower);
+  }
+  return out;
+}
+
+std::string sanitize_text(std::string_view text, std::size_t max) {
+  std::string out;
+  out.reserve(std::min(text.size(), max));
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    out.push_back(u < 0x20 || u == 0x7f ? '?' : c);
+  }
+  if (out.size() > max) {
+    std::size_t cut = max;
+    // Back up over UTF-8 continuation bytes so no character is split.
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
+    out.resize(cut);
+  }
+  return out;
+}
+
+void add_event(SubjectRecord& record, UnixTime time, EventKind kind, std::string_view text) {
+  if (record.history.size() >= kMaxHistory) {
+    record.history.erase(record.history.begin(),
+                         record.history.begin() +
+                             static_cast<std::ptrdiff_t>(record.history.size() - kMaxHistory + 1));
+  }
+  record.history.push_back(HistoryEvent{time, kind, sanitize_text(text)});
+}
+
 void apply_report(SubjectRecord& record, Verb verb, std::string_view reporter, UnixTime at,
-                  UnixTime now, std::int64_t ttl) {
+                  UnixTime now, std::int64_t ttl, std::string_view note) {
   if (reporter.empty() || reporter.size() > kMaxReporterBytes) {
     throw UsageError(fmt::format("exigrey: reporter id must be 1..{} bytes", kMaxReporterBytes));
   }
@@ -96,6 +222,10 @@ void apply_report(SubjectRecord& record, Verb verb, std::string_view reporter, U
   add_saturating(black ? record.black_reports : record.white_reports, 1);
   if (record.first_seen == 0 || at < record.first_seen) record.first_seen = at;
   record.last_seen = std::max(record.last_seen, at);
+  if (black && !note.empty()) {
+    note_category(record, note, at);
+    record.last_note = sanitize_text(note);
+  }
 
   // Forget votes that no longer count, so the set holds live opinions only.
   std::erase_if(record.votes, [&](const Vote& v) {
@@ -146,12 +276,38 @@ std::string encode_subject_record(const SubjectRecord& r) {
     put_le<std::int64_t>(out, v.last_black);
     put_le<std::int64_t>(out, v.last_white);
   }
+  const std::size_t ncat = std::min(r.categories.size(), kMaxCategories);
+  put_le<std::uint8_t>(out, static_cast<std::uint8_t>(ncat));
+  for (std::size_t i = 0; i < ncat; ++i) {
+    put_text8(out, r.categories[i].name);
+    put_le<std::uint64_t>(out, r.categories[i].reports);
+    put_le<std::int64_t>(out, r.categories[i].last);
+  }
+  put_text16(out, r.last_note);
+  const std::size_t first = r.history.size() > kMaxHistory ? r.history.size() - kMaxHistory : 0;
+  put_le<std::uint8_t>(out, static_cast<std::uint8_t>(r.history.size() - first));
+  for (std::size_t i = first; i < r.history.size(); ++i) {
+    put_le<std::int64_t>(out, r.history[i].time);
+    put_le<std::uint8_t>(out, static_cast<std::uint8_t>(r.history[i].kind));
+    put_text8(out, r.history[i].text);
+  }
+  put_le<std::int64_t>(out, r.listed_since);
+  put_le<std::int64_t>(out, r.hold_until);
+  put_le<std::uint32_t>(out, r.offenses);
+  put_le<std::int64_t>(out, r.last_offense);
+  put_le<std::int64_t>(out, r.ban_until);
+  put_text8(out, r.ban_reason);
+  put_le<std::int64_t>(out, r.delisted_at);
+  put_le<std::int64_t>(out, r.exempt_until);
+  put_text8(out, r.delist_reason);
+  put_le<std::uint8_t>(out, r.network ? 1 : 0);
   return out;
 }
 
 SubjectRecord decode_subject_record(std::string_view bytes) {
   LeReader in(bytes, "exigrey: corrupt record in the reputation store");
-  if (in.get<std::uint8_t>() != kRecordVersion) in.corrupt();
+  const auto version = in.get<std::uint8_t>();
+  if (version != 1 && version != kRecordVersion) in.corrupt();
   SubjectRecord r;
   r.black_reports = in.get<std::uint64_t>();
   r.white_reports = in.get<std::uint64_t>();
@@ -170,6 +326,42 @@ SubjectRecord decode_subject_record(std::string_view bytes) {
     v.last_black = in.get<std::int64_t>();
     v.last_white = in.get<std::int64_t>();
     r.votes.push_back(std::move(v));
+  }
+  if (version >= 2) {
+    const std::size_t ncat = in.get<std::uint8_t>();
+    if (ncat > kMaxCategories) in.corrupt();
+    for (std::size_t i = 0; i < ncat; ++i) {
+      CategoryCount c;
+      c.name = std::string(in.bytes(in.get<std::uint8_t>()));
+      if (c.name.empty() || c.name.size() > kMaxCategoryBytes) in.corrupt();
+      c.reports = in.get<std::uint64_t>();
+      c.last = in.get<std::int64_t>();
+      r.categories.push_back(std::move(c));
+    }
+    r.last_note = std::string(in.bytes(in.get<std::uint16_t>()));
+    const std::size_t nhist = in.get<std::uint8_t>();
+    if (nhist > kMaxHistory) in.corrupt();
+    for (std::size_t i = 0; i < nhist; ++i) {
+      HistoryEvent e;
+      e.time = in.get<std::int64_t>();
+      const auto kind = in.get<std::uint8_t>();
+      if (kind < 1 || kind > 6) in.corrupt();
+      e.kind = static_cast<EventKind>(kind);
+      e.text = std::string(in.bytes(in.get<std::uint8_t>()));
+      r.history.push_back(std::move(e));
+    }
+    r.listed_since = in.get<std::int64_t>();
+    r.hold_until = in.get<std::int64_t>();
+    r.offenses = in.get<std::uint32_t>();
+    r.last_offense = in.get<std::int64_t>();
+    r.ban_until = in.get<std::int64_t>();
+    r.ban_reason = std::string(in.bytes(in.get<std::uint8_t>()));
+    r.delisted_at = in.get<std::int64_t>();
+    r.exempt_until = in.get<std::int64_t>();
+    r.delist_reason = std::string(in.bytes(in.get<std::uint8_t>()));
+    const auto flags = in.get<std::uint8_t>();
+    if (flags > 1) in.corrupt();
+    r.network = flags == 1;
   }
   if (!in.done()) in.corrupt();
   return r;
@@ -212,7 +404,7 @@ void ReputationStore::apply(std::span<const IncomingReport> reports, UnixTime no
         record = SubjectRecord{};  // start afresh rather than block every report on it
       }
     }
-    apply_report(record, r.report.verb, r.reporter, r.report.time, now, ttl);
+    apply_report(record, r.report.verb, r.reporter, r.report.time, now, ttl, r.report.note);
     value = encode_subject_record(record);
     txn.put(key, value);
     ++(r.report.verb == Verb::kBlack ? black : white);
@@ -226,6 +418,12 @@ void ReputationStore::apply(std::span<const IncomingReport> reports, UnixTime no
     std::uint64_t total = txn.counter(kWhiteKey);
     add_saturating(total, white);
     txn.put_counter(kWhiteKey, total);
+  }
+  // First sight of each reporter (probation, reputation_policy.h).
+  for (const IncomingReport& r : reports) {
+    key.assign(1, kReporterNs);
+    key += r.reporter;
+    if (!txn.find(key)) txn.put_counter(key, static_cast<std::uint64_t>(now));
   }
   for (const ReporterCursor& c : cursors) {
     if (c.reporter.empty() || c.reporter.size() > kMaxReporterBytes) {
@@ -281,7 +479,7 @@ void ReputationStore::for_each(const std::function<bool(const Subject&, const Su
   }
 }
 
-std::size_t ReputationStore::prune(UnixTime before, std::size_t max) {
+std::size_t ReputationStore::prune(UnixTime before, UnixTime now, std::size_t max) {
   if (max == 0) return 0;
   detail::Env& env = env_for(path_, options_);
   Txn txn(env, Txn::kWrite);
@@ -296,7 +494,9 @@ std::size_t ReputationStore::prune(UnixTime before, std::size_t max) {
       if (key.empty() || key[0] != kSubjectNs) break;
       bool drop = false;
       try {
-        drop = decode_subject_record(view_of(v)).last_seen < before;
+        const SubjectRecord r = decode_subject_record(view_of(v));
+        drop = r.last_seen < before && !kept(r, now) &&
+               (r.history.empty() || r.history.back().time < before);
       } catch (const StoreError&) {
         drop = true;  // unreadable: nothing can use it
       }
@@ -321,21 +521,194 @@ ReputationTotals ReputationStore::totals() const {
   MDB_stat st{};
   const int rc = mdb_stat(txn.get(), env.dbi(), &st);
   if (rc != 0) env.fail("mdb_stat", rc);
+  // Everything but subjects: fixed keys, per-reporter keys (few) and the
+  // requests, whose count is kept exactly.
   std::uint64_t meta = 1;  // the format key
-  if (t.black_reports > 0) ++meta;
-  if (t.white_reports > 0) ++meta;
-  {
-    // Reporter cursors are not subjects (one per signed reporter: few).
+  for (std::string_view k : {kBlackKey, kWhiteKey, kGenerationKey, kRequestsKey, kSettingsKey}) {
+    if (txn.find(k)) ++meta;
+  }
+  t.requests = txn.counter(kRequestsKey);
+  meta += t.requests;
+  for (const char ns : {kCursorNs, kReporterNs}) {
     Cursor cur(env, txn.get());
-    const char start_byte = kCursorNs;
-    MDB_val k{1, const_cast<char*>(&start_byte)}, v{};
-    for (bool ok = cur.get(k, v, MDB_SET_RANGE); ok && view_of(k)[0] == kCursorNs;
+    MDB_val k{1, const_cast<char*>(&ns)}, v{};
+    for (bool ok = cur.get(k, v, MDB_SET_RANGE); ok && view_of(k)[0] == ns;
          ok = cur.get(k, v, MDB_NEXT)) {
       ++meta;
     }
   }
   t.subjects = st.ms_entries >= meta ? st.ms_entries - meta : 0;
   return t;
+}
+
+void ReputationStore::update(const Subject& subject,
+                             const std::function<void(SubjectRecord&)>& fn) {
+  detail::Env& env = env_for(path_, options_);
+  Txn txn(env, Txn::kWrite);
+  const std::string key = subject_key(subject);
+  SubjectRecord record;
+  if (const auto found = txn.find(key)) record = decode_subject_record(*found);
+  fn(record);
+  txn.put(key, encode_subject_record(record));
+  txn.put_counter(kGenerationKey, txn.counter(kGenerationKey) + 1);
+  txn.commit();
+}
+
+void ReputationStore::modify(std::span<const Subject> subjects,
+                             const std::function<void(const Subject&, SubjectRecord&)>& fn,
+                             bool create) {
+  if (subjects.empty()) return;
+  detail::Env& env = env_for(path_, options_);
+  Txn txn(env, Txn::kWrite);
+  std::string key;
+  for (const Subject& subject : subjects) {
+    key = subject_key(subject);
+    SubjectRecord record;
+    if (const auto found = txn.find(key)) {
+      try {
+        record = decode_subject_record(*found);
+      } catch (const StoreError&) {
+        continue;  // left for prune: never write over what cannot be read
+      }
+    } else if (!create) {
+      continue;
+    }
+    fn(subject, record);
+    txn.put(key, encode_subject_record(record));
+  }
+  txn.commit();
+}
+
+std::uint64_t ReputationStore::generation() const {
+  detail::Env& env = env_for(path_, options_);
+  Txn txn(env, Txn::kRead);
+  return txn.counter(kGenerationKey);
+}
+
+void ReputationStore::put_settings_text(std::string_view text) {
+  detail::Env& env = env_for(path_, options_);
+  Txn txn(env, Txn::kWrite);
+  if (const auto old = txn.find(kSettingsKey); old && *old == text) return;
+  txn.put(kSettingsKey, text);
+  txn.commit();
+}
+
+std::optional<std::string> ReputationStore::settings_text() const {
+  detail::Env& env = env_for(path_, options_);
+  Txn txn(env, Txn::kRead);
+  const auto found = txn.find(kSettingsKey);
+  if (!found) return std::nullopt;
+  return std::string(*found);
+}
+
+std::vector<std::pair<std::string, UnixTime>> ReputationStore::reporters() const {
+  detail::Env& env = env_for(path_, options_);
+  Txn txn(env, Txn::kRead);
+  Cursor cur(env, txn.get());
+  std::vector<std::pair<std::string, UnixTime>> out;
+  const char start_byte = kReporterNs;
+  MDB_val k{1, const_cast<char*>(&start_byte)}, v{};
+  for (bool ok = cur.get(k, v, MDB_SET_RANGE); ok; ok = cur.get(k, v, MDB_NEXT)) {
+    const std::string_view key = view_of(k);
+    if (key.empty() || key[0] != kReporterNs) break;
+    LeReader in(view_of(v), "exigrey: corrupt reporter entry in the reputation store");
+    out.emplace_back(std::string(key.substr(1)), static_cast<UnixTime>(in.get<std::uint64_t>()));
+  }
+  return out;
+}
+
+namespace {
+
+std::string encode_request(const RemovalRequest& r) {
+  std::string out;
+  put_le<std::int64_t>(out, r.time);
+  put_text8(out, r.client);
+  put_text8(out, r.contact);
+  put_text16(out, r.message);
+  return out;
+}
+
+RemovalRequest decode_request(const Subject& subject, std::string_view bytes) {
+  LeReader in(bytes, "exigrey: corrupt removal request in the reputation store");
+  RemovalRequest r;
+  r.subject = subject;
+  r.time = in.get<std::int64_t>();
+  r.client = std::string(in.bytes(in.get<std::uint8_t>()));
+  r.contact = std::string(in.bytes(in.get<std::uint8_t>()));
+  r.message = std::string(in.bytes(in.get<std::uint16_t>()));
+  if (!in.done()) in.corrupt();
+  return r;
+}
+
+}  // namespace
+
+RequestResult ReputationStore::add_request(const RemovalRequest& request, std::size_t max) {
+  detail::Env& env = env_for(path_, options_);
+  Txn txn(env, Txn::kWrite);
+  const std::string key = subject_key(request.subject, kRequestNs);
+  if (txn.find(key)) return RequestResult::kAlreadyPending;
+  const std::uint64_t stored = txn.counter(kRequestsKey);
+  if (stored >= max) return RequestResult::kFull;
+  RemovalRequest clean = request;
+  clean.client = sanitize_text(clean.client, 64);
+  clean.contact = sanitize_text(clean.contact, kMaxRequestContactBytes);
+  clean.message = sanitize_text(clean.message, kMaxRequestMessageBytes);
+  txn.put(key, encode_request(clean));
+  txn.put_counter(kRequestsKey, stored + 1);
+  // The subject's history says that someone asked (never who).
+  const std::string skey = subject_key(request.subject);
+  if (const auto found = txn.find(skey)) {
+    try {
+      SubjectRecord record = decode_subject_record(*found);
+      add_event(record, request.time, EventKind::kRequest, "removal requested");
+      txn.put(skey, encode_subject_record(record));
+    } catch (const StoreError&) {
+    }
+  }
+  txn.commit();
+  return RequestResult::kRecorded;
+}
+
+std::optional<RemovalRequest> ReputationStore::request(const Subject& subject) const {
+  detail::Env& env = env_for(path_, options_);
+  Txn txn(env, Txn::kRead);
+  const auto found = txn.find(subject_key(subject, kRequestNs));
+  if (!found) return std::nullopt;
+  return decode_request(subject, *found);
+}
+
+std::vector<RemovalRequest> ReputationStore::requests() const {
+  detail::Env& env = env_for(path_, options_);
+  Txn txn(env, Txn::kRead);
+  Cursor cur(env, txn.get());
+  std::vector<RemovalRequest> out;
+  const char start_byte = kRequestNs;
+  MDB_val k{1, const_cast<char*>(&start_byte)}, v{};
+  for (bool ok = cur.get(k, v, MDB_SET_RANGE); ok; ok = cur.get(k, v, MDB_NEXT)) {
+    const std::string_view key = view_of(k);
+    if (key.empty() || key[0] != kRequestNs) break;
+    const auto subject = subject_of_key(key, kRequestNs);
+    if (!subject) continue;
+    try {
+      out.push_back(decode_request(*subject, view_of(v)));
+    } catch (const StoreError&) {
+    }
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const RemovalRequest& a, const RemovalRequest& b) { return a.time < b.time; });
+  return out;
+}
+
+bool ReputationStore::drop_request(const Subject& subject) {
+  detail::Env& env = env_for(path_, options_);
+  Txn txn(env, Txn::kWrite);
+  const std::string key = subject_key(subject, kRequestNs);
+  if (!txn.find(key)) return false;
+  txn.erase(key);
+  const std::uint64_t stored = txn.counter(kRequestsKey);
+  txn.put_counter(kRequestsKey, stored > 0 ? stored - 1 : 0);
+  txn.commit();
+  return true;
 }
 
 void ReputationStore::sync() {

@@ -16,7 +16,9 @@ from collectlib import Collector, Rbldnsd, check, expect, finish, log, tempdir
 TTL = 4
 binary = os.path.abspath(sys.argv[1])
 root = tempdir()
-c = Collector(binary, root, "--min-reporters", "1", "--ttl", f"{TTL}s", "--decay", "0").start()
+# --hold 0: this test is about the votes' ttl alone (test_policy.py covers holds).
+c = Collector(binary, root, "--min-reporters", "1", "--ttl", f"{TTL}s", "--decay", "0",
+              "--hold", "0").start()
 dns = Rbldnsd(root, c.rbldnsd_dir)
 
 t0 = time.time()

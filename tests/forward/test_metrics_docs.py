@@ -42,7 +42,8 @@ root = tempdir()
 keys = write_keys(root, {"mx1": SECRET})
 grey = os.path.join(root, "grey")
 os.makedirs(grey)
-c = SignedCollector(root, keys).start()
+# --web: its series are documented too, so serve them.
+c = SignedCollector(root, keys, "--web", f"127.0.0.1:{free_port()}").start()
 fill(grey, 3, 0)
 metrics_port = free_port()
 # With a peers file (this host and one that is down) the peer series are served too.

@@ -248,6 +248,6 @@ TEST_CASE("Collector: a jump forward of years expires every vote, weights stay f
     CHECK(a.black_weight <= 1.0);
   }
   // Pruning by a cutoff years ahead removes everything, and nothing breaks.
-  CHECK(store.prune(t0 + 30 * kYear, 100) == 3);
+  CHECK(store.prune(t0 + 30 * kYear, t0 + 30 * kYear, 100) == 3);
   CHECK(collect_listings(store, policy, t0).subjects == 0);
 }

@@ -18,8 +18,11 @@ TEST_CASE("Defaults are loopback-only and two reporters", "[collect_config]") {
   CHECK(c.policy.ttl == 86400);
   CHECK(c.limits.max_line == 512);
   CHECK(c.store.sync == SyncMode::kMeta);
-  CHECK(collect_setting_keys().size() == 28);  // plain, signed, keys, tls_cert, tls_key, ...
+  CHECK(collect_setting_keys().size() == collect_settings().size());
   CHECK(collect_setting_keys()[1] == "signed");
+  CHECK(c.policy.ipv6_prefix == 64);
+  CHECK(c.policy.probation == 0);
+  CHECK(c.web.empty());
 }
 
 TEST_CASE("A settings file sets every key", "[collect_config]") {
@@ -62,7 +65,8 @@ TEST_CASE("A settings file sets every key", "[collect_config]") {
   CHECK(c.policy.whitelist_networks.networks().size() == 2);
   CHECK(c.policy.whitelist_domains == std::vector<std::string>{"good.org"});
   CHECK(c.limits == ListenerLimits{1024, 60, 64, 0, 5, 3});
-  CHECK(c.zone == ZoneOptions{60, "ns1.example.org", "hostmaster.example.org"});
+  CHECK(c.zone ==
+        ZoneOptions{60, "ns1.example.org", "hostmaster.example.org", {}, std::string(kDefaultTxt)});
   CHECK(c.store.sync == SyncMode::kNone);
   CHECK(c.store.map_size == 64u << 20);
   CHECK(c.log == LogTarget::kSyslog);
@@ -214,4 +218,43 @@ TEST_CASE("The manual page documents every setting", "[collect_config]") {
     INFO(flag);
     CHECK(options.find(flag + " ") != std::string::npos);
   }
+}
+
+TEST_CASE("answer and txt: parsed, appended, checked and shown as they read back",
+          "[collect_config]") {
+  using Catch::Contains;
+  CHECK(show_collect_setting(CollectConfig{}, "answer").empty());
+  CHECK(show_collect_setting(CollectConfig{}, "txt") == kDefaultTxt);
+  const CollectConfig c = parse_collect_config(
+      "answer = virus=127.0.0.4, trap=127.0.0.3\n"
+      "answer = spam=127.0.0.2   # repeated: appends\n"
+      "txt = {category}: $ see https://rbl.test/lookup?q=$#top  # a comment\n",
+      "f");
+  const std::vector<std::pair<std::string, std::string>> want = {
+      {"virus", "127.0.0.4"}, {"trap", "127.0.0.3"}, {"spam", "127.0.0.2"}};
+  CHECK(c.zone.answers == want);
+  CHECK(c.zone.txt == "{category}: $ see https://rbl.test/lookup?q=$#top");
+  CHECK(show_collect_setting(c, "answer") == "virus=127.0.0.4 trap=127.0.0.3 spam=127.0.0.2");
+  CHECK(parse_collect_config(describe_collect_config(c), "check-config") == c);
+
+  CollectConfig d = c;  // a flag replaces the file's list, then appends
+  apply_collect_setting(d, "answer", "dictionary=127.0.0.5");
+  apply_collect_setting(d, "answer", "trap=127.0.0.3", true);
+  CHECK(show_collect_setting(d, "answer") == "dictionary=127.0.0.5 trap=127.0.0.3");
+  CHECK_THROWS_WITH(apply_collect_setting(d, "answer", "virus=127.0.0.1"),
+                    Contains("invalid answer \"virus=127.0.0.1\""));
+  CHECK_THROWS_WITH(apply_collect_setting(d, "answer", "trap=127.0.0.9", true),
+                    Contains("the category has an answer already"));
+  std::string many;
+  for (unsigned i = 0; i <= kMaxAnswers; ++i) {
+    many += "c" + std::to_string(i) + "=127.0.0." + std::to_string(i + 2) + " ";
+  }
+  CHECK_THROWS_WITH(apply_collect_setting(d, "answer", many), Contains("at most 32 categories"));
+  CHECK(show_collect_setting(d, "answer") == "dictionary=127.0.0.5 trap=127.0.0.3");
+  CHECK_THROWS_WITH(parse_collect_config("txt = {nope}\n", "f"),
+                    Contains("f:1: invalid txt \"{nope}\" (unknown placeholder"));
+  // A flag is not comment-stripped: " #" would not read back from --check-config.
+  CHECK_THROWS_WITH(apply_collect_setting(d, "txt", "see #x"), Contains("comment"));
+  CHECK_THROWS_WITH(parse_collect_config("txt =\n", "f"), Contains("txt has no value"));
+  CHECK_THROWS_WITH(parse_collect_config("txt = a\ntxt = b\n", "f"), Contains("set twice"));
 }

@@ -146,11 +146,11 @@ TEST_CASE("Pruning deletes records last reported before a time, in bounded steps
   }
   store.apply(batch, 200, kTtl);
   CHECK(store.totals().subjects == 3000);
-  CHECK(store.prune(101, 1000) == 1000);
-  CHECK(store.prune(101, 1000000) == 500);  // the 1,500 reported at 100
+  CHECK(store.prune(101, 200, 1000) == 1000);
+  CHECK(store.prune(101, 200, 1000000) == 500);  // the 1,500 reported at 100
   CHECK(store.totals().subjects == 1500);
-  CHECK(store.prune(101, 10) == 0);
-  CHECK(store.prune(102, 100000) == 1500);
+  CHECK(store.prune(101, 200, 10) == 0);
+  CHECK(store.prune(102, 200, 100000) == 1500);
   CHECK(store.totals().subjects == 0);
   CHECK(store.totals().black_reports == 3000);  // totals survive pruning
 }

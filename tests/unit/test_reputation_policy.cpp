@@ -190,8 +190,8 @@ TEST_CASE("Listings come from the store with the earliest expiry", "[policy]") {
   rep(Verb::kWhite, "8.8.4.4", "c");
   ListingSet set = collect_listings(store, p, clock.now());
   REQUIRE(set.black.size() == 2);
-  CHECK(set.black[0] == Listing{parse_subject("11.22.33.44"), 2, kT0});
-  CHECK(set.black[1] == Listing{parse_subject("bad-sender.xyz"), 2, kT0 + 30});
+  CHECK(set.black[0] == Listing{parse_subject("11.22.33.44"), 2, kT0, {}, false});
+  CHECK(set.black[1] == Listing{parse_subject("bad-sender.xyz"), 2, kT0 + 30, {}, false});
   REQUIRE(set.white.size() == 1);
   CHECK(set.white[0].subject.text == "8.8.4.4");
   CHECK(set.subjects == 4);

@@ -422,6 +422,6 @@ TEST_CASE("reputation store: every read survives page reuse right after its tran
   REQUIRE(again);
   CHECK(again->black_reports == one->black_reports + 1);
   CHECK(again->last_seen == one->last_seen);
-  CHECK(store.prune(t0 + 250, 1000) > 0);
+  CHECK(store.prune(t0 + 250, t0 + 250, 1000) > 0);
   churner.disarm();
 }

@@ -5,6 +5,7 @@
 #include <asio/ssl.hpp>
 #include <set>
 
+#include "common/accept_loop.h"
 #include "common/log.h"
 
 namespace exigrey::daemon {
@@ -16,13 +17,15 @@ struct FrameListener::Impl : std::enable_shared_from_this<FrameListener::Impl> {
 
   Impl(asio::io_context& ctx, std::string n, SessionFactory f, FrameLimits l,
        std::atomic<std::int64_t>& g)
-      : io(ctx), acceptor(ctx), name(std::move(n)), factory(std::move(f)), limits(l),
-        open_gauge(g) {}
+      : io(ctx), acceptor(ctx), accept_retry(ctx), name(std::move(n)), factory(std::move(f)),
+        limits(l), open_gauge(g) {}
 
-  void accept();
+  void accept() { accept_loop(shared_from_this(), name, &Impl::take); }
+  void take(tcp::socket s);
 
   asio::io_context& io;
   tcp::acceptor acceptor;
+  asio::steady_timer accept_retry;
   std::string name;
   SessionFactory factory;
   FrameLimits limits;
@@ -175,29 +178,20 @@ struct FrameListener::Impl::Conn : std::enable_shared_from_this<Conn> {
   std::string reply;
 };
 
-void FrameListener::Impl::accept() {
-  acceptor.async_accept([self = shared_from_this()](std::error_code ec, tcp::socket s) {
-    if (ec == asio::error::operation_aborted || self->stopped) return;
-    if (!ec) {
-      std::error_code pe;
-      const auto remote = s.remote_endpoint(pe);
-      const std::string peer = pe ? "?" : remote.address().to_string();
-      if (self->conns.size() >= self->limits.max_connections) {
-        LOG_WARNING("{}: connection from {} refused: {} open", self->name, peer,
-                    self->conns.size());
-        std::error_code ignored;
-        s.close(ignored);
-      } else {
-        auto conn = std::make_shared<Conn>(self, std::move(s), peer, self->factory(peer));
-        self->conns.insert(conn);
-        ++self->open_gauge;
-        conn->start();
-      }
-    } else {
-      LOG_WARNING("{}: accept failed: {}", self->name, ec.message());
-    }
-    self->accept();
-  });
+void FrameListener::Impl::take(tcp::socket s) {
+  std::error_code pe;
+  const auto remote = s.remote_endpoint(pe);
+  const std::string peer = pe ? "?" : remote.address().to_string();
+  if (conns.size() >= limits.max_connections) {
+    LOG_WARNING("{}: connection from {} refused: {} open", name, peer, conns.size());
+    std::error_code ignored;
+    s.close(ignored);
+    return;
+  }
+  auto conn = std::make_shared<Conn>(shared_from_this(), std::move(s), peer, factory(peer));
+  conns.insert(conn);
+  ++open_gauge;
+  conn->start();
 }
 
 FrameListener::FrameListener(asio::io_context& io, const tcp::endpoint& at, std::string name,
@@ -226,6 +220,7 @@ void FrameListener::set_limits(FrameLimits limits) { impl_->limits = limits; }
 void FrameListener::stop() {
   if (impl_->stopped) return;
   impl_->stopped = true;
+  impl_->accept_retry.cancel();
   std::error_code ignored;
   impl_->acceptor.close(ignored);
   const auto conns = impl_->conns;  // close() erases from the set

@@ -2,7 +2,8 @@
 //
 // Listeners (the plain listener today, a signed-batch listener later) hand
 // reports with a reporter id to submit() or submit_batch(). The aggregator
-// canonicalises subjects (IPv4-mapped IPv6 becomes IPv4), drops reports about
+// canonicalises subjects (IPv4-mapped IPv6 becomes IPv4, an IPv6 address its
+// /ipv6_prefix network), drops reports about
 // subjects that can never be listed (reserved networks and names: counted),
 // and commits what remains to the ReputationStore in batches: everything
 // submitted during one turn of the event loop goes into one transaction,
@@ -41,6 +42,8 @@ class Aggregator {
   Aggregator& operator=(const Aggregator&) = delete;
 
   void set_ttl(std::int64_t ttl) { ttl_ = ttl; }
+  // IPv6 subjects are recorded as their /prefix network (128: as they are).
+  void set_ipv6_prefix(unsigned prefix) { ipv6_prefix_ = prefix; }
   void set_change_hook(std::function<void()> hook) { on_change_ = std::move(hook); }
 
   // Queues one report (report.time 0 means "now"). Returns false when it was
@@ -69,6 +72,7 @@ class Aggregator {
   CollectMetrics& metrics_;
   const Clock& clock_;
   std::int64_t ttl_;
+  unsigned ipv6_prefix_ = 64;
   std::vector<IncomingReport> queue_;
   std::vector<ReporterCursor> cursors_;
   long signed_commits_ = 0;

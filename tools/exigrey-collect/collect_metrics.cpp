@@ -54,6 +54,16 @@ CollectMetrics::CollectMetrics(daemon::Metrics& m)
       last_publish_time(m.gauge("exigrey_collect_last_publish_timestamp_seconds",
                                 "When the rbldnsd files were last replaced.")),
       subjects(m.gauge("exigrey_collect_subjects", "Subjects in the reputation store.")),
+      listing_events_listed(m.counter("exigrey_collect_listing_events_total",
+                                      "Black listings begun and ended (subjects' history).",
+                                      "event=\"listed\"")),
+      listing_events_unlisted(m.counter("exigrey_collect_listing_events_total",
+                                        "Black listings begun and ended (subjects' history).",
+                                        "event=\"unlisted\"")),
+      operator_changes(m.counter("exigrey_collect_operator_changes_total",
+                                 "Operator actions (ban, unban, delist) seen in the store.")),
+      requests_pending(m.gauge("exigrey_collect_removal_requests_pending",
+                               "Removal requests stored, waiting for the operator.")),
       pruned(m.counter("exigrey_collect_subjects_pruned_total",
                        "Subjects deleted after their retention.")),
       reloads_ok(m.counter("exigrey_collect_config_reloads_total", "Configuration reloads.",
@@ -86,6 +96,12 @@ CollectMetrics::CollectMetrics(daemon::Metrics& m)
     listed[i] = &m.gauge(
         "exigrey_collect_listed", "Entries published, by list and file.",
         fmt::format("list=\"{}\",file=\"{}\"", i < 3 ? "black" : "white", kFamilies[i % 3]));
+  }
+  constexpr std::array<const char*, 4> kRules = {"votes", "held", "banned", "escalated"};
+  for (std::size_t i = 0; i < listed_by_rule.size(); ++i) {
+    listed_by_rule[i] = &m.gauge("exigrey_collect_black_listed_by_rule",
+                                 "Black listings published, by the rule that lists them.",
+                                 fmt::format("rule=\"{}\"", kRules[i]));
   }
   stored_reports[0] =
       &m.gauge("exigrey_collect_stored_reports",

@@ -55,6 +55,11 @@ struct CollectMetrics {
   Gauge& last_publish_time;
   std::array<Gauge*, 6> listed{};  // black ip4, ip6, names, white ip4, ip6, names
   Gauge& subjects;
+  std::array<Gauge*, 4> listed_by_rule{};  // votes, held, banned, escalated
+  Counter& listing_events_listed;    // transitions recorded in the subjects' history
+  Counter& listing_events_unlisted;
+  Counter& operator_changes;          // store changes by exigrey-collect ban/delist seen
+  Gauge& requests_pending;            // removal requests stored
   std::array<Gauge*, 2> stored_reports{};  // totals in the store, survive restarts
   Counter& pruned;
   Counter& reloads_ok;

@@ -16,10 +16,12 @@
 #include "common/metrics_server.h"
 #include "exigrey/error.h"
 #include "exigrey/keys.h"
+#include "exigrey/reputation_lookup.h"
 #include "plain_listener.h"
 #include "privileges.h"
 #include "publisher.h"
 #include "signed_listener.h"
+#include "web_listener.h"
 
 namespace exigrey::collect {
 namespace {
@@ -47,6 +49,7 @@ class Collector {
         signals_(io_, SIGTERM, SIGINT, SIGHUP),
         identity_(std::move(identity)) {
     aggregator_.set_change_hook([this] { publisher_.mark_dirty(); });
+    aggregator_.set_ipv6_prefix(cfg_.policy.ipv6_prefix);
     // As the starting user (root with --user): bind, read the keys and the TLS key.
     // Nothing is served before run().
     if (!cfg_.plain.empty()) {
@@ -69,6 +72,23 @@ class Collector {
                                                    signed_at.to_string(), e.code().message()));
       }
     }
+    if (!cfg_.web.empty()) {
+      const Endpoint w = parse_endpoint(cfg_.web, "web");
+      try {
+        web_.emplace(
+            io_, daemon::Endpoint{w.address.to_string(), w.port}, web_text(cfg_), WebLimits{},
+            [this](std::string_view q) { return public_view(q); },
+            [this](const std::string& subject, const std::string& contact,
+                   const std::string& message, const std::string& client) {
+              return removal_request(subject, contact, message, client);
+            },
+            registry_);
+      } catch (const std::system_error& e) {
+        throw Error(ErrorKind::kUsage,
+                    fmt::format("exigrey-collect: cannot listen on {} for the lookup page: {}",
+                                w.to_string(), e.code().message()));
+      }
+    }
     if (!cfg_.metrics.empty()) {
       const Endpoint m = parse_endpoint(cfg_.metrics, "metrics");
       try {
@@ -84,6 +104,7 @@ class Collector {
     }
     if (identity_) become_user(*identity_);
     refresh_gauges();    // opens the store now (as the user): fail before serving
+    store_.put_settings_text(describe_collect_config(cfg_));
     publisher_.start();  // the files exist before any client is served
     metrics_.start_time = clock_.now();
   }
@@ -92,10 +113,11 @@ class Collector {
     wait_for_signal();
     LOG_INFO(
         "exigrey-collect {} started: plain reports on {}, signed batches on {}, metrics on {}, "
-        "state {}, rbldnsd files in {}, min_reporters {}, ttl {}s",
+        "lookup page on {}, state {}, rbldnsd files in {}, min_reporters {}, ttl {}s",
         EXIGREY_VERSION, cfg_.plain.empty() ? "none" : cfg_.plain,
         cfg_.signed_at.empty() ? "none" : cfg_.signed_at,
-        cfg_.metrics.empty() ? "none" : cfg_.metrics, cfg_.state_dir,
+        cfg_.metrics.empty() ? "none" : cfg_.metrics, cfg_.web.empty() ? "none" : cfg_.web,
+        cfg_.state_dir,
         cfg_.rbldnsd_dir, cfg_.policy.min_reporters, cfg_.policy.ttl);
     io_.run();
     LOG_INFO("exigrey-collect stopped");
@@ -147,7 +169,76 @@ class Collector {
     });
   }
 
+  static WebText web_text(const CollectConfig& cfg) {
+    WebText t;
+    t.list_name = cfg.list_name;
+    t.removal_text = cfg.removal_text;
+    return t;
+  }
+
+  // What the public lookup page may show: whether and since when, the
+  // categories and how many reporters, never who.
+  PublicView public_view(std::string_view query) {
+    PublicView v;
+    v.query = std::string(query);
+    Subject subject{SubjectKind::kIPv4, {}};
+    try {
+      subject = parse_subject(query);
+    } catch (const UsageError& e) {
+      std::string_view why = e.what();
+      if (why.starts_with("exigrey: ")) why.remove_prefix(9);
+      v.error = std::string(why);
+      return v;
+    }
+    const LookupResult r = lookup(store_, publisher_.policy(), subject, clock_.now());
+    v.subject = r.subject.text;
+    v.listed = r.listed();
+    v.request_pending = r.request.has_value();
+    if (!v.listed || !r.record) {
+      if (v.listed) v.listed_since = r.network_since;  // only its network is listed
+      return v;
+    }
+    const SubjectRecord& rec = *r.record;
+    v.manual = r.assessment.rule == Rule::kBanned;
+    v.listed_since = rec.listed_since != 0 ? rec.listed_since
+                     : rec.black_since != 0 ? rec.black_since
+                                            : r.network_since;
+    if (v.manual) v.listed_until = rec.ban_until;
+    v.categories = r.categories;
+    v.reporters = r.assessment.black_votes;
+    v.last_report = rec.last_seen;
+    return v;
+  }
+
+  RequestOutcome removal_request(const std::string& subject, const std::string& contact,
+                                 const std::string& message, const std::string& client) {
+    Subject s{SubjectKind::kIPv4, {}};
+    try {
+      s = parse_subject(subject);
+    } catch (const UsageError&) {
+      return RequestOutcome::kInvalid;
+    }
+    const UnixTime now = clock_.now();
+    const LookupResult r = lookup(store_, publisher_.policy(), s, now);
+    if (!r.listed()) return RequestOutcome::kNotListed;
+    switch (store_.add_request(RemovalRequest{r.subject, now, client, contact, message},
+                               cfg_.max_requests)) {
+      case RequestResult::kRecorded:
+        LOG_INFO("removal request for {} from {} (exigrey-collect list --requests)", r.subject.text,
+                 client);
+        return RequestOutcome::kRecorded;
+      case RequestResult::kAlreadyPending:
+        return RequestOutcome::kAlreadyPending;
+      case RequestResult::kFull:
+        LOG_WARNING("removal request for {} refused: {} requests are stored (max_requests)",
+                    r.subject.text, cfg_.max_requests);
+        return RequestOutcome::kFull;
+    }
+    return RequestOutcome::kInvalid;
+  }
+
   void stop() {
+    if (web_) web_->stop();
     if (plain_) plain_->stop();
     if (signed_) signed_->stop();
     aggregator_.flush();
@@ -192,10 +283,17 @@ class Collector {
         next.keys_file = cfg_.keys_file;
       }
     }
+    if (web_) web_->set_text(web_text(next));
     aggregator_.set_ttl(next.policy.ttl);
+    aggregator_.set_ipv6_prefix(next.policy.ipv6_prefix);
     publisher_.set_policy(next.policy);
     publisher_.set_zone(next.zone);
     cfg_ = std::move(next);
+    try {
+      store_.put_settings_text(describe_collect_config(cfg_));
+    } catch (const Error& e) {
+      LOG_ERROR("{}", e.what());
+    }
     ++metrics_.reloads_ok;
     LOG_INFO("configuration reloaded{}: min_reporters {}, ttl {}s, decay {}s",
              cmd_.config_file.empty() ? "" : " from " + cmd_.config_file, cfg_.policy.min_reporters,
@@ -209,6 +307,7 @@ class Collector {
       *metrics_.stored_reports[0] = static_cast<std::int64_t>(t.black_reports);
       *metrics_.stored_reports[1] = static_cast<std::int64_t>(t.white_reports);
       metrics_.subjects = static_cast<std::int64_t>(t.subjects);
+      metrics_.requests_pending = static_cast<std::int64_t>(t.requests);
     } catch (const Error& e) {
       LOG_ERROR("{}", e.what());
     }
@@ -226,6 +325,7 @@ class Collector {
   Publisher publisher_;
   std::optional<PlainListener> plain_;
   std::optional<SignedListener> signed_;
+  std::optional<WebListener> web_;
   std::optional<daemon::MetricsServer> metrics_server_;
   asio::signal_set signals_;
   std::optional<Identity> identity_;  // --user: who the collector runs as

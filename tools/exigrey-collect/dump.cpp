@@ -18,9 +18,10 @@ int dump_state(const CollectConfig& cfg, std::FILE* out) {
   const ReputationStore store(ReputationStore::path_in(cfg.state_dir), options);
   const UnixTime now = SystemClock::instance().now();
   std::size_t skipped = 0;
+  const ReporterAges ages = cfg.policy.probation > 0 ? store.reporters() : ReporterAges{};
   store.for_each(
       [&](const Subject& s, const SubjectRecord& r) {
-        const Assessment a = assess(s, r, cfg.policy, now);
+        const Assessment a = assess(s, r, cfg.policy, now, ages);
         const char* listed = a.black_listed ? "black" : a.white_listed ? "white" : "no";
         fmt::print(out, "{} black={} white={} votes={} first={} last={} listed={}\n", s.text,
                    r.black_reports, r.white_reports, r.votes.size(), format_utc(r.first_seen),

@@ -5,6 +5,7 @@
 #include <list>
 #include <unordered_map>
 
+#include "common/accept_loop.h"
 #include "common/log.h"
 #include "exigrey/plain_line.h"
 
@@ -18,7 +19,6 @@ constexpr std::size_t kReadChunk = 64 * 1024;
 // Fairness: one connection reads at most this much per turn of the loop.
 constexpr std::size_t kMaxReadPerTurn = 256 * 1024;
 constexpr auto kSweepEvery = std::chrono::milliseconds(500);
-constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
 constexpr auto kBucketIdle = std::chrono::seconds(60);
 // Rate buckets kept at most (about 100 bytes each); beyond, new sources go
 // unlimited until the sweep frees idle buckets: memory stays bounded.
@@ -183,22 +183,8 @@ struct PlainListener::Impl : std::enable_shared_from_this<PlainListener::Impl> {
         limits(l),
         allow(std::move(a)) {}
 
-  void accept() {
-    acceptor.async_accept([self = shared_from_this()](std::error_code ec, tcp::socket s) {
-      if (self->stopped || ec == asio::error::operation_aborted) return;
-      if (ec) {
-        // EMFILE and friends: back off a little instead of spinning.
-        LOG_WARNING("plain: accept failed: {}", ec.message());
-        self->accept_retry.expires_after(kAcceptRetry);
-        self->accept_retry.async_wait([self](std::error_code e) {
-          if (!e && !self->stopped) self->accept();
-        });
-        return;
-      }
-      self->admit(std::move(s));
-      self->accept();
-    });
-  }
+  void accept() { daemon::accept_loop(shared_from_this(), "plain", &Impl::admit); }
+
 
   void admit(tcp::socket s) {
     std::error_code ec;

@@ -29,7 +29,8 @@ Publisher::Publisher(asio::io_context& io, ReputationStore& store, ZoneWriter& w
       policy_(std::move(policy)),
       timer_(io),
       expiry_timer_(io),
-      prune_timer_(io) {}
+      prune_timer_(io),
+      watch_timer_(io) {}
 
 void Publisher::set_policy(ListingPolicy policy) {
   if (policy == policy_) return;
@@ -83,6 +84,18 @@ bool Publisher::publish() {
       }
     }
     for (std::size_t i = 0; i < counts.size(); ++i) *metrics_.listed[i] = counts[i];
+    const auto n = [](std::uint64_t v) { return static_cast<std::int64_t>(v); };
+    *metrics_.listed_by_rule[0] = n(set.black.size() - set.held - set.banned - set.escalated);
+    *metrics_.listed_by_rule[1] = n(set.held);
+    *metrics_.listed_by_rule[2] = n(set.banned);
+    *metrics_.listed_by_rule[3] = n(set.escalated);
+    // The files are out: now the subjects' published state and history.
+    // Should this fail, the next publish finds the same transitions again.
+    record_transitions(store_, set.transitions, policy_, now);
+    for (const Transition& t : set.transitions) {
+      ++(t.listed ? metrics_.listing_events_listed : metrics_.listing_events_unlisted);
+      LOG_INFO("{} {}: {}", t.listed ? "listed" : "unlisted", t.subject.text, t.why);
+    }
     metrics_.subjects = static_cast<std::int64_t>(set.subjects);
     if (r.written > 0) {
       metrics_.last_publish_time = now;
@@ -116,9 +129,29 @@ void Publisher::arm_expiry(UnixTime at) {
 
 void Publisher::start() {
   dirty_ = true;
+  generation_ = store_.generation();
   if (!publish()) arm(kRetry);
   prune();
   arm_prune();
+  arm_watch();
+}
+
+void Publisher::arm_watch() {
+  watch_timer_.expires_after(kWatchEvery);
+  watch_timer_.async_wait([this](std::error_code ec) {
+    if (ec || stopped_) return;
+    try {
+      const std::uint64_t g = store_.generation();
+      if (g != generation_) {
+        generation_ = g;
+        ++metrics_.operator_changes;
+        mark_dirty();
+      }
+    } catch (const Error& e) {
+      LOG_ERROR("{}", e.what());
+    }
+    arm_watch();
+  });
 }
 
 void Publisher::arm_prune() {
@@ -131,10 +164,11 @@ void Publisher::arm_prune() {
 }
 
 void Publisher::prune() {
-  const UnixTime before = clock_.now() - std::max(policy_.ttl, kMinRetention);
+  const UnixTime now = clock_.now();
+  const UnixTime before = now - std::max(policy_.retention, policy_.ttl);
   try {
     for (int round = 0; round < 100; ++round) {
-      const std::size_t n = store_.prune(before, kPruneBatch);
+      const std::size_t n = store_.prune(before, now, kPruneBatch);
       metrics_.pruned += n;
       if (n < kPruneBatch) break;
     }
@@ -148,6 +182,7 @@ void Publisher::stop() {
   timer_.cancel();
   expiry_timer_.cancel();
   prune_timer_.cancel();
+  watch_timer_.cancel();
   if (dirty_) publish();
 }
 

@@ -10,10 +10,15 @@
 // scans the store, applies the policy and lets the ZoneWriter replace the
 // files whose content changed. After each publish a timer is set for the
 // earliest vote expiry, so listings disappear on time without new reports.
-// A failed publish is logged, counted and retried a second later.
+// A failed publish is logged, counted and retried a second later. After the
+// files are written, the subjects whose listing began or ended get it
+// recorded in the store (listed_since, the growing hold, the history).
+// Operator actions made by another process (exigrey-collect ban/delist)
+// bump the store's generation, which is polled every kWatchEvery.
 //
-// It also prunes the store: every kPruneEvery, records whose last report is
-// older than max(ttl, kMinRetention) are deleted in bounded batches.
+// It also prunes the store: every kPruneEvery, records whose last report and
+// last event are older than the policy's retention (at least ttl), and that
+// nothing keeps (listed, held, banned, exempt), are deleted in bounded batches.
 //
 // Thread safety: use from the io_context's thread only.
 #pragma once
@@ -34,8 +39,10 @@ class Publisher {
   static constexpr std::chrono::milliseconds kMinInterval{250};
   static constexpr std::chrono::seconds kRetry{1};
   static constexpr std::chrono::minutes kPruneEvery{10};
-  static constexpr std::int64_t kMinRetention = 7 * 86400;
   static constexpr std::size_t kPruneBatch = 1000;
+  // How often the store's generation is read: operator actions
+  // (exigrey-collect ban, delist) are published within this plus a publish.
+  static constexpr std::chrono::milliseconds kWatchEvery{200};
 
   Publisher(asio::io_context& io, ReputationStore& store, ZoneWriter& writer,
             CollectMetrics& metrics, const Clock& clock, ListingPolicy policy);
@@ -59,6 +66,7 @@ class Publisher {
   void arm_expiry(UnixTime at);
   void prune();
   void arm_prune();
+  void arm_watch();
 
   asio::io_context& io_;
   ReputationStore& store_;
@@ -69,6 +77,8 @@ class Publisher {
   asio::steady_timer timer_;
   asio::steady_timer expiry_timer_;
   asio::steady_timer prune_timer_;
+  asio::steady_timer watch_timer_;
+  std::uint64_t generation_ = 0;
   bool dirty_ = false;
   bool armed_ = false;
   bool stopped_ = false;

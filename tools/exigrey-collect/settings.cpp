@@ -12,8 +12,8 @@ std::string flag_of(std::string_view key) {
   return flag;
 }
 
-CollectConfig load_settings(const CommandLine& cmd) {
-  CollectConfig cfg;
+CollectConfig load_settings(const CommandLine& cmd, CollectConfig base) {
+  CollectConfig cfg = std::move(base);
   if (!cmd.config_file.empty()) {
     cfg = parse_collect_config(read_collect_config_file(cmd.config_file), cmd.config_file);
   }

@@ -24,9 +24,10 @@ struct CommandLine {
 // The flag that sets `key` ("min_reporters" -> "--min-reporters").
 std::string flag_of(std::string_view key);
 
-// Reads the file (if any), applies the flags. Does not check completeness
-// (check_collect_config does). Throws UsageError naming the file line or flag.
-CollectConfig load_settings(const CommandLine& cmd);
+// Reads the file (if any; else starts from `base`), applies the flags. Does
+// not check completeness (check_collect_config does). Throws UsageError
+// naming the file line or flag.
+CollectConfig load_settings(const CommandLine& cmd, CollectConfig base = {});
 
 daemon::LogLevel log_level_of(LogLevel level) noexcept;
 daemon::LogTarget log_target_of(LogTarget target) noexcept;

@@ -6,7 +6,7 @@
 // trimmed, at most kMaxCollectConfigBytes. Every key is also a command-line flag
 // (`min_reporters` is --min-reporters) and flags override the file; both go
 // through apply_collect_setting, so they accept exactly the same values.
-// List settings (allow, whitelist) take blank- or comma-separated items; in
+// List settings (allow, whitelist, answer) take blank- or comma-separated items; in
 // the file, repeating such a key appends, while a flag replaces the list.
 // Scalar settings may appear once per file.
 //
@@ -23,6 +23,20 @@
 //   ttl            = 1d                  a vote counts this long after its last report
 //   decay          = 12h                 half-life of a vote's weight (0: no decay)
 //   whitelist      = 192.0.2.0/24 example.org   never black-listed
+//   reporter_weight= mx1=2 plain:10.0.0.9=0     a reporter's vote counts this much
+//   probation      = 0                   new reporters count probation_weight for this long
+//   probation_weight = 0.5
+//   hold           = 1h                  a listing lasts at least hold x 2^(n-1)
+//   hold_max       = 7d                  ... at most this
+//   offense_memory = 30d                 listings further apart start again at n = 1
+//   ipv6_prefix    = 64                  IPv6 reports count for their /64
+//   escalate_ipv4  = 0                   listed addresses that list their /24 (0: never)
+//   escalate_ipv6  = 0                   listed networks that list their /48 (0: never)
+//   retention      = 30d                 evidence kept after a subject's last event
+//   web            = 127.0.0.1:8080      public lookup page and JSON API (off by default)
+//   list_name      = exigrey             shown on the lookup page
+//   removal_text   = ...                 how to get removed (shown on the lookup page)
+//   max_requests   = 1000                removal requests stored at most
 //   max_line       = 512                 bytes per report line
 //   idle_timeout   = 30s                 close connections idle this long
 //   max_connections= 512                 at the limit the longest-idle one is closed
@@ -32,6 +46,11 @@
 //   dns_ttl        = 5m                  $TTL and SOA times of the published zones
 //   dns_ns         = localhost           $NS and SOA origin
 //   dns_hostmaster = hostmaster.localhost
+//   answer         = virus=127.0.0.4 trap=127.0.0.3   black-list A value per
+//                                        category, first match wins (default 127.0.0.2)
+//   txt            = $ reported by {reporters} exigrey reporter{s} since {since}
+//                                        black-list TXT template (rbldnsd_zone.h); '#'
+//                                        only inside a word (after a blank it is a comment)
 //   sync           = meta                full | meta | none (store_options.h)
 //   map_size       = 1G
 //   log            = auto                auto | stderr | syslog (auto: stderr unless
@@ -89,6 +108,10 @@ struct CollectConfig {
   std::string tls_cert;   // with tls_key: the signed listener speaks TLS
   std::string tls_key;
   std::string metrics;  // endpoint text; empty: no metrics listener
+  std::string web;      // endpoint text; empty: no lookup page
+  std::string list_name = "exigrey";
+  std::string removal_text;          // the operator's "how to get removed"
+  std::size_t max_requests = 1000;   // removal requests stored at most
   std::string state_dir;
   std::string rbldnsd_dir;
   NetworkSet allow = default_allow();

@@ -11,6 +11,40 @@
 //   11.22.33.44 :127.0.0.2:$ reported by 2 exigrey reporters since 2025-01-02T03:04:05Z
 // (rbldnsd replaces `$` with the queried address or name).
 //
+// Reasons (black list only; the white list always answers 127.0.0.2 with
+// its fixed text):
+// - A value: ZoneOptions::answers maps categories (Listing::categories, the
+//   first word of the reports' notes) to codes, in priority order; a listing
+//   answers the code of the first configured category it has, else
+//   127.0.0.2. The answer for "manual" applies to the operator's listings
+//   (Listing::manual), not to reports that say "manual". Priority, not OR-ed
+//   bits: an rbldnsd ip4trie/ip6trie/dnset entry has exactly one (A, TXT)
+//   value. Exim (the DNS list chapter of its specification;
+//   tests/collect/test_reasons.py shows it with 4.96) ignores answers
+//   outside 127/8 and tests the returned address: `dnslists = ZONE=127.0.0.3` matches
+//   when it equals one of the comma-separated addresses; `ZONE&0.0.0.4` when
+//   ALL the bits of the mask are set in it (`&0.0.0.3` wants both bits;
+//   `&0.0.0.1,0.0.0.2` either); plain `ZONE` on any answer. For the bitmask
+//   style give each category a bit of its own (virus=127.0.0.4,
+//   trap=127.0.0.8) and put the more severe first: a listing with both then
+//   answers 127.0.0.4, so `&0.0.0.4` matches it and `&0.0.0.8` does not.
+// - TXT: ZoneOptions::txt, a template (kDefaultTxt gives the text above).
+//   Placeholders: {reporters}; {s} ("s" unless reporters == 1); {since} (ISO
+//   UTC); {category} (the category that chose the A value, else the most
+//   reported one, else "manual" for an operator's listing, else "listed");
+//   {categories} (comma-separated, or "none"); {subject} (the entry:
+//   address, network or name). `$` passes through: rbldnsd replaces it with
+//   the queried address or name (what a lookup URL wants, "...?q=$"); `$$`
+//   is a literal `$`. Refused: a `$` before a digit, `=` or `{` (rbldnsd
+//   variables, and `$` + a value starting with a digit would be one), other
+//   braces, bytes outside printable ASCII (a line break would end the entry),
+//   leading or trailing blanks and a leading `=` (rbldnsd drops them), a `#`
+//   at the start or after a blank (a comment in the settings file, so
+//   --check-config would not read back; "lookup#$" is fine), and templates
+//   over kMaxTxtTemplateBytes. The expanded text is cut to kMaxTxtBytes (one
+//   TXT string; rbldnsd warns beyond). Categories that are not
+//   [a-z0-9_-]{1,24} are ignored, so a listing cannot inject a line or field.
+//
 // Files are replaced atomically: written to "<name>.tmp" in the same
 // directory, fsynced, given their mtime, renamed over the old file, and the
 // directory fsynced. rbldnsd notices a new file by a change of its mtime
@@ -22,8 +56,11 @@
 // keep their true mtime: a publish never has to wait for the clock.
 //
 // Errors: Error(kStore) with the path and the errno text when a file cannot
-// be written (the previous file then stays in place).
-// Thread safety: a ZoneWriter is not synchronised; one per directory.
+// be written (the previous file then stays in place); UsageError from the
+// checks of options. Rendering never throws (an unchecked template is
+// expanded as far as it makes sense, every byte kept printable).
+// Thread safety: the free functions are pure; a ZoneWriter is not
+// synchronised; one per directory.
 #pragma once
 
 #include <array>
@@ -31,6 +68,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "exigrey/clock.h"
@@ -39,15 +77,42 @@
 
 namespace exigrey {
 
+inline constexpr std::string_view kDefaultTxt =
+    "$ reported by {reporters} exigrey reporter{s} since {since}";
+// With the default template, an operator's listing (exigrey-collect ban) says so.
+inline constexpr std::string_view kDefaultManualTxt = "$ listed by the exigrey operator since {since}";
+inline constexpr std::size_t kMaxTxtTemplateBytes = 200;
+inline constexpr std::size_t kMaxTxtBytes = 255;  // one TXT character-string
+inline constexpr std::size_t kMaxAnswers = 32;
+inline constexpr std::string_view kDefaultAnswer = "127.0.0.2";
+
 struct ZoneOptions {
   std::int64_t ttl = 300;                           // $TTL, SOA ttl and negative-caching TTL
   std::string ns = "localhost";                     // $NS and the SOA origin
   std::string hostmaster = "hostmaster.localhost";  // SOA contact, as a DNS name
+  // Black list: category -> A value (dotted quad, 127.0.0.2..127.255.255.255),
+  // highest priority first; at most kMaxAnswers, each category once.
+  std::vector<std::pair<std::string, std::string>> answers;
+  std::string txt = std::string(kDefaultTxt);  // TXT template of black listings
   friend bool operator==(const ZoneOptions&, const ZoneOptions&) = default;
 };
 
-// Checks the DNS names and the TTL; throws UsageError naming the setting.
+// Checks the DNS names, the TTL, the answers and the template; throws
+// UsageError naming the setting, on one line.
 void check_zone_options(const ZoneOptions& options);
+
+// Throws UsageError ("invalid txt ...") unless `tmpl` is a valid TXT template.
+void check_txt_template(std::string_view tmpl);
+
+// "virus=127.0.0.4" -> {"virus", "127.0.0.4"} (the address in canonical
+// form). Throws UsageError ("invalid answer ...").
+std::pair<std::string, std::string> parse_answer_code(std::string_view item);
+
+// The A value of a black listing under `options` (see above).
+std::string black_answer(const Listing& listing, const ZoneOptions& options);
+
+// The TXT of a black listing: the template expanded, at most kMaxTxtBytes.
+std::string black_txt(const Listing& listing, const ZoneOptions& options);
 
 enum class ZoneFileKind : std::uint8_t { kIp4 = 0, kIp6 = 1, kNames = 2 };
 

@@ -50,6 +50,36 @@ struct Vote {
   friend bool operator==(const Vote&, const Vote&) = default;
 };
 
+inline constexpr std::size_t kMaxCategories = 8;        // per subject
+inline constexpr std::size_t kMaxCategoryBytes = 24;
+inline constexpr std::size_t kMaxEvidenceTextBytes = 120;  // a kept note or reason
+inline constexpr std::size_t kMaxHistory = 16;             // events per subject
+
+// How often black reports gave one category (the first word of the note).
+struct CategoryCount {
+  std::string name;  // [a-z0-9_-], 1..kMaxCategoryBytes
+  std::uint64_t reports = 0;
+  UnixTime last = 0;
+  friend bool operator==(const CategoryCount&, const CategoryCount&) = default;
+};
+
+enum class EventKind : std::uint8_t {
+  kListed = 1,    // the policy listed it (published)
+  kUnlisted = 2,  // the policy no longer lists it (evidence expired or outweighed)
+  kBanned = 3,    // the operator listed it (exigrey-collect ban)
+  kUnbanned = 4,  // the operator lifted a ban
+  kDelisted = 5,  // the operator delisted it (exigrey-collect delist)
+  kRequest = 6,   // someone asked for removal through the lookup page
+};
+std::string_view to_string(EventKind kind) noexcept;
+
+struct HistoryEvent {
+  UnixTime time = 0;
+  EventKind kind = EventKind::kListed;
+  std::string text;  // why (sanitised, at most kMaxEvidenceTextBytes)
+  friend bool operator==(const HistoryEvent&, const HistoryEvent&) = default;
+};
+
 struct SubjectRecord {
   std::uint64_t black_reports = 0;  // every report counts here (saturating)
   std::uint64_t white_reports = 0;
@@ -58,8 +88,39 @@ struct SubjectRecord {
   UnixTime black_since = 0;  // start of the current run of black votes (0: none yet)
   UnixTime white_since = 0;
   std::vector<Vote> votes;  // at most kMaxVotesPerSubject
+
+  // Evidence (docs/collector.md, "Evidence").
+  std::vector<CategoryCount> categories;  // at most kMaxCategories; least recent makes room
+  std::string last_note;                  // the latest black report's note, sanitised
+  std::vector<HistoryEvent> history;      // oldest first, at most kMaxHistory
+
+  // Published state, written by the publisher when it changes.
+  UnixTime listed_since = 0;  // black-listed since (0: not listed now)
+  UnixTime hold_until = 0;    // the current listing lasts at least until then
+  std::uint32_t offenses = 0; // listings within the policy's memory (growing hold)
+  UnixTime last_offense = 0;  // start of the latest listing
+
+  // Operator actions.
+  UnixTime ban_until = 0;  // listed by the operator until then (0: no ban)
+  std::string ban_reason;
+  UnixTime delisted_at = 0;    // black votes cast up to then (that second included) no longer count
+  UnixTime exempt_until = 0;   // not black-listed before then, whatever the votes
+  std::string delist_reason;
+  bool network = false;  // a network listed by escalation (policy), not a reported subject
   friend bool operator==(const SubjectRecord&, const SubjectRecord&) = default;
 };
+
+// The category of a note: its first word, lower-cased, without a trailing
+// ':' or ','; "other" when that word has other bytes than [a-z0-9_-] or is
+// longer than kMaxCategoryBytes; empty when the note is empty.
+std::string category_of_note(std::string_view note);
+
+// Free text made safe to keep and show: control bytes become '?', and it is
+// cut to `max` bytes at a UTF-8 character boundary.
+std::string sanitize_text(std::string_view text, std::size_t max = kMaxEvidenceTextBytes);
+
+// Appends an event (sanitised), dropping the oldest beyond kMaxHistory.
+void add_event(SubjectRecord& record, UnixTime time, EventKind kind, std::string_view text);
 
 // A report as it reaches the aggregator: what, from whom.
 struct IncomingReport {
@@ -72,8 +133,9 @@ struct IncomingReport {
 // but casts no vote. Votes whose latest report is older than `ttl` are
 // dropped. black_since/white_since restart when a vote of that verb arrives
 // while none was live. Throws UsageError on an empty or over-long reporter.
+// A black report's note adds to the categories and becomes last_note.
 void apply_report(SubjectRecord& record, Verb verb, std::string_view reporter, UnixTime at,
-                  UnixTime now, std::int64_t ttl);
+                  UnixTime now, std::int64_t ttl, std::string_view note = {});
 
 // The value bytes of a record, and back. decode throws StoreError(kCorrupt)
 // on malformed bytes and never reads out of bounds.
@@ -87,10 +149,25 @@ struct ReporterCursor {
   std::uint64_t last_id = 0;
 };
 
+// A removal request from the lookup page (bounded: RemovalRequestLimits).
+struct RemovalRequest {
+  Subject subject{SubjectKind::kIPv4, {}};
+  UnixTime time = 0;
+  std::string client;   // the requester's address
+  std::string contact;  // sanitised, at most 254 bytes
+  std::string message;  // sanitised, at most 1000 bytes
+  friend bool operator==(const RemovalRequest&, const RemovalRequest&) = default;
+};
+inline constexpr std::size_t kMaxRequestContactBytes = 254;
+inline constexpr std::size_t kMaxRequestMessageBytes = 1000;
+
+enum class RequestResult : std::uint8_t { kRecorded, kAlreadyPending, kFull };
+
 struct ReputationTotals {
   std::uint64_t subjects = 0;       // records in the store now
   std::uint64_t black_reports = 0;  // reports ever applied (survive pruning)
   std::uint64_t white_reports = 0;
+  std::uint64_t requests = 0;       // removal requests stored
 };
 
 class ReputationStore {
@@ -122,11 +199,41 @@ class ReputationStore {
   void for_each(const std::function<bool(const Subject&, const SubjectRecord&)>& fn,
                 std::size_t* skipped = nullptr) const;
 
-  // Deletes up to `max` records whose last report is before `before`;
-  // returns how many it deleted.
-  std::size_t prune(UnixTime before, std::size_t max);
+  // Deletes up to `max` records whose last report is before `before` and
+  // that nothing keeps (listed, held, banned, exempt); returns how many it
+  // deleted.
+  std::size_t prune(UnixTime before, UnixTime now, std::size_t max);
 
   ReputationTotals totals() const;
+
+  // Read-modify-write of one subject in one transaction; the record is
+  // created (empty) when absent. Bumps generation() so that a running
+  // collector republishes: operator actions use it.
+  void update(const Subject& subject, const std::function<void(SubjectRecord&)>& fn);
+
+  // Read-modify-write of existing records in one transaction (records that
+  // vanished are skipped; `fn` may create one by returning it for a subject
+  // that has none: `create`). Does not bump generation(): the publisher's
+  // own bookkeeping.
+  void modify(std::span<const Subject> subjects,
+              const std::function<void(const Subject&, SubjectRecord&)>& fn, bool create = false);
+
+  // A counter bumped by update(): a running collector polls it.
+  std::uint64_t generation() const;
+
+  // The running collector's settings (exigrey-collect --check-config text),
+  // so that the operator's commands judge with the same policy.
+  void put_settings_text(std::string_view text);
+  std::optional<std::string> settings_text() const;
+
+  // When each reporter was first seen (written by apply()).
+  std::vector<std::pair<std::string, UnixTime>> reporters() const;
+
+  // Removal requests: one pending per subject, at most `max` in all.
+  RequestResult add_request(const RemovalRequest& request, std::size_t max);
+  std::optional<RemovalRequest> request(const Subject& subject) const;
+  std::vector<RemovalRequest> requests() const;  // oldest first
+  bool drop_request(const Subject& subject);     // true when there was one
 
   // Forces buffered commits to disk (for SyncMode kNone / kMeta).
   void sync();
