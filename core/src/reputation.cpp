@@ -304,7 +304,7 @@ std::string encode_subject_record(const SubjectRecord& r) {
   return out;
 }
 
-SubjectRecord decode_subject_record(std::string_view bytes) {
+SubjectRecord decode_subject_record(std::string_view bytes, bool evidence) {
   LeReader in(bytes, "exigrey: corrupt record in the reputation store");
   const auto version = in.get<std::uint8_t>();
   if (version != 1 && version != kRecordVersion) in.corrupt();
@@ -338,7 +338,8 @@ SubjectRecord decode_subject_record(std::string_view bytes) {
       c.last = in.get<std::int64_t>();
       r.categories.push_back(std::move(c));
     }
-    r.last_note = std::string(in.bytes(in.get<std::uint16_t>()));
+    const std::string_view note = in.bytes(in.get<std::uint16_t>());
+    if (evidence) r.last_note = std::string(note);
     const std::size_t nhist = in.get<std::uint8_t>();
     if (nhist > kMaxHistory) in.corrupt();
     for (std::size_t i = 0; i < nhist; ++i) {
@@ -347,7 +348,9 @@ SubjectRecord decode_subject_record(std::string_view bytes) {
       const auto kind = in.get<std::uint8_t>();
       if (kind < 1 || kind > 6) in.corrupt();
       e.kind = static_cast<EventKind>(kind);
-      e.text = std::string(in.bytes(in.get<std::uint8_t>()));
+      const std::string_view text = in.bytes(in.get<std::uint8_t>());
+      if (!evidence) continue;  // checked, not kept
+      e.text = std::string(text);
       r.history.push_back(std::move(e));
     }
     r.listed_since = in.get<std::int64_t>();
@@ -419,8 +422,12 @@ void ReputationStore::apply(std::span<const IncomingReport> reports, UnixTime no
     add_saturating(total, white);
     txn.put_counter(kWhiteKey, total);
   }
-  // First sight of each reporter (probation, reputation_policy.h).
+  // First sight of each reporter (probation, reputation_policy.h). A batch
+  // has few reporters and many reports: look each one up once.
+  std::vector<std::string_view> seen;
   for (const IncomingReport& r : reports) {
+    if (std::find(seen.begin(), seen.end(), r.reporter) != seen.end()) continue;
+    if (seen.size() < 64) seen.push_back(r.reporter);
     key.assign(1, kReporterNs);
     key += r.reporter;
     if (!txn.find(key)) txn.put_counter(key, static_cast<std::uint64_t>(now));
@@ -454,7 +461,7 @@ std::optional<SubjectRecord> ReputationStore::get(const Subject& subject) const 
 }
 
 void ReputationStore::for_each(const std::function<bool(const Subject&, const SubjectRecord&)>& fn,
-                               std::size_t* skipped) const {
+                               std::size_t* skipped, bool evidence) const {
   detail::Env& env = env_for(path_, options_);
   Txn txn(env, Txn::kRead);
   Cursor cur(env, txn.get());
@@ -467,7 +474,7 @@ void ReputationStore::for_each(const std::function<bool(const Subject&, const Su
     std::optional<SubjectRecord> record;
     if (subject) {
       try {
-        record = decode_subject_record(view_of(v));
+        record = decode_subject_record(view_of(v), evidence);
       } catch (const StoreError&) {
       }
     }
@@ -555,14 +562,14 @@ void ReputationStore::update(const Subject& subject,
 }
 
 void ReputationStore::modify(std::span<const Subject> subjects,
-                             const std::function<void(const Subject&, SubjectRecord&)>& fn,
+                             const std::function<void(std::size_t, SubjectRecord&)>& fn,
                              bool create) {
   if (subjects.empty()) return;
   detail::Env& env = env_for(path_, options_);
   Txn txn(env, Txn::kWrite);
   std::string key;
-  for (const Subject& subject : subjects) {
-    key = subject_key(subject);
+  for (std::size_t i = 0; i < subjects.size(); ++i) {
+    key = subject_key(subjects[i]);
     SubjectRecord record;
     if (const auto found = txn.find(key)) {
       try {
@@ -573,7 +580,7 @@ void ReputationStore::modify(std::span<const Subject> subjects,
     } else if (!create) {
       continue;
     }
-    fn(subject, record);
+    fn(i, record);
     txn.put(key, encode_subject_record(record));
   }
   txn.commit();

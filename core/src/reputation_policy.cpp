@@ -295,6 +295,7 @@ std::string explain(const Assessment& a, const SubjectRecord& r, const ListingPo
 }
 
 std::vector<std::string> categories_of(const SubjectRecord& record) {
+  if (record.categories.empty()) return {};
   std::vector<CategoryCount> sorted = record.categories;
   std::stable_sort(sorted.begin(), sorted.end(), [](const CategoryCount& x, const CategoryCount& y) {
     return x.reports != y.reports ? x.reports > y.reports : x.last > y.last;
@@ -330,10 +331,12 @@ ListingSet collect_listings(const ReputationStore& store, const ListingPolicy& p
       Listing l{subject, a.black_votes, since, categories_of(record), a.rule == Rule::kBanned};
       if (a.rule == Rule::kHeld) ++out.held;
       if (a.rule == Rule::kBanned) ++out.banned;
-      if (const auto net = escalation_network(subject)) {
-        const unsigned threshold =
-            subject.kind == SubjectKind::kIPv4 ? policy.escalate_ipv4 : policy.escalate_ipv6;
-        if (threshold > 0) {
+      // Escalation is off by default: spend nothing on it per listing then.
+      const unsigned threshold = subject.kind == SubjectKind::kIPv4   ? policy.escalate_ipv4
+                                 : subject.kind == SubjectKind::kIPv6 ? policy.escalate_ipv6
+                                                                      : 0;
+      if (threshold > 0) {
+        if (const auto net = escalation_network(subject)) {
           Escalation& e = candidates[net->text];
           ++e.listed;
           e.reporters += l.reporters;
@@ -353,7 +356,7 @@ ListingSet collect_listings(const ReputationStore& store, const ListingPolicy& p
       out.white.push_back(Listing{subject, a.white_votes, record.white_since, {}, false});
     }
     return true;
-  });
+  }, nullptr, /*evidence=*/false);
   for (auto& [text, e] : candidates) {
     const bool v6 = text.find(':') != std::string::npos;
     const Subject net{v6 ? SubjectKind::kIPv6 : SubjectKind::kIPv4, text};
@@ -389,17 +392,13 @@ std::size_t record_transitions(ReputationStore& store, std::span<const Transitio
                                const ListingPolicy& policy, UnixTime now) {
   if (transitions.empty()) return 0;
   std::vector<Subject> subjects;
-  std::map<std::string, const Transition*> by_key;
-  for (const Transition& t : transitions) {
-    subjects.push_back(t.subject);
-    by_key[std::string(1, static_cast<char>(t.subject.kind)) + t.subject.text] = &t;
-  }
+  subjects.reserve(transitions.size());
+  for (const Transition& t : transitions) subjects.push_back(t.subject);
   std::size_t changed = 0;
   store.modify(
       subjects,
-      [&](const Subject& subject, SubjectRecord& r) {
-        const Transition& t =
-            *by_key.at(std::string(1, static_cast<char>(subject.kind)) + subject.text);
+      [&](std::size_t i, SubjectRecord& r) {
+        const Transition& t = transitions[i];
         ++changed;
         if (t.rule == Rule::kEscalated) {
           r.network = true;
@@ -419,7 +418,7 @@ std::size_t record_transitions(ReputationStore& store, std::span<const Transitio
           r.offenses = repeat ? r.offenses + 1 : 1;
           r.last_offense = now;
           std::int64_t hold = policy.hold;
-          for (std::uint32_t i = 1; i < r.offenses && hold < policy.hold_max; ++i) hold *= 2;
+          for (std::uint32_t n = 1; n < r.offenses && hold < policy.hold_max; ++n) hold *= 2;
           r.hold_until = now + std::min(hold, policy.hold_max);
         }
         add_event(r, now, EventKind::kListed, t.why);

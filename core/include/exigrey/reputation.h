@@ -140,7 +140,9 @@ void apply_report(SubjectRecord& record, Verb verb, std::string_view reporter, U
 // The value bytes of a record, and back. decode throws StoreError(kCorrupt)
 // on malformed bytes and never reads out of bounds.
 std::string encode_subject_record(const SubjectRecord& record);
-SubjectRecord decode_subject_record(std::string_view bytes);
+// Without `evidence`, the last note and the history are checked but not
+// kept (a publish reads every record and needs neither).
+SubjectRecord decode_subject_record(std::string_view bytes, bool evidence = true);
 
 // How far a signed reporter's reports have been committed: the highest report
 // id (its outbox sequence number) applied. See docs/protocol.md.
@@ -197,7 +199,7 @@ class ReputationStore {
   // sorted by text) inside one read transaction; `fn` returns false to stop.
   // A record that cannot be decoded is skipped and counted in *skipped.
   void for_each(const std::function<bool(const Subject&, const SubjectRecord&)>& fn,
-                std::size_t* skipped = nullptr) const;
+                std::size_t* skipped = nullptr, bool evidence = true) const;
 
   // Deletes up to `max` records whose last report is before `before` and
   // that nothing keeps (listed, held, banned, exempt); returns how many it
@@ -211,12 +213,12 @@ class ReputationStore {
   // collector republishes: operator actions use it.
   void update(const Subject& subject, const std::function<void(SubjectRecord&)>& fn);
 
-  // Read-modify-write of existing records in one transaction (records that
-  // vanished are skipped; `fn` may create one by returning it for a subject
-  // that has none: `create`). Does not bump generation(): the publisher's
-  // own bookkeeping.
+  // Read-modify-write of records in one transaction: fn(i, record) for
+  // subjects[i]. A subject without a record is skipped, or starts from an
+  // empty record with `create`; an unreadable record is left alone. Does
+  // not bump generation(): the publisher's own bookkeeping.
   void modify(std::span<const Subject> subjects,
-              const std::function<void(const Subject&, SubjectRecord&)>& fn, bool create = false);
+              const std::function<void(std::size_t, SubjectRecord&)>& fn, bool create = false);
 
   // A counter bumped by update(): a running collector polls it.
   std::uint64_t generation() const;
