@@ -142,6 +142,28 @@ def rss_bytes(pid, field="VmRSS"):
     return 0
 
 
+def write_exim_conf(root, acls, connect=True, rcpt=False):
+    """A private Exim configuration under `root` (spool and log directories
+    there, no host lookups, no TLS), with the given `begin acl` section;
+    owned by root and not writable by others, as `exim -C` requires.
+    Returns its path."""
+    path = os.path.join(root, "exim.conf")
+    with open(path, "w") as f:
+        f.write(f"spool_directory = {root}/spool\n"
+                f"log_file_path = {root}/log/%slog\n"
+                f"pid_file_path = {root}/exim.pid\n"
+                "primary_hostname = exigrey.test\n"
+                "host_lookup =\n"
+                "rfc1413_hosts =\n"
+                "tls_advertise_hosts =\n"
+                + ("acl_smtp_connect = acl_check_connect\n" if connect else "")
+                + ("acl_smtp_rcpt = acl_check_rcpt\n" if rcpt else "")
+                + "\nbegin acl\n" + acls)
+    os.chown(path, 0, 0)
+    os.chmod(path, 0o644)
+    return path
+
+
 class Collector:
     """An exigrey-collect on free ports with its own state and rbldnsd dirs."""
 

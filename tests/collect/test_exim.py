@@ -19,7 +19,8 @@ import subprocess
 import sys
 import time
 
-from collectlib import Collector, Rbldnsd, check, expect, finish, log, skip_or_fail, tempdir
+from collectlib import (Collector, Rbldnsd, check, expect, finish, log, skip_or_fail, tempdir,
+                        write_exim_conf)
 
 EXIM = os.environ.get("EXIM", "/usr/sbin/exim4")
 EXIM_USER = "Debian-exim"
@@ -40,29 +41,14 @@ for d in ("spool", "log"):
 c = Collector(binary, root, "--min-reporters", "1").start()
 dns = Rbldnsd(root, c.rbldnsd_dir)
 
-conf = os.path.join(root, "exim.conf")
-with open(conf, "w") as f:
-    f.write(f"""\
-spool_directory = {root}/spool
-log_file_path = {root}/log/%slog
-pid_file_path = {root}/exim.pid
-primary_hostname = exigrey.test
-host_lookup =
-rfc1413_hosts =
-tls_advertise_hosts =
-acl_smtp_connect = acl_check_connect
-acl_smtp_rcpt = acl_check_rcpt
-
-begin acl
+conf = write_exim_conf(root, f"""\
 acl_check_connect:
   warn set acl_m0 = ${{readsocket{{inet:127.0.0.1:{c.port}}}{{black $sender_host_address\\n}}{{3s}}{{}}{{}}}}
   accept
 
 acl_check_rcpt:
   accept
-""")
-os.chown(conf, 0, 0)
-os.chmod(conf, 0o644)  # exim -C as root refuses a file others may write
+""", rcpt=True)
 
 
 def session(ip):

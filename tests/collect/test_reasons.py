@@ -31,7 +31,8 @@ import subprocess
 import sys
 import time
 
-from collectlib import Collector, Rbldnsd, check, expect, finish, log, skip_or_fail, tempdir
+from collectlib import (Collector, Rbldnsd, check, expect, finish, log, skip_or_fail, tempdir,
+                        write_exim_conf)
 
 EXIM = os.environ.get("EXIM", "/usr/sbin/exim4")
 EXIM_USER = "Debian-exim"
@@ -99,19 +100,7 @@ expect("an unreported address is not listed", "NXDOMAIN", dns.a("11.22.33.99"))
 expect("the white list is untouched", "NXDOMAIN", dns.a("11.22.33.4", "wl.exigrey.test"))
 expect("the test point still answers 127.0.0.2", "127.0.0.2", dns.a("127.0.0.2"))
 
-conf = os.path.join(root, "exim.conf")
-with open(conf, "w") as f:
-    f.write(f"""\
-spool_directory = {root}/spool
-log_file_path = {root}/log/%slog
-pid_file_path = {root}/exim.pid
-primary_hostname = exigrey.test
-host_lookup =
-rfc1413_hosts =
-tls_advertise_hosts =
-acl_smtp_connect = acl_check_connect
-
-begin acl
+conf = write_exim_conf(root, """\
 acl_check_connect:
   warn dnslists = bl.exigrey.test=127.0.0.3
        log_message = R-EQ3 $dnslist_value [$dnslist_text]
@@ -123,8 +112,6 @@ acl_check_connect:
        log_message = R-ANY $dnslist_value [$dnslist_text]
   accept
 """)
-os.chown(conf, 0, 0)
-os.chmod(conf, 0o644)  # exim -C as root refuses a file others may write
 
 
 def session(ip):
