@@ -14,6 +14,8 @@
 namespace exigrey {
 namespace {
 
+using namespace std::string_view_literals;  // "\0name"sv keeps the leading NUL
+
 using detail::LeReader;
 using detail::put_le;
 using detail::val_of;
@@ -48,28 +50,13 @@ using Cursor = detail::RawCursor;
 constexpr std::string_view kReputationFormat = "exigrey-reputation 1";
 constexpr char kSubjectNs = 0x20;
 constexpr char kCursorNs = 0x30;
-constexpr std::string_view kBlackKey = std::string_view(
-    "\x00"
-    "black_reports",
-    14);
-constexpr std::string_view kWhiteKey = std::string_view(
-    "\x00"
-    "white_reports",
-    14);
+constexpr std::string_view kBlackKey = "\0black_reports"sv;
+constexpr std::string_view kWhiteKey = "\0white_reports"sv;
 constexpr char kRequestNs = 0x40;
 constexpr char kReporterNs = 0x50;
-constexpr std::string_view kGenerationKey = std::string_view(
-    "\x00"
-    "generation",
-    11);
-constexpr std::string_view kRequestsKey = std::string_view(
-    "\x00"
-    "requests",
-    9);
-constexpr std::string_view kSettingsKey = std::string_view(
-    "\x00"
-    "settings",
-    9);
+constexpr std::string_view kGenerationKey = "\0generation"sv;
+constexpr std::string_view kRequestsKey = "\0requests"sv;
+constexpr std::string_view kSettingsKey = "\0settings"sv;
 constexpr std::uint8_t kRecordVersion = 2;
 constexpr std::size_t kFixedBytes = 1 + 8 + 8 + 8 * 4 + 1;
 
