@@ -22,6 +22,9 @@ import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import ports  # noqa: E402
+
 FAILURES = []
 _PROCS = []
 _TMP = []
@@ -92,11 +95,9 @@ def tempdir():
 
 
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A 127.0.0.1 port free for TCP and UDP and claimed by no other test
+    (tests/support/ports.py says why bind-to-0 is not enough)."""
+    return ports.free_port()
 
 
 def wait_port(port, timeout=10):
@@ -303,22 +304,9 @@ EXAMPLE_RBLDNSD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
 
 
 def free_udp_port():
-    """A 127.0.0.1 port free for UDP (and TCP, for dig's truncation retry) now.
-    free_port() checks TCP only: a UDP server on its port can collide with
-    an ephemeral UDP port of a resolver or dig in a parallel test."""
-    while True:
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        u.bind(("127.0.0.1", 0))
-        port = u.getsockname()[1]
-        t = socket.socket()
-        try:
-            t.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            t.close()
-            u.close()
+    """A port for a UDP server (rbldnsd, a name server): free_port() checks
+    UDP as well, so this is the same; the name says what the caller needs."""
+    return ports.free_port()
 
 
 class Rbldnsd:

@@ -132,8 +132,10 @@ run_exim() {
 }
 
 # A TCP port on 127.0.0.1 that was free a moment ago.
+# free_port: a loopback port free for TCP and UDP and claimed by no other
+# test of the run (tests/support/ports.py says why bind-to-0 is not enough).
 free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  python3 "$(dirname "${BASH_SOURCE[0]}")/../support/ports.py"
 }
 
 # start_daemon PORT: a foreground Exim daemon, killed by the EXIT trap.
