@@ -160,7 +160,7 @@ set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${EXIGREY_MAINTAINER}")
 # Exim with ${dlfunc} (the heavy daemon, or a custom build); the shared
 # libraries (libc6, libstdc++6, liblmdb0, libfmt9, libssl3) from dpkg-shlibdeps.
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "exim4-daemon-heavy | exim4-daemon-custom, adduser")
-set(CPACK_DEBIAN_PACKAGE_SUGGESTS "rbldnsd, swaks")
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "rbldnsd, knot, unbound, swaks")
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # ldconfig after install and removal, so that ld.so.cache lists the plugin's
 # bare name exactly while it is installed. (CPack's GENERATE_SHLIBS writes

@@ -14,6 +14,9 @@ packages=(
   clang libclang-rt-14-dev
   # the real parts the tests and the demo drive
   exim4-daemon-heavy swaks rbldnsd dnsutils socat
+  # publishing by DNS UPDATE (docs/dns.md): Knot DNS as primary and
+  # secondary, kdig, and Unbound reading the response policy zone
+  knot knot-dnsutils unbound
   # the public lookup page's test (tests/collect/test_web.py) loads it in a real browser
   chromium
   # the TLS test makes its own CA

@@ -246,6 +246,50 @@ const std::vector<Row>& rows() {
       {{"rbldnsd_dir", "directory where the rbldnsd data files are published", false, true},
        [](C& c, V k, V v, bool) { c.rbldnsd_dir = absolute_dir(k, v); },
        [](const C& c) { return or_none(c.rbldnsd_dir); }},
+      {{"dns_primary",
+        "send the listings as DNS UPDATEs (TSIG-signed) to the primary name server at ADDR:PORT",
+        false, true},
+       [](C& c, V k, V v, bool) { c.dns_primary = endpoint_text(k, v); },
+       [](const C& c) { return or_none(c.dns_primary); }},
+      {{"dns_key", "TSIG key file for dns_primary (keymgr -t output, or ALGORITHM:NAME:SECRET)",
+        false, true},
+       [](C& c, V k, V v, bool) { c.dns_key = absolute_file(k, v); },
+       [](const C& c) { return or_none(c.dns_key); }},
+      {{"dns_zones",
+        "zones on dns_primary: black=ZONE black_names=ZONE white=ZONE white_names=ZONE rpz=ZONE",
+        true, true},
+       [](C& c, V k, V v, bool append) {
+         DnsZoneNames z = append ? c.dns_zones : DnsZoneNames{};
+         for (std::string_view item : split_list(v)) {
+           const auto eq = item.find('=');
+           const V list = eq == V::npos ? item : item.substr(0, eq);
+           std::string* slot = list == "black"         ? &z.black
+                               : list == "black_names" ? &z.black_names
+                               : list == "white"       ? &z.white
+                               : list == "white_names" ? &z.white_names
+                               : list == "rpz"         ? &z.rpz
+                                                       : nullptr;
+           if (slot == nullptr || eq == V::npos) {
+             bad(k, item, "use black=ZONE, black_names=, white=, white_names= or rpz=");
+           }
+           *slot = dns_name(k, item.substr(eq + 1));
+         }
+         c.dns_zones = std::move(z);
+       },
+       [](const C& c) {
+         std::string out;
+         for (const auto& [list, zone] :
+              {std::pair<V, const std::string*>{"black", &c.dns_zones.black},
+               {"black_names", &c.dns_zones.black_names},
+               {"white", &c.dns_zones.white},
+               {"white_names", &c.dns_zones.white_names},
+               {"rpz", &c.dns_zones.rpz}}) {
+           if (zone->empty()) continue;
+           if (!out.empty()) out += ' ';
+           out += fmt::format("{}={}", list, *zone);
+         }
+         return out;
+       }},
       {{"allow", "networks allowed to send plain reports (default 127.0.0.0/8 ::1)", true, false},
        [](C& c, V, V v, bool append) {
          NetworkSet set = append ? c.allow : NetworkSet{};
@@ -275,8 +319,8 @@ const std::vector<Row>& rows() {
       {{"whitelist", "networks and domains never black-listed", true, false},
        [](C& c, V k, V v, bool append) { apply_whitelist(c.policy, k, v, append); },
        [](const C& c) { return show_whitelist(c.policy); }},
-      {{"reporter_weight", "ID=WEIGHT: a reporter's vote counts this much (default 1; 0 ignores it)",
-        true, false},
+      {{"reporter_weight",
+        "ID=WEIGHT: a reporter's vote counts this much (default 1; 0 ignores it)", true, false},
        [](C& c, V k, V v, bool append) {
          if (!append) c.policy.reporter_weights.clear();
          for (std::string_view item : split_list(v)) {
@@ -306,7 +350,8 @@ const std::vector<Row>& rows() {
       {{"probation_weight", "what a vote on probation counts, 0..1 (default 0.5)", false, false},
        [](C& c, V k, V v, bool) { c.policy.probation_weight = parse_double(k, v, 0, 1); },
        [](const C& c) { return fmt::format("{}", c.policy.probation_weight); }},
-      {{"hold", "a listing lasts at least this, doubled for each repeat (default 1h)", false, false},
+      {{"hold", "a listing lasts at least this, doubled for each repeat (default 1h)", false,
+        false},
        [](C& c, V k, V v, bool) { c.policy.hold = parse_seconds(k, v, 0, 365 * 86400); },
        [](const C& c) { return std::to_string(c.policy.hold); }},
       {{"hold_max", "the doubled hold never exceeds this (default 7d)", false, false},
@@ -329,8 +374,8 @@ const std::vector<Row>& rows() {
         false},
        [](C& c, V k, V v, bool) { c.policy.escalate_ipv6 = parse_uint<unsigned>(k, v, 0, 65536); },
        [](const C& c) { return std::to_string(c.policy.escalate_ipv6); }},
-      {{"retention", "evidence is kept this long after a subject's last event (default 30d)",
-        false, false},
+      {{"retention", "evidence is kept this long after a subject's last event (default 30d)", false,
+        false},
        [](C& c, V k, V v, bool) { c.policy.retention = parse_seconds(k, v, 1, 3650 * 86400); },
        [](const C& c) { return std::to_string(c.policy.retention); }},
       {{"web", "serve the public lookup page and JSON API on ADDR:PORT (default none)", false,
@@ -360,8 +405,7 @@ const std::vector<Row>& rows() {
          c.limits.max_connections = parse_uint<std::size_t>(k, v, 1, 100000);
        },
        [](const C& c) { return std::to_string(c.limits.max_connections); }},
-      {{"source_rate", "reports per second per source, 0 for no limit (default 100)", false,
-        false},
+      {{"source_rate", "reports per second per source, 0 for no limit (default 100)", false, false},
        [](C& c, V k, V v, bool) {
          c.limits.source_rate = parse_uint<std::uint32_t>(k, v, 0, 10'000'000);
        },
@@ -649,9 +693,22 @@ void check_collect_config(const CollectConfig& cfg) {
   if (cfg.state_dir.empty()) {
     throw UsageError("exigrey-collect: no state directory (set state or --state DIR)");
   }
-  if (cfg.rbldnsd_dir.empty()) {
+  if (cfg.rbldnsd_dir.empty() && cfg.dns_primary.empty()) {
     throw UsageError(
-        "exigrey-collect: no rbldnsd directory (set rbldnsd_dir or --rbldnsd-dir DIR)");
+        "exigrey-collect: nowhere to publish (set rbldnsd_dir or --rbldnsd-dir DIR, "
+        "or dns_primary and dns_zones)");
+  }
+  if (!cfg.dns_primary.empty() && cfg.dns_key.empty()) {
+    throw UsageError(
+        "exigrey-collect: dns_primary needs a TSIG key (set dns_key or --dns-key FILE)");
+  }
+  if (!cfg.dns_primary.empty() && !cfg.dns_zones.any()) {
+    throw UsageError(
+        "exigrey-collect: dns_primary needs at least one zone (set dns_zones, e.g. "
+        "black=bl.example.org)");
+  }
+  if (cfg.dns_primary.empty() && (cfg.dns_zones.any() || !cfg.dns_key.empty())) {
+    throw UsageError("exigrey-collect: dns_zones and dns_key need dns_primary");
   }
   if (cfg.plain.empty() && cfg.signed_at.empty()) {
     throw UsageError(

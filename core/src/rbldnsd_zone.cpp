@@ -235,6 +235,11 @@ std::string black_answer(const Listing& l, const ZoneOptions& o) {
   return std::string(choose(l, cats, o).answer);
 }
 
+std::string white_txt(const Listing& l) {
+  return fmt::format("$ vouched for by {} exigrey reporter{} since {}", l.reporters,
+                     l.reporters == 1 ? "" : "s", format_utc(l.since));
+}
+
 std::string black_txt(const Listing& l, const ZoneOptions& o) {
   const auto cats = valid_categories(l);
   const Choice choice = choose(l, cats, o);
@@ -317,18 +322,16 @@ std::string render_zone_file(Verb list, ZoneFileKind kind, std::span<const Listi
                  "$SOA {} {} {} 0 10m 5m 1w {}\n"
                  "$NS {} {}\n"
                  "$TTL {}\n"
-                 "{} :127.0.0.2:RFC 5782 test point\n",
+                 "{} :127.0.0.2:{}\n",
                  to_string(list), kDataset[k], o.ttl, o.ns, o.hostmaster, o.ttl, o.ttl, o.ns, o.ttl,
-                 kTestPoint[k]);
+                 kTestPoint[k], kTestPointTxt);
   for (const Listing& l : listings) {
     if (!matches(kind, l.subject.kind)) continue;
     if (black) {
       fmt::format_to(std::back_inserter(out), "{} :{}:{}\n", l.subject.text, black_answer(l, o),
                      black_txt(l, o));
     } else {
-      fmt::format_to(std::back_inserter(out),
-                     "{} :127.0.0.2:$ vouched for by {} exigrey reporter{} since {}\n",
-                     l.subject.text, l.reporters, l.reporters == 1 ? "" : "s", format_utc(l.since));
+      fmt::format_to(std::back_inserter(out), "{} :127.0.0.2:{}\n", l.subject.text, white_txt(l));
     }
   }
   return out;

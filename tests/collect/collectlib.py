@@ -172,9 +172,12 @@ class Collector:
         self.binary = binary
         self.root = root
         self.state = state or os.path.join(root, "state")
-        self.rbldnsd_dir = rbldnsd_dir or os.path.join(root, "rbldnsd")
-        os.makedirs(self.rbldnsd_dir, exist_ok=True)
-        os.chmod(self.rbldnsd_dir, 0o755)
+        # rbldnsd_dir=False: no rbldnsd files (publishing by DNS UPDATE only).
+        self.rbldnsd_dir = None if rbldnsd_dir is False else (
+            rbldnsd_dir or os.path.join(root, "rbldnsd"))
+        if self.rbldnsd_dir:
+            os.makedirs(self.rbldnsd_dir, exist_ok=True)
+            os.chmod(self.rbldnsd_dir, 0o755)
         self.port = port or free_port()
         self.metrics_port = free_port()
         self.extra = list(extra)
@@ -184,7 +187,8 @@ class Collector:
     def argv(self):
         return [self.binary, "--plain", f"127.0.0.1:{self.port}",
                 "--metrics", f"127.0.0.1:{self.metrics_port}",
-                "--state", self.state, "--rbldnsd-dir", self.rbldnsd_dir] + self.extra
+                "--state", self.state] + (
+                    ["--rbldnsd-dir", self.rbldnsd_dir] if self.rbldnsd_dir else []) + self.extra
 
     def start(self, timeout=10):
         self.proc = spawn(self.argv(), self.logfile)
@@ -194,7 +198,8 @@ class Collector:
                 raise RuntimeError(f"collector exited with {self.proc.returncode}:\n{self.log()}")
             try:
                 self.metrics()
-                if os.path.exists(os.path.join(self.rbldnsd_dir, "black.ip4")):
+                if not self.rbldnsd_dir or os.path.exists(
+                        os.path.join(self.rbldnsd_dir, "black.ip4")):
                     return self
             except OSError:
                 pass

@@ -131,6 +131,35 @@ TEST_CASE("A usable configuration needs a listener and both directories", "[coll
   CHECK_NOTHROW(check_collect_config(c));
 }
 
+TEST_CASE("Publishing by DNS UPDATE needs a key and a zone, and may replace the files",
+          "[collect_config]") {
+  CollectConfig c;
+  apply_collect_setting(c, "state", "/var/lib/x");
+  apply_collect_setting(c, "plain", "127.0.0.1:2525");
+  CHECK_THROWS_WITH(check_collect_config(c), Catch::Contains("nowhere to publish"));
+  apply_collect_setting(c, "dns_primary", "127.0.0.1:5300");
+  CHECK_THROWS_WITH(check_collect_config(c), Catch::Contains("needs a TSIG key"));
+  apply_collect_setting(c, "dns_key", "/etc/exigrey/dns.key");
+  CHECK_THROWS_WITH(check_collect_config(c), Catch::Contains("at least one zone"));
+  apply_collect_setting(c, "dns_zones", "black=BL.Example.ORG., black_names=dbl.example.org");
+  CHECK(c.dns_zones.black == "bl.example.org");
+  CHECK(c.dns_zones.black_names == "dbl.example.org");
+  CHECK_NOTHROW(check_collect_config(c));  // no rbldnsd_dir: DNS only
+  apply_collect_setting(c, "dns_zones", "rpz=rpz.example.org");  // a flag replaces the list
+  CHECK(c.dns_zones.black.empty());
+  CHECK(c.dns_zones.rpz == "rpz.example.org");
+  CHECK_THROWS_WITH(apply_collect_setting(c, "dns_zones", "grey=x.org"),
+                    Catch::Contains("black=ZONE"));
+  CHECK_THROWS_WITH(apply_collect_setting(c, "dns_zones", "black"), Catch::Contains("black=ZONE"));
+  CHECK_THROWS_AS(apply_collect_setting(c, "dns_zones", "black=not a name"), UsageError);
+  CHECK_THROWS_AS(apply_collect_setting(c, "dns_primary", "localhost:53"), UsageError);
+  CHECK_THROWS_AS(apply_collect_setting(c, "dns_key", "dns.key"), UsageError);
+  apply_collect_setting(c, "dns_primary", "none");
+  CHECK_THROWS_WITH(check_collect_config(c), Catch::Contains("nowhere to publish"));
+  apply_collect_setting(c, "rbldnsd_dir", "/var/lib/y");
+  CHECK_THROWS_WITH(check_collect_config(c), Catch::Contains("need dns_primary"));
+}
+
 TEST_CASE("Endpoints parse in both families", "[collect_config]") {
   CHECK(parse_endpoint("127.0.0.1:2525", "plain").to_string() == "127.0.0.1:2525");
   CHECK(parse_endpoint("[::1]:9", "plain").to_string() == "[::1]:9");
@@ -182,7 +211,9 @@ TEST_CASE("Every setting reads back what --check-config shows", "[collect_config
       "plain = [::1]:2525\nsigned = 127.0.0.1:8054\nkeys = /k\ntls_cert = /c\ntls_key = /p\n"
       "state = /s\nrbldnsd_dir = /r\nallow = 10.0.0.0/8 ::1\nmin_reporters = 3\nttl = 2h\n"
       "decay = 0\nwhitelist = 192.0.2.0/24 good.org\nsource_rate = 0\ndns_ns = ns.example.org\n"
-      "sync = none\nmap_size = 64M\nlog = syslog\nlog_level = debug\nuser = u\ngroup = g\n",
+      "sync = none\nmap_size = 64M\nlog = syslog\nlog_level = debug\nuser = u\ngroup = g\n"
+      "dns_primary = 127.0.0.1:5300\ndns_key = /etc/exigrey/dns.key\n"
+      "dns_zones = black=bl.example.org rpz=rpz.example.org\ndns_zones = white_names=DWL.x.org\n",
       "f");
   const std::string text = describe_collect_config(c);
   const CollectConfig back = parse_collect_config(text, "check-config");

@@ -51,8 +51,10 @@ CollectMetrics::CollectMetrics(daemon::Metrics& m)
           m.counter("exigrey_collect_files_written_total", "rbldnsd data files replaced.")),
       publish_duration_ms(m.gauge("exigrey_collect_publish_duration_milliseconds",
                                   "Duration of the last publish.")),
-      last_publish_time(m.gauge("exigrey_collect_last_publish_timestamp_seconds",
-                                "When the rbldnsd files were last replaced.")),
+      last_publish_time(
+          m.gauge("exigrey_collect_last_publish_timestamp_seconds",
+                  "When the listings last changed (rbldnsd files replaced, or zones offered to the "
+                  "name server).")),
       subjects(m.gauge("exigrey_collect_subjects", "Subjects in the reputation store.")),
       listing_events_listed(m.counter("exigrey_collect_listing_events_total",
                                       "Black listings begun and ended (subjects' history).",
@@ -66,6 +68,20 @@ CollectMetrics::CollectMetrics(daemon::Metrics& m)
                                "Removal requests stored, waiting for the operator.")),
       pruned(m.counter("exigrey_collect_subjects_pruned_total",
                        "Subjects deleted after their retention.")),
+      dns_updates(m.counter("exigrey_collect_dns_updates_total",
+                            "DNS UPDATE messages the primary name server accepted.")),
+      dns_changes(
+          m.counter("exigrey_collect_dns_changes_total", "RRsets deleted or added by DNS UPDATE.")),
+      dns_errors(m.counter("exigrey_collect_dns_errors_total",
+                           "Failed rounds of DNS UPDATE (refused, timed out, unreachable); "
+                           "each is retried.")),
+      dns_transfers(m.counter("exigrey_collect_dns_transfers_total",
+                              "Zones read back from the primary by AXFR (at start, after a "
+                              "failure, or when the zone changed under the collector).")),
+      dns_behind(m.gauge("exigrey_collect_dns_behind",
+                         "1 while the latest listings are not all on the primary name server.")),
+      dns_sync_duration_ms(m.gauge("exigrey_collect_dns_sync_duration_milliseconds",
+                                   "Duration of the last successful round of DNS UPDATE.")),
       reloads_ok(m.counter("exigrey_collect_config_reloads_total", "Configuration reloads.",
                            "result=\"ok\"")),
       reloads_failed(m.counter("exigrey_collect_config_reloads_total", "Configuration reloads.",

@@ -56,12 +56,19 @@ struct CollectMetrics {
   std::array<Gauge*, 6> listed{};  // black ip4, ip6, names, white ip4, ip6, names
   Gauge& subjects;
   std::array<Gauge*, 4> listed_by_rule{};  // votes, held, banned, escalated
-  Counter& listing_events_listed;    // transitions recorded in the subjects' history
+  Counter& listing_events_listed;          // transitions recorded in the subjects' history
   Counter& listing_events_unlisted;
-  Counter& operator_changes;          // store changes by exigrey-collect ban/delist seen
-  Gauge& requests_pending;            // removal requests stored
+  Counter& operator_changes;               // store changes by exigrey-collect ban/delist seen
+  Gauge& requests_pending;                 // removal requests stored
   std::array<Gauge*, 2> stored_reports{};  // totals in the store, survive restarts
   Counter& pruned;
+  // Publishing by DNS UPDATE (dns_sync.h); written by its own thread.
+  Counter& dns_updates;    // UPDATE messages the name server accepted
+  Counter& dns_changes;    // RRsets deleted or added by them
+  Counter& dns_errors;     // failed rounds (refused, timed out, unreachable): retried
+  Counter& dns_transfers;  // zones read back by AXFR (at start, after a failure or divergence)
+  Gauge& dns_behind;       // 1 while the latest listings are not all on the name server
+  Gauge& dns_sync_duration_ms;
   Counter& reloads_ok;
   Counter& reloads_failed;
   Gauge& resident_bytes;

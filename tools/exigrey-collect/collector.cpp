@@ -14,6 +14,7 @@
 #include "collect_metrics.h"
 #include "common/log.h"
 #include "common/metrics_server.h"
+#include "dns_sync.h"
 #include "exigrey/error.h"
 #include "exigrey/keys.h"
 #include "exigrey/reputation_lookup.h"
@@ -36,6 +37,22 @@ void raise_fd_limit() {
   }
 }
 
+std::string or_none(const std::string& s) { return s.empty() ? "none" : s; }
+
+std::optional<ZoneWriter> make_writer(const CollectConfig& cfg) {
+  if (cfg.rbldnsd_dir.empty()) return std::nullopt;
+  return std::optional<ZoneWriter>(std::in_place, cfg.rbldnsd_dir, cfg.zone);
+}
+
+// Reads the TSIG key as the starting user (root may own it, mode 0600).
+std::unique_ptr<DnsSync> make_dns(const CollectConfig& cfg, CollectMetrics& metrics) {
+  if (cfg.dns_primary.empty()) return nullptr;
+  return std::make_unique<DnsSync>(parse_endpoint(cfg.dns_primary, "dns_primary"),
+                                   read_tsig_key_file(cfg.dns_key), metrics);
+}
+
+constexpr std::chrono::milliseconds kDnsDrain{3000};
+
 class Collector {
  public:
   Collector(const CommandLine& cmd, CollectConfig cfg, std::optional<Identity> identity)
@@ -43,9 +60,11 @@ class Collector {
         cfg_(std::move(cfg)),
         metrics_(registry_),
         store_(ReputationStore::path_in(cfg_.state_dir), cfg_.store),
-        writer_(cfg_.rbldnsd_dir, cfg_.zone),
+        writer_(make_writer(cfg_)),
+        dns_(make_dns(cfg_, metrics_)),
         aggregator_(io_, store_, metrics_, clock_, cfg_.policy.ttl),
-        publisher_(io_, store_, writer_, metrics_, clock_, cfg_.policy),
+        publisher_(io_, store_, writer_ ? &*writer_ : nullptr, dns_.get(), cfg_.dns_zones,
+                   cfg_.zone, metrics_, clock_, cfg_.policy),
         signals_(io_, SIGTERM, SIGINT, SIGHUP),
         identity_(std::move(identity)) {
     aggregator_.set_change_hook([this] { publisher_.mark_dirty(); });
@@ -103,7 +122,7 @@ class Collector {
       }
     }
     if (identity_) become_user(*identity_);
-    refresh_gauges();    // opens the store now (as the user): fail before serving
+    refresh_gauges();  // opens the store now (as the user): fail before serving
     store_.put_settings_text(describe_collect_config(cfg_));
     publisher_.start();  // the files exist before any client is served
     metrics_.start_time = clock_.now();
@@ -113,12 +132,13 @@ class Collector {
     wait_for_signal();
     LOG_INFO(
         "exigrey-collect {} started: plain reports on {}, signed batches on {}, metrics on {}, "
-        "lookup page on {}, state {}, rbldnsd files in {}, min_reporters {}, ttl {}s",
+        "lookup page on {}, state {}, rbldnsd files in {}, DNS UPDATEs to {}, min_reporters {}, "
+        "ttl {}s",
         EXIGREY_VERSION, cfg_.plain.empty() ? "none" : cfg_.plain,
         cfg_.signed_at.empty() ? "none" : cfg_.signed_at,
         cfg_.metrics.empty() ? "none" : cfg_.metrics, cfg_.web.empty() ? "none" : cfg_.web,
-        cfg_.state_dir,
-        cfg_.rbldnsd_dir, cfg_.policy.min_reporters, cfg_.policy.ttl);
+        cfg_.state_dir, or_none(cfg_.rbldnsd_dir), or_none(cfg_.dns_primary),
+        cfg_.policy.min_reporters, cfg_.policy.ttl);
     io_.run();
     LOG_INFO("exigrey-collect stopped");
     return 0;
@@ -133,7 +153,7 @@ class Collector {
     require_writable(cfg_.state_dir, "state directory", id.user);
     require_writable(store, "store file", id.user);
     require_writable(store + "-lock", "store lock file", id.user);
-    require_writable(cfg_.rbldnsd_dir, "rbldnsd directory", id.user);
+    if (writer_) require_writable(cfg_.rbldnsd_dir, "rbldnsd directory", id.user);
     if (!cfg_.keys_file.empty() && !readable(cfg_.keys_file)) {
       LOG_WARNING(
           "keys file {} is not readable by user {}: SIGHUP cannot reread it (make it owned by "
@@ -200,7 +220,7 @@ class Collector {
     }
     const SubjectRecord& rec = *r.record;
     v.manual = r.assessment.rule == Rule::kBanned;
-    v.listed_since = rec.listed_since != 0 ? rec.listed_since
+    v.listed_since = rec.listed_since != 0  ? rec.listed_since
                      : rec.black_since != 0 ? rec.black_since
                                             : r.network_since;
     if (v.manual) v.listed_until = rec.ban_until;
@@ -243,6 +263,14 @@ class Collector {
     if (signed_) signed_->stop();
     aggregator_.flush();
     publisher_.stop();
+    // The last listings to the name server, if it answers soon; what is
+    // left is sent after the next start (dns_sync.h).
+    if (dns_ && !dns_->drain(kDnsDrain)) {
+      LOG_WARNING(
+          "dns: the name server has not taken the last changes within {} ms; they are "
+          "sent at the next start",
+          kDnsDrain.count());
+    }
     metrics_server_.reset();
     try {
       store_.sync();
@@ -320,7 +348,8 @@ class Collector {
   daemon::Metrics registry_;
   CollectMetrics metrics_;
   ReputationStore store_;
-  ZoneWriter writer_;
+  std::optional<ZoneWriter> writer_;  // when rbldnsd_dir is set
+  std::unique_ptr<DnsSync> dns_;      // when dns_primary is set; outlives publisher_
   Aggregator aggregator_;
   Publisher publisher_;
   std::optional<PlainListener> plain_;
@@ -340,7 +369,7 @@ int run_collector(const CommandLine& cmd, CollectConfig cfg) {
   if (!cfg.user.empty()) identity = resolve_identity(cfg.user, cfg.group);
   raise_fd_limit();
   ensure_dir(cfg.state_dir, 0750, "state", identity);
-  ensure_dir(cfg.rbldnsd_dir, 0755, "rbldnsd", identity);
+  if (!cfg.rbldnsd_dir.empty()) ensure_dir(cfg.rbldnsd_dir, 0755, "rbldnsd", identity);
   daemon::log_init("exigrey-collect", log_target_of(cfg.log), log_level_of(cfg.log_level));
   Collector collector(cmd, std::move(cfg), std::move(identity));
   return collector.run();

@@ -19,11 +19,15 @@ std::chrono::milliseconds until_second(UnixTime t) {
 
 }  // namespace
 
-Publisher::Publisher(asio::io_context& io, ReputationStore& store, ZoneWriter& writer,
-                     CollectMetrics& metrics, const Clock& clock, ListingPolicy policy)
+Publisher::Publisher(asio::io_context& io, ReputationStore& store, ZoneWriter* writer, DnsSync* dns,
+                     DnsZoneNames dns_zones, ZoneOptions zone, CollectMetrics& metrics,
+                     const Clock& clock, ListingPolicy policy)
     : io_(io),
       store_(store),
       writer_(writer),
+      dns_(dns),
+      dns_zones_(std::move(dns_zones)),
+      zone_(std::move(zone)),
       metrics_(metrics),
       clock_(clock),
       policy_(std::move(policy)),
@@ -39,8 +43,9 @@ void Publisher::set_policy(ListingPolicy policy) {
 }
 
 void Publisher::set_zone(ZoneOptions zone) {
-  if (zone == writer_.options()) return;
-  writer_.set_options(std::move(zone));
+  if (zone == zone_) return;
+  if (writer_ != nullptr) writer_->set_options(zone);
+  zone_ = std::move(zone);
   mark_dirty();
 }
 
@@ -71,8 +76,18 @@ bool Publisher::publish() {
   ++metrics_.publishes;
   try {
     const ListingSet set = collect_listings(store_, policy_, now);
-    const ZoneWriter::Result r = writer_.publish(set.black, set.white, now);
+    ZoneWriter::Result r;
+    bool offered = false;  // new zone content for the name server
+    if (writer_ != nullptr) r = writer_->publish(set.black, set.white, now);
     metrics_.files_written += r.written;
+    if (dns_ != nullptr) {
+      std::vector<DnsZoneContent> zones = render_dns_zones(set.black, set.white, zone_, dns_zones_);
+      if (zones != offered_) {
+        offered_ = zones;
+        offered = true;
+        dns_->offer(std::move(zones), static_cast<std::uint32_t>(zone_.ttl));
+      }
+    }
     std::array<std::int64_t, 6> counts{};
     for (const auto* list : {&set.black, &set.white}) {
       for (const Listing& l : *list) {
@@ -97,10 +112,10 @@ bool Publisher::publish() {
       LOG_INFO("{} {}: {}", t.listed ? "listed" : "unlisted", t.subject.text, t.why);
     }
     metrics_.subjects = static_cast<std::int64_t>(set.subjects);
-    if (r.written > 0) {
+    if (r.written > 0 || offered) {
       metrics_.last_publish_time = now;
-      LOG_DEBUG("published {} black and {} white listings ({} files replaced)", set.black.size(),
-                set.white.size(), r.written);
+      LOG_DEBUG("published {} black and {} white listings ({} files replaced{})", set.black.size(),
+                set.white.size(), r.written, offered ? ", zones offered to the name server" : "");
     }
     if (set.next_change) arm_expiry(*set.next_change);
   } catch (const Error& e) {

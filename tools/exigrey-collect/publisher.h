@@ -1,5 +1,9 @@
 // exigrey-collect/publisher.h: keeps the rbldnsd files in step with the store.
 //
+// The same listings go, when configured, to a primary name server by DNS
+// UPDATE: the publisher renders the zones and offers them to the DnsSync,
+// whose thread sends the difference (dns_sync.h).
+//
 // mark_dirty() (after every commit, and when the policy or zone settings
 // change) publishes at once when the last publish is at least the minimum
 // interval old, and otherwise at that point, so a lone report is published
@@ -27,7 +31,9 @@
 #include <chrono>
 
 #include "collect_metrics.h"
+#include "dns_sync.h"
 #include "exigrey/clock.h"
+#include "exigrey/dns_zone.h"
 #include "exigrey/rbldnsd_zone.h"
 #include "exigrey/reputation.h"
 #include "exigrey/reputation_policy.h"
@@ -44,8 +50,11 @@ class Publisher {
   // (exigrey-collect ban, delist) are published within this plus a publish.
   static constexpr std::chrono::milliseconds kWatchEvery{200};
 
-  Publisher(asio::io_context& io, ReputationStore& store, ZoneWriter& writer,
-            CollectMetrics& metrics, const Clock& clock, ListingPolicy policy);
+  // `writer` (the rbldnsd files) and `dns` (DNS UPDATEs) may each be null;
+  // both outlive the publisher.
+  Publisher(asio::io_context& io, ReputationStore& store, ZoneWriter* writer, DnsSync* dns,
+            DnsZoneNames dns_zones, ZoneOptions zone, CollectMetrics& metrics, const Clock& clock,
+            ListingPolicy policy);
   Publisher(const Publisher&) = delete;
   Publisher& operator=(const Publisher&) = delete;
 
@@ -70,7 +79,11 @@ class Publisher {
 
   asio::io_context& io_;
   ReputationStore& store_;
-  ZoneWriter& writer_;
+  ZoneWriter* writer_;
+  DnsSync* dns_;
+  DnsZoneNames dns_zones_;
+  ZoneOptions zone_;
+  std::vector<DnsZoneContent> offered_;  // what dns_ was last given
   CollectMetrics& metrics_;
   const Clock& clock_;
   ListingPolicy policy_;

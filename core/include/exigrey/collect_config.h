@@ -18,6 +18,9 @@
 //   metrics        = 127.0.0.1:9464      Prometheus /metrics listener
 //   state          = /var/lib/exigrey-collect
 //   rbldnsd_dir    = /var/lib/rbldnsd/exigrey
+//   dns_primary    = 127.0.0.1:5300      also (or instead) publish by DNS UPDATE (docs/dns.md)
+//   dns_key        = /etc/exigrey/dns.key        its TSIG key (keymgr -t output)
+//   dns_zones      = black=bl.example.org black_names=dbl.example.org rpz=rpz.example.org
 //   allow          = 127.0.0.0/8 ::1     who may send plain reports (default loopback)
 //   min_reporters  = 2                   distinct reporters before a subject is listed
 //   ttl            = 1d                  a vote counts this long after its last report
@@ -68,6 +71,7 @@
 #include <string_view>
 #include <vector>
 
+#include "exigrey/dns_zone.h"
 #include "exigrey/ip_network.h"
 #include "exigrey/rbldnsd_zone.h"
 #include "exigrey/reputation_policy.h"
@@ -113,7 +117,10 @@ struct CollectConfig {
   std::string removal_text;          // the operator's "how to get removed"
   std::size_t max_requests = 1000;   // removal requests stored at most
   std::string state_dir;
-  std::string rbldnsd_dir;
+  std::string rbldnsd_dir;  // empty: no rbldnsd files (dns_primary must be set)
+  std::string dns_primary;  // endpoint text; empty: no DNS UPDATEs
+  std::string dns_key;      // TSIG key file, required with dns_primary
+  DnsZoneNames dns_zones;
   NetworkSet allow = default_allow();
   ListingPolicy policy;
   ListenerLimits limits;

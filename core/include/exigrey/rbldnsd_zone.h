@@ -114,6 +114,12 @@ std::string black_answer(const Listing& listing, const ZoneOptions& options);
 // The TXT of a black listing: the template expanded, at most kMaxTxtBytes.
 std::string black_txt(const Listing& listing, const ZoneOptions& options);
 
+// The TXT of a white listing ("$ vouched for by 2 exigrey reporters since ...").
+std::string white_txt(const Listing& listing);
+
+// The TXT of the RFC 5782 test point in every list.
+inline constexpr std::string_view kTestPointTxt = "RFC 5782 test point";
+
 enum class ZoneFileKind : std::uint8_t { kIp4 = 0, kIp6 = 1, kNames = 2 };
 
 // "black.ip4", "white.names", ...

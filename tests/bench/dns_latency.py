@@ -1,0 +1,169 @@
+#!/usr/bin/python3
+"""Report-to-answer latency by both publishing paths at growing list sizes
+(docs/benchmarks.md, docs/dns.md).
+
+For each SIZE: a fresh collector (--min-reporters 1, --source-rate 0) that
+writes the rbldnsd files AND sends DNS UPDATEs to a Knot primary with a
+Knot secondary (both from examples/knot, as the tests run them); rbldnsd
+(examples/rbldnsd/run-rbldnsd.sh, -c 1) serves the files. SIZE addresses
+are loaded over the plain protocol and waited for at both servers. Then
+SAMPLES fresh addresses are reported, 0 to 0.5 s apart at random, each over
+a new connection (as Exim's ${readsocket} does); after each, rbldnsd and the
+Knot secondary are both asked every 5 ms until each answers 127.0.0.2.
+Prints p50 and p99 (nearest rank) of both paths, the load time, and the
+resident memory and CPU seconds of the collector, both knotd and rbldnsd.
+
+Everything runs on 127.0.0.1; nothing is sent to the reported addresses.
+
+Usage: dns_latency.py PATH/TO/exigrey-collect [--sizes 0,100000] [--samples 40]
+"""
+
+import argparse
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "collect"))
+import collectlib  # noqa: E402
+from collectlib import Collector, Rbldnsd, free_port, percentile  # noqa: E402
+from dnslib import ZONES, Knot, make_key, need, serial  # noqa: E402
+
+sys.path.insert(0, HERE)
+from collect_plain import dns_a  # noqa: E402
+
+BL = ZONES["black"]
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def usage(pid):
+    """(resident MiB, CPU seconds) of a process."""
+    with open(f"/proc/{pid}/statm") as f:
+        rss = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / TICKS
+    return rss, cpu
+
+
+def address(i, base):
+    return f"{base}.{i // 62500 % 250}.{i // 250 % 250}.{i % 250 + 1}"
+
+
+def rev(addr, zone):
+    return ".".join(reversed(addr.split("."))) + "." + zone
+
+
+def load(collector, n, root):
+    """Reports n addresses (one connection, like a busy reporter)."""
+    if n == 0:
+        return 0.0
+    path = os.path.join(root, "load.txt")
+    with open(path, "w") as f:
+        f.writelines(f"black {address(i, 11)}\n" for i in range(n))
+    t0 = time.monotonic()
+    subprocess.run(["socat", "-u", f"OPEN:{path}", f"TCP:127.0.0.1:{collector.port}"],
+                   check=True)
+    key = 'exigrey_collect_listed{list="black",file="ip4"}'
+    while collector.metric(key) < n:
+        time.sleep(0.2)
+    return time.monotonic() - t0
+
+
+def run_size(a, n):
+    root = tempfile.mkdtemp(prefix=f"exigrey-bench-dns-{n}-")
+    os.chmod(root, 0o755)
+    collectlib._TMP.append(root)
+    ckey = make_key(os.path.join(root, "collect.key"), "exigrey-collect")
+    tkey = make_key(os.path.join(root, "transfer.key"), "exigrey-transfer")
+    p_port, s_port = free_port(), free_port()
+    primary = Knot(root, "primary", p_port, ckey, tkey, secondary_port=s_port,
+                   resolver_port=free_port()).start()
+    secondary = Knot(root, "secondary", s_port, ckey, tkey, primary_port=p_port).start()
+    collector = Collector(a.collect, root, "--min-reporters", "1", "--source-rate", "0",
+                          "--dns-primary", f"127.0.0.1:{p_port}", "--dns-key", ckey,
+                          "--dns-zones", f"black={BL}", "--log-level", "warning").start()
+    rbldnsd = Rbldnsd(root, collector.rbldnsd_dir)
+
+    load_s = load(collector, n, root)
+    # Both servers hold the whole list before sampling starts.
+    t0 = time.monotonic()
+    while True:
+        behind = collector.metric("exigrey_collect_dns_behind")
+        ps, ss = serial(p_port, BL), serial(s_port, BL)
+        if behind == 0 and ps is not None and ps == ss and \
+                dns_a(s_port, rev(address(max(n - 1, 0), 11), BL), 1) == (n > 0):
+            break
+        if time.monotonic() - t0 > a.load_timeout:
+            raise RuntimeError(f"size {n}: the secondary did not catch up in {a.load_timeout} s")
+        time.sleep(0.5)
+    settle_s = time.monotonic() - t0
+    procs = {"collector": collector.proc.pid, "knotd primary": primary.proc.pid,
+             "knotd secondary": secondary.proc.pid, "rbldnsd": rbldnsd.proc.pid}
+    before = {k: usage(p) for k, p in procs.items()}
+
+    files, zone = [], []
+    for i in range(a.samples):
+        time.sleep(random.uniform(0, 0.5))
+        addr = address(i, 12)
+        t0 = time.monotonic()
+        s = socket.create_connection(("127.0.0.1", collector.port))
+        s.sendall(f"black {addr}\n".encode())
+        s.shutdown(socket.SHUT_WR)
+        s.recv(16)
+        s.close()
+        t_rbl = t_knot = None
+        while t_rbl is None or t_knot is None:
+            now = time.monotonic() - t0
+            if now > 60:
+                raise RuntimeError(f"size {n}: {addr} not answered within 60 s "
+                                   f"(rbldnsd {t_rbl}, knot {t_knot})")
+            if t_rbl is None and dns_a(rbldnsd.port, rev(addr, collectlib.BL), i):
+                t_rbl = time.monotonic() - t0
+            if t_knot is None and dns_a(s_port, rev(addr, BL), i):
+                t_knot = time.monotonic() - t0
+            time.sleep(0.005)
+        files.append(t_rbl)
+        zone.append(t_knot)
+    after = {k: usage(p) for k, p in procs.items()}
+    collector.stop(timeout=60)
+    for k in (primary, secondary):
+        k.stop()
+    rbldnsd.proc.terminate()
+    return {"n": n, "load_s": load_s, "settle_s": settle_s, "rbl": files, "knot": zone,
+            "usage": {k: (after[k][0], after[k][1] - before[k][1], after[k][1]) for k in procs}}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("collect")
+    ap.add_argument("--sizes", default="0,100000")
+    ap.add_argument("--samples", type=int, default=40)
+    ap.add_argument("--load-timeout", type=float, default=3600)
+    a = ap.parse_args()
+    need("knotd", "knotc", "kdig", "keymgr", "rbldnsd", "socat")
+    results = []
+    for n in (int(x) for x in a.sizes.split(",")):
+        r = run_size(a, n)
+        results.append(r)
+        print(f"size {n}: loaded in {r['load_s']:.1f} s, both servers caught up "
+              f"{r['settle_s']:.1f} s later", flush=True)
+    ms = lambda v: f"{v * 1000:.0f}"  # noqa: E731
+    print("\n| listings | rbldnsd p50 / p99 ms | Knot secondary p50 / p99 ms |")
+    print("|---:|---:|---:|")
+    for r in results:
+        print(f"| {r['n']:,} | {ms(percentile(r['rbl'], 50))} / {ms(percentile(r['rbl'], 99))} "
+              f"| {ms(percentile(r['knot'], 50))} / {ms(percentile(r['knot'], 99))} |")
+    print("\n| listings | process | resident MiB | CPU s while sampling | CPU s in all |")
+    print("|---:|---|---:|---:|---:|")
+    for r in results:
+        for name, (rss, cpu, total) in r["usage"].items():
+            print(f"| {r['n']:,} | {name} | {rss:.0f} | {cpu:.1f} | {total:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+// The listings as DNS zone records (dns_zone.h): owners, wildcards for
+// networks, test points, texts as rbldnsd gives them, and the diff.
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+#include "exigrey/dns_zone.h"
+
+using namespace exigrey;
+
+namespace {
+
+constexpr UnixTime kT0 = 1'735'787'045;  // 2025-01-02T03:04:05Z
+
+Listing listing(SubjectKind kind, std::string text, unsigned reporters = 2) {
+  Listing l;
+  l.subject = Subject{kind, std::move(text)};
+  l.reporters = reporters;
+  l.since = kT0;
+  return l;
+}
+
+const DnsEntry* find(const DnsZoneContent& z, const std::string& owner, DnsRecordType type) {
+  for (const DnsEntry& e : z.entries) {
+    if (e.owner == owner && e.type == type) return &e;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("dns_owners: addresses reversed, networks as wildcards, names under the zone") {
+  const std::string z = "bl.example.org";
+  CHECK(dns_owners({SubjectKind::kIPv4, "1.2.3.4"}, z) ==
+        std::vector<std::string>{"4.3.2.1.bl.example.org"});
+  CHECK(dns_owners({SubjectKind::kIPv4, "1.2.3.0/24"}, z) ==
+        std::vector<std::string>{"*.3.2.1.bl.example.org"});
+  CHECK(dns_owners({SubjectKind::kIPv4, "10.0.0.0/8"}, z) ==
+        std::vector<std::string>{"*.10.bl.example.org"});
+  // Off a label boundary: the wildcards that cover it.
+  CHECK(dns_owners({SubjectKind::kIPv4, "1.2.4.0/22"}, z) ==
+        std::vector<std::string>{"*.4.2.1.bl.example.org", "*.5.2.1.bl.example.org",
+                                 "*.6.2.1.bl.example.org", "*.7.2.1.bl.example.org"});
+  // In the last label, the addresses themselves.
+  CHECK(dns_owners({SubjectKind::kIPv4, "1.2.3.4/31"}, z) ==
+        std::vector<std::string>{"4.3.2.1.bl.example.org", "5.3.2.1.bl.example.org"});
+  CHECK(dns_owners({SubjectKind::kIPv6, "2001:db8::/64"}, z) ==
+        std::vector<std::string>{"*.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.bl.example.org"});
+  CHECK(dns_owners({SubjectKind::kIPv6, "2001:db8::1"}, z) ==
+        std::vector<std::string>{
+            "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.bl.example.org"});
+  CHECK(dns_owners({SubjectKind::kIPv6, "2001:db8::/63"}, z).size() == 2);
+  CHECK(dns_owners({SubjectKind::kDomain, "Spam.Example.COM"}, "dbl.example.org") ==
+        std::vector<std::string>{"spam.example.com.dbl.example.org"});
+  // Too long for a DNS name: nothing.
+  const std::string longname = std::string(60, 'a') + "." + std::string(60, 'b') + "." +
+                               std::string(60, 'c') + "." + std::string(60, 'd') + ".com";
+  CHECK(dns_owners({SubjectKind::kDomain, longname}, "dbl.example.org").empty());
+}
+
+TEST_CASE("expand_dollar: rbldnsd's substitution") {
+  CHECK(expand_dollar("$ reported", "1.2.3.4") == "1.2.3.4 reported");
+  CHECK(expand_dollar("see https://x/?q=$", "a.b") == "see https://x/?q=a.b");
+  CHECK(expand_dollar("costs $$5", "s") == "costs $5");
+  CHECK(expand_dollar("no dollar", "s") == "no dollar");
+}
+
+TEST_CASE("render_dns_zones: test points, answers and texts as in the rbldnsd files") {
+  ZoneOptions o;
+  o.answers = {{"virus", "127.0.0.4"}};
+  std::vector<Listing> black = {listing(SubjectKind::kIPv4, "192.0.2.7"),
+                                listing(SubjectKind::kDomain, "spam.example")};
+  black[0].categories = {"virus"};
+  black.push_back(listing(SubjectKind::kIPv6, "2001:db8::/64", 1));
+  std::vector<Listing> white = {listing(SubjectKind::kIPv4, "198.51.100.1", 1)};
+  const DnsZoneNames names{"bl.x", "dbl.x", "wl.x", "dwl.x", "rpz.x"};
+  const auto zones = render_dns_zones(black, white, o, names);
+  REQUIRE(zones.size() == 5);
+  const DnsZoneContent& bl = zones[0];
+  CHECK(bl.zone == "bl.x");
+  REQUIRE(find(bl, "2.0.0.127.bl.x", DnsRecordType::kA) != nullptr);
+  CHECK(find(bl, "2.0.0.127.bl.x", DnsRecordType::kA)->data == "127.0.0.2");
+  CHECK(find(bl, "2.0.0.127.bl.x", DnsRecordType::kTxt)->data == "RFC 5782 test point");
+  CHECK(find(bl, "1.0.0.127.bl.x", DnsRecordType::kA) == nullptr);
+  // ::ffff:7f00:2 stays an IPv6 name (not folded into 127.0.0.2).
+  CHECK(find(bl, "2.0.0.0.0.0.f.7.f.f.f.f.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.bl.x",
+             DnsRecordType::kA) != nullptr);
+  CHECK(find(bl, "7.2.0.192.bl.x", DnsRecordType::kA)->data == "127.0.0.4");
+  CHECK(find(bl, "7.2.0.192.bl.x", DnsRecordType::kTxt)->data ==
+        "192.0.2.7 reported by 2 exigrey reporters since 2025-01-02T03:04:05Z");
+  CHECK(find(bl, "*.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.bl.x", DnsRecordType::kTxt)->data ==
+        "2001:db8::/64 reported by 1 exigrey reporter since 2025-01-02T03:04:05Z");
+  CHECK(find(bl, "spam.example.bl.x", DnsRecordType::kA) == nullptr);  // names go to dbl
+  CHECK(bl.entries.size() == 2 * 4);
+  CHECK(std::is_sorted(bl.entries.begin(), bl.entries.end(), dns_entry_less));
+
+  const DnsZoneContent& dbl = zones[1];
+  CHECK(find(dbl, "test.dbl.x", DnsRecordType::kA)->data == "127.0.0.2");
+  CHECK(find(dbl, "invalid.dbl.x", DnsRecordType::kA) == nullptr);
+  CHECK(find(dbl, "spam.example.dbl.x", DnsRecordType::kTxt)->data ==
+        "spam.example reported by 2 exigrey reporters since 2025-01-02T03:04:05Z");
+  CHECK(dbl.entries.size() == 2 * 2);
+
+  const DnsZoneContent& wl = zones[2];
+  CHECK(find(wl, "1.100.51.198.wl.x", DnsRecordType::kTxt)->data ==
+        "198.51.100.1 vouched for by 1 exigrey reporter since 2025-01-02T03:04:05Z");
+  CHECK(zones[3].entries.size() == 2);  // only the test point
+
+  const DnsZoneContent& rpz = zones[4];
+  REQUIRE(rpz.entries.size() == 1);
+  CHECK(rpz.entries[0] == DnsEntry{"spam.example.rpz.x", DnsRecordType::kCname, ""});
+
+  // Unset zones are left out.
+  DnsZoneNames only_bl;
+  only_bl.black = "bl.x";
+  CHECK(render_dns_zones(black, white, o, only_bl).size() == 1);
+}
+
+TEST_CASE("diff_dns_entries: removals, additions and changes") {
+  using T = DnsRecordType;
+  const std::vector<DnsEntry> from = {
+      {"a.z", T::kA, "127.0.0.2"}, {"a.z", T::kTxt, "old"}, {"b.z", T::kA, "127.0.0.2"}};
+  const std::vector<DnsEntry> to = {
+      {"a.z", T::kA, "127.0.0.2"}, {"a.z", T::kTxt, "new"}, {"c.z", T::kA, "127.0.0.3"}};
+  const DnsChanges c = diff_dns_entries(from, to);
+  CHECK(c.remove == std::vector<DnsEntry>{{"a.z", T::kTxt, "old"}, {"b.z", T::kA, "127.0.0.2"}});
+  CHECK(c.add == std::vector<DnsEntry>{{"a.z", T::kTxt, "new"}, {"c.z", T::kA, "127.0.0.3"}});
+  CHECK(diff_dns_entries(to, to).empty());
+  CHECK(diff_dns_entries({}, to).add.size() == 3);
+  CHECK(diff_dns_entries(from, {}).remove.size() == 3);
+}

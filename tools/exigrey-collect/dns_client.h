@@ -1,0 +1,86 @@
+// exigrey-collect/dns_client.h: the few exchanges the collector has with a
+// primary name server, over TCP: read a zone's SOA serial, read a whole
+// zone (AXFR), send an RFC 2136 UPDATE. Every request is signed with the
+// TSIG key and every answer's signature is checked (an AXFR's last message
+// must be signed). Names, sizes and timeouts are checked; nothing the
+// server sends can make it read out of bounds (dns_wire.h).
+//
+// One TCP connection serves a series of exchanges (a sync round); it is
+// opened on first use and closed by close(), on any error, and by the
+// destructor. Every wait is bounded by the timeout (connect, each send,
+// each receive).
+//
+// Errors: DnsFailure, one line naming the server, the zone and the cause
+// ("127.0.0.1:5300: UPDATE bl.example.org: REFUSED", "...: timed out
+// after 5000 ms", "...: TSIG ...: the MAC does not match"); the connection
+// is closed first. Thread safety: none; one client per thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+#include "exigrey/collect_config.h"
+#include "exigrey/dns_wire.h"
+#include "exigrey/tsig.h"
+
+namespace exigrey::collect {
+
+class DnsFailure : public std::runtime_error {
+ public:
+  DnsFailure(const std::string& message, int rcode = -1)
+      : std::runtime_error(message), rcode_(rcode) {}
+  // The server's RCODE when it answered with an error, else -1.
+  int rcode() const noexcept { return rcode_; }
+
+ private:
+  int rcode_;
+};
+
+class DnsClient {
+ public:
+  DnsClient(Endpoint server, dns::TsigKey key, std::chrono::milliseconds timeout);
+  ~DnsClient();
+  DnsClient(const DnsClient&) = delete;
+  DnsClient& operator=(const DnsClient&) = delete;
+
+  // The zone's SOA serial.
+  std::uint32_t serial(const std::string& zone);
+
+  // Reads the whole zone; `fn` sees every record but the closing SOA (the
+  // first record is the SOA).
+  void transfer(const std::string& zone, const std::function<void(dns::Record&&)>& fn);
+
+  // Sends one UPDATE built by dns::UpdateBuilder (unsigned: this signs it).
+  void update(const std::string& zone, std::string message);
+
+  void close() noexcept;
+  const Endpoint& server() const noexcept { return server_; }
+  // An ID for the next message (they start at a random value).
+  std::uint16_t next_id();
+
+ private:
+  void connect();
+  std::string sign(std::string& wire);
+  void send(std::string_view wire, const std::string& what);
+  std::string receive(const std::string& what);
+  [[noreturn]] void fail(const std::string& what, const std::string& why, int rcode = -1);
+
+  Endpoint server_;
+  dns::TsigKey key_;
+  std::chrono::milliseconds timeout_;
+  int fd_ = -1;
+  std::uint16_t id_;
+};
+
+// Reads the collector's TSIG key file: Knot's `keymgr -t NAME` output (the
+// YAML that knot.conf can `include:`; its "# alg:name:secret" comment line
+// or the id/algorithm/secret fields) or one "[alg:]name:secret" line as
+// kdig -y takes it. The file must be private (secret_file.h). Throws
+// UsageError naming the file, never the secret.
+dns::TsigKey read_tsig_key_file(const std::string& path);
+
+}  // namespace exigrey::collect
