@@ -212,6 +212,28 @@ std::vector<DnsZoneContent> render_dns_zones(std::span<const Listing> black,
   return out;
 }
 
+std::uint64_t dns_zones_digest(std::span<const DnsZoneContent> zones) noexcept {
+  std::uint64_t h = 14695981039346656037ULL;
+  auto mix = [&h](std::string_view bytes) {
+    for (char c : bytes) {
+      h ^= static_cast<unsigned char>(c);
+      h *= 1099511628211ULL;
+    }
+    h ^= 0xFF;  // a separator no name or text contains
+    h *= 1099511628211ULL;
+  };
+  for (const DnsZoneContent& z : zones) {
+    mix(z.zone);
+    for (const DnsEntry& e : z.entries) {
+      mix(e.owner);
+      const auto t = static_cast<std::uint16_t>(e.type);
+      mix(std::string_view(reinterpret_cast<const char*>(&t), sizeof(t)));
+      mix(e.data);
+    }
+  }
+  return h;
+}
+
 DnsChanges diff_dns_entries(std::span<const DnsEntry> from, std::span<const DnsEntry> to) {
   DnsChanges c;
   std::size_t i = 0;

@@ -129,3 +129,22 @@ TEST_CASE("diff_dns_entries: removals, additions and changes") {
   CHECK(diff_dns_entries({}, to).add.size() == 3);
   CHECK(diff_dns_entries(from, {}).remove.size() == 3);
 }
+
+TEST_CASE("dns_zones_digest tells changed zones from unchanged ones") {
+  using T = DnsRecordType;
+  std::vector<DnsZoneContent> a = {{"z", {{"a.z", T::kA, "127.0.0.2"}}, 0}};
+  std::vector<DnsZoneContent> b = a;
+  CHECK(dns_zones_digest(a) == dns_zones_digest(b));
+  b[0].entries[0].data = "127.0.0.3";
+  CHECK(dns_zones_digest(a) != dns_zones_digest(b));
+  b = a;
+  b[0].entries[0].type = T::kTxt;
+  CHECK(dns_zones_digest(a) != dns_zones_digest(b));
+  b = a;
+  b[0].zone = "y";
+  CHECK(dns_zones_digest(a) != dns_zones_digest(b));
+  // Field boundaries count: "ab"+"c" is not "a"+"bc".
+  std::vector<DnsZoneContent> c = {{"z", {{"ab", T::kA, "c"}}, 0}};
+  std::vector<DnsZoneContent> d = {{"z", {{"a", T::kA, "bc"}}, 0}};
+  CHECK(dns_zones_digest(c) != dns_zones_digest(d));
+}

@@ -82,8 +82,12 @@ bool Publisher::publish() {
     metrics_.files_written += r.written;
     if (dns_ != nullptr) {
       std::vector<DnsZoneContent> zones = render_dns_zones(set.black, set.white, zone_, dns_zones_);
-      if (zones != offered_) {
-        offered_ = zones;
+      // A digest, not a copy: at a million listings a copy of the zones
+      // would cost hundreds of MB for a comparison.
+      const std::uint64_t digest = dns_zones_digest(zones);
+      if (digest != offered_digest_ || !offered_once_) {
+        offered_digest_ = digest;
+        offered_once_ = true;
         offered = true;
         dns_->offer(std::move(zones), static_cast<std::uint32_t>(zone_.ttl));
       }

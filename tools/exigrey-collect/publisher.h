@@ -83,7 +83,8 @@ class Publisher {
   DnsSync* dns_;
   DnsZoneNames dns_zones_;
   ZoneOptions zone_;
-  std::vector<DnsZoneContent> offered_;  // what dns_ was last given
+  std::uint64_t offered_digest_ = 0;  // of what dns_ was last given
+  bool offered_once_ = false;
   CollectMetrics& metrics_;
   const Clock& clock_;
   ListingPolicy policy_;

@@ -92,6 +92,10 @@ std::vector<DnsZoneContent> render_dns_zones(std::span<const Listing> black,
                                              std::span<const Listing> white,
                                              const ZoneOptions& options, const DnsZoneNames& zones);
 
+// A 64-bit digest of the zones' names and entries (FNV-1a), to tell a
+// changed rendering from an unchanged one without keeping a copy.
+std::uint64_t dns_zones_digest(std::span<const DnsZoneContent> zones) noexcept;
+
 // What turns `from` into `to` (both sorted by dns_entry_less): entries to
 // delete (owner and type) and entries to add; a changed entry is in both.
 struct DnsChanges {
