@@ -171,9 +171,38 @@ chmod 0600 "$tmp/collect.keys" "$tmp/forward.secret"
 signed_port=$(free_port)
 dns_port=$(free_port)
 web_port=$(free_port)
+# Knot DNS as primary and secondary, from examples/knot with loopback ports
+# and temporary paths: the collector also sends its changes there by DNS
+# UPDATE, and the secondary follows by IXFR (docs/dns.md).
+knot_primary=$(free_port)
+knot_secondary=$(free_port)
+keymgr -t exigrey-collect hmac-sha256 >"$tmp/dns.key"
+keymgr -t exigrey-transfer hmac-sha256 >"$tmp/transfer.key"
+chmod 0600 "$tmp/dns.key" "$tmp/transfer.key"
+start_knot() {  # ROLE EXAMPLE PORT
+  local d=$tmp/knot-$1
+  mkdir -p "$d/zones"
+  sed -e "s|rundir: /run/knot|rundir: $d|" -e '/^    user: knot:knot$/d' \
+    -e "s|/var/lib/knot/exigrey|$d/zones|" -e 's|target: syslog|target: stderr|' \
+    -e "s|/etc/knot/exigrey-collect.key|$tmp/dns.key|" \
+    -e "s|/etc/knot/exigrey-transfer.key|$tmp/transfer.key|" \
+    -e "s|listen: 127.0.0.1@5300|listen: 127.0.0.1@$3|" -e "s|listen: \\[0.0.0.0@53, ::@53\\]|listen: 127.0.0.1@$3|" \
+    -e "s|192.0.2.53@53|127.0.0.1@$knot_secondary|" -e "s|192.0.2.1@5300|127.0.0.1@$knot_primary|" \
+    -e "s|192.0.2.54@53|127.0.0.1@9|" -e "s|address: 192.0.2.54$|address: 127.0.0.1|" \
+    -e 's|exigrey.example.org|exigrey.demo|' "$root/examples/knot/$2" >"$d/knot.conf"
+  [ "$1" = primary ] && sh "$root/examples/knot/make-zones.sh" "$d/zones" localhost \
+    hostmaster.localhost bl.exigrey.demo dbl.exigrey.demo wl.exigrey.demo dwl.exigrey.demo \
+    rpz.exigrey.demo
+  knotd -c "$d/knot.conf" >"$d/knot.log" 2>&1 &
+  others+=($!)
+}
+start_knot primary knot.conf "$knot_primary"
+start_knot secondary secondary.conf "$knot_secondary"
 "$bin/exigrey-collect/exigrey-collect" --signed "127.0.0.1:$signed_port" --keys "$tmp/collect.keys" \
   --state "$tmp/collect" --rbldnsd-dir "$tmp/zones" --min-reporters 1 \
   --web "127.0.0.1:$web_port" --removal-text "Clean the host, then ask for removal here." \
+  --dns-primary "127.0.0.1:$knot_primary" --dns-key "$tmp/dns.key" \
+  --dns-zones "black=bl.exigrey.demo black_names=dbl.exigrey.demo rpz=rpz.exigrey.demo" \
   >"$tmp/collect.log" 2>&1 &
 others+=($!)
 # rbldnsd aborts on a missing file: wait until the collector wrote all six.
@@ -194,6 +223,8 @@ for _ in $(seq 1 100); do  # ready when the RFC 5782 test point answers
 done
 say "   exigrey-collect takes signed reports on 127.0.0.1:$signed_port (one reporter is enough here)"
 say "   rbldnsd answers for bl.exigrey.demo on 127.0.0.1:$dns_port"
+say "   and it sends every change by DNS UPDATE to Knot DNS on 127.0.0.1:$knot_primary,"
+say "   whose secondary on 127.0.0.1:$knot_secondary follows by IXFR"
 
 bot=11.22.33.44
 step "8. A bot at $bot writes to spamtrap@example.org (exim -bh plays the session)"
@@ -223,6 +254,15 @@ done
 took=$(python3 -c "import time; print(f'{time.time() - $start:.1f}')")
 say "   After:  dig $rev.bl.exigrey.demo -> ${listed:-nothing} (${took} s after the forwarder started)"
 say "           TXT $(dig_a TXT | head -n 1)"
+knot_a() { dig +short +time=1 +tries=1 -p "$knot_secondary" @127.0.0.1 "$rev.bl.exigrey.demo" "$@"; }
+on_secondary=""
+for _ in $(seq 1 100); do
+  on_secondary=$(knot_a A | head -n 1)
+  [ "$on_secondary" = 127.0.0.2 ] && break
+  sleep 0.05
+done
+took=$(python3 -c "import time; print(f'{time.time() - $start:.1f}')")
+say "   The Knot secondary: ${on_secondary:-nothing} (${took} s), TXT $(knot_a TXT | head -n 1)"
 [ "$listed" = 127.0.0.2 ] &&
   say "   -> Listed. Every participant's Exim can now refuse $bot with an ordinary dnslists check."
 

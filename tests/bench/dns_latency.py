@@ -58,6 +58,17 @@ def rev(addr, zone):
     return ".".join(reversed(addr.split("."))) + "." + zone
 
 
+def metric(collector, key):
+    """A metric, waiting out a collector busy publishing a large list (its
+    event loop serves /metrics between publishes)."""
+    for _ in range(60):
+        try:
+            return collector.metric(key)
+        except OSError:
+            time.sleep(1)
+    raise RuntimeError(f"/metrics did not answer for a minute ({key})")
+
+
 def load(collector, n, root):
     """Reports n addresses (one connection, like a busy reporter)."""
     if n == 0:
@@ -69,7 +80,7 @@ def load(collector, n, root):
     subprocess.run(["socat", "-u", f"OPEN:{path}", f"TCP:127.0.0.1:{collector.port}"],
                    check=True)
     key = 'exigrey_collect_listed{list="black",file="ip4"}'
-    while collector.metric(key) < n:
+    while metric(collector, key) < n:
         time.sleep(0.2)
     return time.monotonic() - t0
 
@@ -93,7 +104,7 @@ def run_size(a, n):
     # Both servers hold the whole list before sampling starts.
     t0 = time.monotonic()
     while True:
-        behind = collector.metric("exigrey_collect_dns_behind")
+        behind = metric(collector, "exigrey_collect_dns_behind")
         ps, ss = serial(p_port, BL), serial(s_port, BL)
         if behind == 0 and ps is not None and ps == ss and \
                 dns_a(s_port, rev(address(max(n - 1, 0), 11), BL), 1) == (n > 0):
@@ -151,7 +162,10 @@ def main():
         r = run_size(a, n)
         results.append(r)
         print(f"size {n}: loaded in {r['load_s']:.1f} s, both servers caught up "
-              f"{r['settle_s']:.1f} s later", flush=True)
+              f"{r['settle_s']:.1f} s later; rbldnsd p50/p99 "
+              f"{percentile(r['rbl'], 50):.3f}/{percentile(r['rbl'], 99):.3f} s, Knot secondary "
+              f"{percentile(r['knot'], 50):.3f}/{percentile(r['knot'], 99):.3f} s; "
+              f"{r['usage']}", flush=True)
     ms = lambda v: f"{v * 1000:.0f}"  # noqa: E731
     print("\n| listings | rbldnsd p50 / p99 ms | Knot secondary p50 / p99 ms |")
     print("|---:|---:|---:|")

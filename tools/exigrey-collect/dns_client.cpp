@@ -132,8 +132,8 @@ std::string DnsClient::receive(const std::string& what) {
     return buf;
   };
   const std::string head = read_exact(2);
-  const std::size_t len =
-      (static_cast<unsigned char>(head[0]) << 8U) | static_cast<unsigned char>(head[1]);
+  const std::size_t len = std::size_t{static_cast<unsigned char>(head[0])} << 8U |
+                          std::size_t{static_cast<unsigned char>(head[1])};
   if (len < 12) fail(what, fmt::format("a {}-byte answer is no DNS message", len));
   return read_exact(len);
 }

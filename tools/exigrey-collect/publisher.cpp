@@ -44,14 +44,13 @@ void Publisher::set_policy(ListingPolicy policy) {
 
 void Publisher::set_zone(ZoneOptions zone) {
   if (zone == zone_) return;
-  if (writer_ != nullptr) writer_->set_options(zone);
-  zone_ = std::move(zone);
+  zone_ = std::move(zone);  // the next publish hands it to the writer
   mark_dirty();
 }
 
 void Publisher::mark_dirty() {
   dirty_ = true;
-  if (armed_ || stopped_) return;
+  if (armed_ || stopped_ || busy_) return;  // finish() comes back to it
   const auto since = std::chrono::steady_clock::now() - last_publish_;
   arm(since >= interval_
           ? std::chrono::milliseconds(0)
@@ -64,24 +63,46 @@ void Publisher::arm(std::chrono::milliseconds delay) {
   timer_.async_wait([this](std::error_code ec) {
     if (ec) return;  // cancelled: stop() takes over
     armed_ = false;
-    if (dirty_ && !stopped_ && !publish()) arm(kRetry);
+    if (dirty_ && !stopped_) publish(/*inline_run=*/false);
   });
 }
 
-bool Publisher::publish() {
-  const auto started = std::chrono::steady_clock::now();
-  last_publish_ = started;
-  const UnixTime now = clock_.now();
+void Publisher::publish(bool inline_run) {
+  if (busy_) return;  // finish() publishes again: dirty_ stays set
+  busy_ = true;
   dirty_ = false;  // reports committed while publishing mark it again
+  last_publish_ = std::chrono::steady_clock::now();
   ++metrics_.publishes;
+  Job job{policy_, zone_, clock_.now()};
+  if (inline_run) {
+    finish(compute(job));
+    return;
+  }
+  // The scan and the rendering grow with the list (seconds at a million
+  // listings): off the event loop, so that intake, /metrics and the lookup
+  // page never wait for them.
+  asio::post(pool_, [this, job = std::move(job)] {
+    Outcome o = compute(job);
+    asio::post(io_, [this, o] { finish(o); });
+  });
+}
+
+Publisher::Outcome Publisher::compute(const Job& job) {
+  const auto started = std::chrono::steady_clock::now();
+  const UnixTime now = job.now;
+  Outcome out;
   try {
-    const ListingSet set = collect_listings(store_, policy_, now);
+    const ListingSet set = collect_listings(store_, job.policy, now);
     ZoneWriter::Result r;
     bool offered = false;  // new zone content for the name server
-    if (writer_ != nullptr) r = writer_->publish(set.black, set.white, now);
+    if (writer_ != nullptr) {
+      if (!(writer_->options() == job.zone)) writer_->set_options(job.zone);
+      r = writer_->publish(set.black, set.white, now);
+    }
     metrics_.files_written += r.written;
     if (dns_ != nullptr) {
-      std::vector<DnsZoneContent> zones = render_dns_zones(set.black, set.white, zone_, dns_zones_);
+      std::vector<DnsZoneContent> zones = render_dns_zones(set.black, set.white, job.zone,
+                                                           dns_zones_);
       // A digest, not a copy: at a million listings a copy of the zones
       // would cost hundreds of MB for a comparison.
       const std::uint64_t digest = dns_zones_digest(zones);
@@ -89,7 +110,7 @@ bool Publisher::publish() {
         offered_digest_ = digest;
         offered_once_ = true;
         offered = true;
-        dns_->offer(std::move(zones), static_cast<std::uint32_t>(zone_.ttl));
+        dns_->offer(std::move(zones), static_cast<std::uint32_t>(job.zone.ttl));
       }
     }
     std::array<std::int64_t, 6> counts{};
@@ -110,7 +131,7 @@ bool Publisher::publish() {
     *metrics_.listed_by_rule[3] = n(set.escalated);
     // The files are out: now the subjects' published state and history.
     // Should this fail, the next publish finds the same transitions again.
-    record_transitions(store_, set.transitions, policy_, now);
+    record_transitions(store_, set.transitions, job.policy, now);
     for (const Transition& t : set.transitions) {
       ++(t.listed ? metrics_.listing_events_listed : metrics_.listing_events_unlisted);
       LOG_INFO("{} {}: {}", t.listed ? "listed" : "unlisted", t.subject.text, t.why);
@@ -121,18 +142,29 @@ bool Publisher::publish() {
       LOG_DEBUG("published {} black and {} white listings ({} files replaced{})", set.black.size(),
                 set.white.size(), r.written, offered ? ", zones offered to the name server" : "");
     }
-    if (set.next_change) arm_expiry(*set.next_change);
+    out.next_change = set.next_change;
+    out.ok = true;
   } catch (const Error& e) {
-    dirty_ = true;
     ++metrics_.publish_errors;
     LOG_ERROR("publishing failed, retrying: {}", e.what());
-    return false;
   }
-  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+  out.took = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::steady_clock::now() - started);
-  metrics_.publish_duration_ms = took.count();
-  interval_ = std::max<std::chrono::milliseconds>(kMinInterval, 4 * took);
-  return true;
+  if (out.ok) metrics_.publish_duration_ms = out.took.count();
+  return out;
+}
+
+void Publisher::finish(const Outcome& o) {
+  busy_ = false;
+  if (stopped_) return;
+  if (!o.ok) {
+    dirty_ = true;
+    if (!armed_) arm(kRetry);
+    return;
+  }
+  interval_ = std::max<std::chrono::milliseconds>(kMinInterval, 4 * o.took);
+  if (o.next_change) arm_expiry(*o.next_change);
+  if (dirty_) mark_dirty();  // changes that came while it ran
 }
 
 void Publisher::arm_expiry(UnixTime at) {
@@ -149,7 +181,7 @@ void Publisher::arm_expiry(UnixTime at) {
 void Publisher::start() {
   dirty_ = true;
   generation_ = store_.generation();
-  if (!publish()) arm(kRetry);
+  publish(/*inline_run=*/true);  // the files exist before any client is served
   prune();
   arm_prune();
   arm_watch();
@@ -202,7 +234,9 @@ void Publisher::stop() {
   expiry_timer_.cancel();
   prune_timer_.cancel();
   watch_timer_.cancel();
-  if (dirty_) publish();
+  pool_.join();  // a publish in progress ends (its finish() sees stopped_)
+  busy_ = false;
+  if (dirty_) publish(/*inline_run=*/true);
 }
 
 }  // namespace exigrey::collect

@@ -24,11 +24,17 @@
 // last event are older than the policy's retention (at least ttl), and that
 // nothing keeps (listed, held, banned, exempt), are deleted in bounded batches.
 //
-// Thread safety: use from the io_context's thread only.
+// The scan, the rendering and the writing run on a worker thread of their
+// own (one publish at a time), so that the event loop keeps serving intake,
+// /metrics and the lookup page while a large list is published; the first
+// publish (at start) and the last (at stop) run inline.
+//
+// Thread safety: call from the io_context's thread only.
 #pragma once
 
 #include <asio.hpp>
 #include <chrono>
+#include <optional>
 
 #include "collect_metrics.h"
 #include "dns_sync.h"
@@ -70,8 +76,25 @@ class Publisher {
   void stop();
 
  private:
+  struct Job {  // what a publish needs, copied: it may run on the worker
+    ListingPolicy policy;
+    ZoneOptions zone;
+    UnixTime now = 0;
+  };
+  struct Outcome {
+    bool ok = false;
+    std::optional<UnixTime> next_change;
+    std::chrono::milliseconds took{0};
+  };
+
   void arm(std::chrono::milliseconds delay);
-  bool publish();
+  // Starts a publish: on the worker, or here when `inline_run` (start, stop).
+  void publish(bool inline_run);
+  // The publish itself. Touches only the job, the store, the writer, the
+  // DnsSync, the metrics (atomics) and offered_digest_: one runs at a time.
+  Outcome compute(const Job& job);
+  // Back on the event loop: retry, next interval, expiry timer.
+  void finish(const Outcome& outcome);
   void arm_expiry(UnixTime at);
   void prune();
   void arm_prune();
@@ -94,11 +117,14 @@ class Publisher {
   asio::steady_timer watch_timer_;
   std::uint64_t generation_ = 0;
   bool dirty_ = false;
+  bool busy_ = false;  // a publish is running (on the worker)
   bool armed_ = false;
   bool stopped_ = false;
   std::chrono::steady_clock::time_point last_publish_{};
   std::chrono::milliseconds interval_ = kMinInterval;
   UnixTime expiry_at_ = 0;
+  // Last member: destroyed (joined) first, before what its job touches.
+  asio::thread_pool pool_{1};
 };
 
 }  // namespace exigrey::collect
