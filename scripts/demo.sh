@@ -188,6 +188,7 @@ start_knot() {  # ROLE EXAMPLE PORT
     -e "s|/etc/knot/exigrey-transfer.key|$tmp/transfer.key|" \
     -e "s|listen: 127.0.0.1@5300|listen: 127.0.0.1@$3|" -e "s|listen: \\[0.0.0.0@53, ::@53\\]|listen: 127.0.0.1@$3|" \
     -e "s|192.0.2.53@53|127.0.0.1@$knot_secondary|" -e "s|192.0.2.1@5300|127.0.0.1@$knot_primary|" \
+    -e "s|address: 192.0.2.1$|address: 127.0.0.1|" \
     -e "s|192.0.2.54@53|127.0.0.1@9|" -e "s|address: 192.0.2.54$|address: 127.0.0.1|" \
     -e 's|exigrey.example.org|exigrey.demo|' "$root/examples/knot/$2" >"$d/knot.conf"
   [ "$1" = primary ] && sh "$root/examples/knot/make-zones.sh" "$d/zones" localhost \
@@ -203,6 +204,7 @@ start_knot secondary secondary.conf "$knot_secondary"
   --web "127.0.0.1:$web_port" --removal-text "Clean the host, then ask for removal here." \
   --dns-primary "127.0.0.1:$knot_primary" --dns-key "$tmp/dns.key" \
   --dns-zones "black=bl.exigrey.demo black_names=dbl.exigrey.demo rpz=rpz.exigrey.demo" \
+  --dns-notify "127.0.0.1:$knot_secondary" \
   >"$tmp/collect.log" 2>&1 &
 others+=($!)
 # rbldnsd aborts on a missing file: wait until the collector wrote all six.

@@ -255,6 +255,25 @@ const std::vector<Row>& rows() {
         false, true},
        [](C& c, V k, V v, bool) { c.dns_key = absolute_file(k, v); },
        [](const C& c) { return or_none(c.dns_key); }},
+      {{"dns_notify",
+        "secondaries (ADDR:PORT ...) sent a NOTIFY right after each change, before the "
+        "primary's own",
+        true, true},
+       [](C& c, V k, V v, bool append) {
+         if (!append) c.dns_notify.clear();
+         for (std::string_view item : split_list(v)) {
+           if (item == "none") continue;
+           c.dns_notify.push_back(parse_endpoint(item, k).to_string());
+         }
+       },
+       [](const C& c) {
+         std::string out;
+         for (const std::string& e : c.dns_notify) {
+           if (!out.empty()) out += ' ';
+           out += e;
+         }
+         return out;
+       }},
       {{"dns_zones",
         "zones on dns_primary: black=ZONE black_names=ZONE white=ZONE white_names=ZONE rpz=ZONE",
         true, true},
@@ -707,8 +726,9 @@ void check_collect_config(const CollectConfig& cfg) {
         "exigrey-collect: dns_primary needs at least one zone (set dns_zones, e.g. "
         "black=bl.example.org)");
   }
-  if (cfg.dns_primary.empty() && (cfg.dns_zones.any() || !cfg.dns_key.empty())) {
-    throw UsageError("exigrey-collect: dns_zones and dns_key need dns_primary");
+  if (cfg.dns_primary.empty() &&
+      (cfg.dns_zones.any() || !cfg.dns_key.empty() || !cfg.dns_notify.empty())) {
+    throw UsageError("exigrey-collect: dns_zones, dns_key and dns_notify need dns_primary");
   }
   if (cfg.plain.empty() && cfg.signed_at.empty()) {
     throw UsageError(

@@ -4,8 +4,9 @@
 
 For each SIZE: a fresh collector (--min-reporters 1, --source-rate 0) that
 writes the rbldnsd files AND sends DNS UPDATEs to a Knot primary with a
-Knot secondary (both from examples/knot, as the tests run them); rbldnsd
-(examples/rbldnsd/run-rbldnsd.sh, -c 1) serves the files. SIZE addresses
+Knot secondary (both from examples/knot, as the tests run them; the
+collector also NOTIFYs the secondary itself, dns_notify, unless --no-notify);
+rbldnsd (examples/rbldnsd/run-rbldnsd.sh, -c 1) serves the files. SIZE addresses
 are loaded over the plain protocol and waited for at both servers. Then
 SAMPLES fresh addresses are reported, 0 to 0.5 s apart at random, each over
 a new connection (as Exim's ${readsocket} does); after each, rbldnsd and the
@@ -97,7 +98,8 @@ def run_size(a, n):
     secondary = Knot(root, "secondary", s_port, ckey, tkey, primary_port=p_port).start()
     collector = Collector(a.collect, root, "--min-reporters", "1", "--source-rate", "0",
                           "--dns-primary", f"127.0.0.1:{p_port}", "--dns-key", ckey,
-                          "--dns-zones", f"black={BL}", "--log-level", "warning").start()
+                          "--dns-zones", f"black={BL}", "--log-level", "warning",
+                          *(["--dns-notify", f"127.0.0.1:{s_port}"] if a.notify else [])).start()
     rbldnsd = Rbldnsd(root, collector.rbldnsd_dir)
 
     load_s = load(collector, n, root)
@@ -155,6 +157,8 @@ def main():
     ap.add_argument("--sizes", default="0,100000")
     ap.add_argument("--samples", type=int, default=40)
     ap.add_argument("--load-timeout", type=float, default=3600)
+    ap.add_argument("--no-notify", dest="notify", action="store_false",
+                    help="leave dns_notify unset (the secondary waits for Knot's NOTIFY)")
     a = ap.parse_args()
     need("knotd", "knotc", "kdig", "keymgr", "rbldnsd", "socat")
     results = []

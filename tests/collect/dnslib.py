@@ -79,6 +79,7 @@ class Knot:
             text = rewrite(text, [
                 ("listen: [0.0.0.0@53, ::@53]", f"listen: 127.0.0.1@{port}"),
                 ("192.0.2.1@5300", f"127.0.0.1@{primary_port}"),
+                ("address: 192.0.2.1\n", "address: 127.0.0.1\n"),
             ], "examples/knot/secondary.conf")
         text = rewrite(text, [
             ("rundir: /run/knot", f"rundir: {self.dir}"),

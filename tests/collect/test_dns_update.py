@@ -64,7 +64,8 @@ refused_start(bad_key, "others")
 refused_start(os.path.join(root, "missing.key"), "No such file")
 collector = Collector(COLLECT, root, "--min-reporters", "1", "--dns-primary",
                       f"127.0.0.1:{p_port}", "--dns-key", collect_key, "--dns-zones", zones_arg,
-                      "--source-rate", "0", "--log-level", "debug").start()
+                      "--dns-notify", f"127.0.0.1:{s_port}", "--source-rate", "0",
+                      "--log-level", "debug").start()
 rbldnsd = Rbldnsd(root, collector.rbldnsd_dir)
 KEY = key_arg(collect_key)
 BLZ, DBLZ, WLZ = ZONES["black"], ZONES["black_names"], ZONES["white"]
@@ -128,6 +129,10 @@ check("the SOA serial grew", serial1 > serial0, f"{serial0} -> {serial1}")
 slog = secondary.log_since_start()
 check("the secondary followed by IXFR after NOTIFY",
       "notify, incoming" in slog and "IXFR, incoming" in slog, slog[-2000:])
+check("the collector sent its own NOTIFYs (dns_notify)",
+      collector.metric("exigrey_collect_dns_notifies_total") > 0)
+check("and the secondary accepted them (none denied)",
+      "denied" not in slog and "refused" not in slog.lower(), slog[-2000:])
 
 # --- A delisting leaves the secondary --------------------------------------
 r = subprocess.run([COLLECT, "--state", collector.state, "delist", "11.22.33.44",

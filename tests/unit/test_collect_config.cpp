@@ -158,6 +158,10 @@ TEST_CASE("Publishing by DNS UPDATE needs a key and a zone, and may replace the 
   CHECK_THROWS_WITH(check_collect_config(c), Catch::Contains("nowhere to publish"));
   apply_collect_setting(c, "rbldnsd_dir", "/var/lib/y");
   CHECK_THROWS_WITH(check_collect_config(c), Catch::Contains("need dns_primary"));
+  apply_collect_setting(c, "dns_zones", "");
+  apply_collect_setting(c, "dns_notify", "127.0.0.1:53");
+  CHECK_THROWS_WITH(check_collect_config(c), Catch::Contains("dns_notify need dns_primary"));
+  CHECK_THROWS_AS(apply_collect_setting(c, "dns_notify", "ns1.example.org:53"), UsageError);
 }
 
 TEST_CASE("Endpoints parse in both families", "[collect_config]") {
@@ -213,7 +217,8 @@ TEST_CASE("Every setting reads back what --check-config shows", "[collect_config
       "decay = 0\nwhitelist = 192.0.2.0/24 good.org\nsource_rate = 0\ndns_ns = ns.example.org\n"
       "sync = none\nmap_size = 64M\nlog = syslog\nlog_level = debug\nuser = u\ngroup = g\n"
       "dns_primary = 127.0.0.1:5300\ndns_key = /etc/exigrey/dns.key\n"
-      "dns_zones = black=bl.example.org rpz=rpz.example.org\ndns_zones = white_names=DWL.x.org\n",
+      "dns_zones = black=bl.example.org rpz=rpz.example.org\ndns_zones = white_names=DWL.x.org\n"
+      "dns_notify = 127.0.0.1:53 [::1]:5353\n",
       "f");
   const std::string text = describe_collect_config(c);
   const CollectConfig back = parse_collect_config(text, "check-config");

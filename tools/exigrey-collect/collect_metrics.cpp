@@ -78,6 +78,9 @@ CollectMetrics::CollectMetrics(daemon::Metrics& m)
       dns_transfers(m.counter("exigrey_collect_dns_transfers_total",
                               "Zones read back from the primary by AXFR (at start, after a "
                               "failure, or when the zone changed under the collector).")),
+      dns_notifies(
+          m.counter("exigrey_collect_dns_notifies_total",
+                    "NOTIFYs sent to the secondaries in dns_notify after a zone changed.")),
       dns_behind(m.gauge("exigrey_collect_dns_behind",
                          "1 while the latest listings are not all on the primary name server.")),
       dns_sync_duration_ms(m.gauge("exigrey_collect_dns_sync_duration_milliseconds",

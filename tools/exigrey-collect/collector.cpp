@@ -47,8 +47,10 @@ std::optional<ZoneWriter> make_writer(const CollectConfig& cfg) {
 // Reads the TSIG key as the starting user (root may own it, mode 0600).
 std::unique_ptr<DnsSync> make_dns(const CollectConfig& cfg, CollectMetrics& metrics) {
   if (cfg.dns_primary.empty()) return nullptr;
+  std::vector<Endpoint> notify;
+  for (const std::string& e : cfg.dns_notify) notify.push_back(parse_endpoint(e, "dns_notify"));
   return std::make_unique<DnsSync>(parse_endpoint(cfg.dns_primary, "dns_primary"),
-                                   read_tsig_key_file(cfg.dns_key), metrics);
+                                   read_tsig_key_file(cfg.dns_key), std::move(notify), metrics);
 }
 
 constexpr std::chrono::milliseconds kDnsDrain{3000};

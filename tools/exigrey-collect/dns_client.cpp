@@ -234,6 +234,39 @@ void DnsClient::update(const std::string& zone, std::string message) {
   }
 }
 
+bool send_notify(const Endpoint& to, const std::string& zone, std::uint16_t id) noexcept {
+  std::string wire;
+  try {
+    dns::MessageBuilder b(id, dns::Opcode::kNotify);
+    b.question(zone, dns::Type::kSOA);
+    wire = b.finish();
+  } catch (const std::exception&) {
+    return false;
+  }
+  wire[2] = static_cast<char>(wire[2] | 0x04);  // AA, as RFC 1996 asks
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (to.address.v6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(to.port);
+    std::memcpy(&a->sin6_addr, to.address.bytes.data(), 16);
+    len = sizeof(*a);
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(to.port);
+    std::memcpy(&a->sin_addr, to.address.bytes.data(), 4);
+    len = sizeof(*a);
+  }
+  const int fd = ::socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return false;
+  const ssize_t n =
+      ::sendto(fd, wire.data(), wire.size(), 0, reinterpret_cast<sockaddr*>(&ss), len);
+  ::close(fd);
+  return n == static_cast<ssize_t>(wire.size());
+}
+
 dns::TsigKey read_tsig_key_file(const std::string& path) {
   const std::string text = read_secret_file(path, "TSIG key file", 64 * 1024);
   auto bad = [&](const std::string& why) {

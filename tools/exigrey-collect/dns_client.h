@@ -76,6 +76,13 @@ class DnsClient {
   std::uint16_t id_;
 };
 
+// Sends one NOTIFY for `zone` (RFC 1996) to `to` over UDP, unsigned, and
+// does not wait for the answer: a hint that makes a secondary ask its
+// primary for the new serial at once, instead of after the primary's own
+// NOTIFY (Knot sends it about a second after an update). Returns false if
+// the datagram could not be sent (never throws).
+bool send_notify(const Endpoint& to, const std::string& zone, std::uint16_t id) noexcept;
+
 // Reads the collector's TSIG key file: Knot's `keymgr -t NAME` output (the
 // YAML that knot.conf can `include:`; its "# alg:name:secret" comment line
 // or the id/algorithm/secret fields) or one "[alg:]name:secret" line as

@@ -32,8 +32,11 @@ std::int64_t ms_since(std::chrono::steady_clock::time_point t) {
 
 }  // namespace
 
-DnsSync::DnsSync(Endpoint server, dns::TsigKey key, CollectMetrics& metrics)
-    : client_(std::move(server), std::move(key), kTimeout), metrics_(metrics) {
+DnsSync::DnsSync(Endpoint server, dns::TsigKey key, std::vector<Endpoint> notify,
+                 CollectMetrics& metrics)
+    : client_(std::move(server), std::move(key), kTimeout),
+      notify_(std::move(notify)),
+      metrics_(metrics) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -220,6 +223,13 @@ void DnsSync::sync_zone(const DnsZoneContent& zone, std::uint32_t ttl) {
   held.ttl = ttl;
   held.serial = client_.serial(zone.zone);
   held.known = true;
+  for (const Endpoint& to : notify_) {
+    if (send_notify(to, zone.zone, client_.next_id())) {
+      ++metrics_.dns_notifies;
+    } else {
+      LOG_DEBUG("dns: NOTIFY {} to {} could not be sent", zone.zone, to.to_string());
+    }
+  }
   LOG_DEBUG("dns: {}: {} changes in {} updates, now at serial {}", zone.zone, sent_changes,
             messages, held.serial);
 }

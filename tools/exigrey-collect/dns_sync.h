@@ -21,6 +21,10 @@
 // server, zone and cause), counted, and retried after kRetryFirst, doubling
 // to kRetryMax (a cheap attempt: recovery is quick when the server returns).
 //
+// After a zone changed, the secondaries in dns_notify get a NOTIFY at once
+// (unsigned, over UDP, best effort), so that they need not wait for the
+// primary's own, which Knot sends about a second later.
+//
 // Thread safety: offer() and the destructor from any one thread; the
 // metrics are atomics.
 #pragma once
@@ -50,7 +54,8 @@ class DnsSync {
   static constexpr std::chrono::milliseconds kRetryMax{5000};
   static constexpr std::chrono::seconds kCheckEvery{10};
 
-  DnsSync(Endpoint server, dns::TsigKey key, CollectMetrics& metrics);
+  // `notify`: secondaries sent a NOTIFY after each zone change (dns_notify).
+  DnsSync(Endpoint server, dns::TsigKey key, std::vector<Endpoint> notify, CollectMetrics& metrics);
   ~DnsSync();  // stops the thread: what was not sent is sent after a restart
   DnsSync(const DnsSync&) = delete;
   DnsSync& operator=(const DnsSync&) = delete;
@@ -81,6 +86,7 @@ class DnsSync {
   void load(const std::string& zone, Held& held);
 
   DnsClient client_;
+  std::vector<Endpoint> notify_;
   CollectMetrics& metrics_;
   std::map<std::string, Held> held_;  // sync thread only
 

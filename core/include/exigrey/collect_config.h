@@ -21,6 +21,7 @@
 //   dns_primary    = 127.0.0.1:5300      also (or instead) publish by DNS UPDATE (docs/dns.md)
 //   dns_key        = /etc/exigrey/dns.key        its TSIG key (keymgr -t output)
 //   dns_zones      = black=bl.example.org black_names=dbl.example.org rpz=rpz.example.org
+//   dns_notify     = 192.0.2.53:53       secondaries sent a NOTIFY right after each change
 //   allow          = 127.0.0.0/8 ::1     who may send plain reports (default loopback)
 //   min_reporters  = 2                   distinct reporters before a subject is listed
 //   ttl            = 1d                  a vote counts this long after its last report
@@ -121,6 +122,7 @@ struct CollectConfig {
   std::string dns_primary;  // endpoint text; empty: no DNS UPDATEs
   std::string dns_key;      // TSIG key file, required with dns_primary
   DnsZoneNames dns_zones;
+  std::vector<std::string> dns_notify;  // endpoint texts: secondaries told at once
   NetworkSet allow = default_allow();
   ListingPolicy policy;
   ListenerLimits limits;
