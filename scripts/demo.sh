@@ -247,22 +247,22 @@ start=$(date +%s.%N)
   --collector "127.0.0.1:$signed_port" --reporter demo-mx --secret-file "$tmp/forward.secret" \
   >"$tmp/forward.log" 2>&1 &
 others+=($!)
-listed=""
-for _ in $(seq 1 100); do
-  listed=$(dig_a A | head -n 1)
-  [ "$listed" = 127.0.0.2 ] && break
-  sleep 0.05
-done
+# first_a QUERY...: polls (5 s at most) until the query answers 127.0.0.2; prints the answer.
+first_a() {
+  local a=""
+  for _ in $(seq 1 100); do
+    a=$("$@" A | head -n 1)
+    [ "$a" = 127.0.0.2 ] && break
+    sleep 0.05
+  done
+  printf '%s' "$a"
+}
+listed=$(first_a dig_a)
 took=$(python3 -c "import time; print(f'{time.time() - $start:.1f}')")
 say "   After:  dig $rev.bl.exigrey.demo -> ${listed:-nothing} (${took} s after the forwarder started)"
 say "           TXT $(dig_a TXT | head -n 1)"
 knot_a() { dig +short +time=1 +tries=1 -p "$knot_secondary" @127.0.0.1 "$rev.bl.exigrey.demo" "$@"; }
-on_secondary=""
-for _ in $(seq 1 100); do
-  on_secondary=$(knot_a A | head -n 1)
-  [ "$on_secondary" = 127.0.0.2 ] && break
-  sleep 0.05
-done
+on_secondary=$(first_a knot_a)
 took=$(python3 -c "import time; print(f'{time.time() - $start:.1f}')")
 say "   The Knot secondary: ${on_secondary:-nothing} (${took} s), TXT $(knot_a TXT | head -n 1)"
 [ "$listed" = 127.0.0.2 ] &&

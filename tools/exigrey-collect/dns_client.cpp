@@ -35,6 +35,21 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+socklen_t to_sockaddr(const Endpoint& e, sockaddr_storage& ss) {
+  if (e.address.v6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(e.port);
+    std::memcpy(&a->sin6_addr, e.address.bytes.data(), 16);
+    return sizeof(*a);
+  }
+  auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+  a->sin_family = AF_INET;
+  a->sin_port = htons(e.port);
+  std::memcpy(&a->sin_addr, e.address.bytes.data(), 4);
+  return sizeof(*a);
+}
+
 }  // namespace
 
 DnsClient::DnsClient(Endpoint server, dns::TsigKey key, std::chrono::milliseconds timeout)
@@ -60,20 +75,7 @@ void DnsClient::fail(const std::string& what, const std::string& why, int rcode)
 void DnsClient::connect() {
   if (fd_ >= 0) return;
   sockaddr_storage ss{};
-  socklen_t len = 0;
-  if (server_.address.v6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons(server_.port);
-    std::memcpy(&a->sin6_addr, server_.address.bytes.data(), 16);
-    len = sizeof(*a);
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    a->sin_family = AF_INET;
-    a->sin_port = htons(server_.port);
-    std::memcpy(&a->sin_addr, server_.address.bytes.data(), 4);
-    len = sizeof(*a);
-  }
+  const socklen_t len = to_sockaddr(server_, ss);
   fd_ = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd_ < 0) fail("connect", std::strerror(errno));
   if (::connect(fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
@@ -140,15 +142,21 @@ std::string DnsClient::receive(const std::string& what) {
 
 std::string DnsClient::sign(std::string& wire) { return dns::tsig_sign(wire, key_, unix_now()); }
 
-std::uint32_t DnsClient::serial(const std::string& zone) {
-  const std::string what = fmt::format("SOA {}", zone);
-  const std::uint16_t id = next_id();
+dns::TsigVerifier DnsClient::ask(std::uint16_t id, const std::string& zone, dns::Type type,
+                                 const std::string& what) {
   dns::MessageBuilder b(id, dns::Opcode::kQuery);
-  b.question(zone, dns::Type::kSOA);
+  b.question(zone, type);
   std::string wire = b.finish();
   dns::TsigVerifier verifier(key_, sign(wire), unix_now());
   connect();
   send(wire, what);
+  return verifier;
+}
+
+std::uint32_t DnsClient::serial(const std::string& zone) {
+  const std::string what = fmt::format("SOA {}", zone);
+  const std::uint16_t id = next_id();
+  dns::TsigVerifier verifier = ask(id, zone, dns::Type::kSOA, what);
   const std::string answer = receive(what);
   try {
     verifier.verify(answer, true);
@@ -169,12 +177,7 @@ std::uint32_t DnsClient::serial(const std::string& zone) {
 void DnsClient::transfer(const std::string& zone, const std::function<void(dns::Record&&)>& fn) {
   const std::string what = fmt::format("AXFR {}", zone);
   const std::uint16_t id = next_id();
-  dns::MessageBuilder b(id, dns::Opcode::kQuery);
-  b.question(zone, dns::Type::kAXFR);
-  std::string wire = b.finish();
-  dns::TsigVerifier verifier(key_, sign(wire), unix_now());
-  connect();
-  send(wire, what);
+  dns::TsigVerifier verifier = ask(id, zone, dns::Type::kAXFR, what);
   unsigned soas = 0;
   bool first = true;
   while (soas < 2) {
@@ -245,20 +248,7 @@ bool send_notify(const Endpoint& to, const std::string& zone, std::uint16_t id) 
   }
   wire[2] = static_cast<char>(wire[2] | 0x04);  // AA, as RFC 1996 asks
   sockaddr_storage ss{};
-  socklen_t len = 0;
-  if (to.address.v6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-    a->sin6_family = AF_INET6;
-    a->sin6_port = htons(to.port);
-    std::memcpy(&a->sin6_addr, to.address.bytes.data(), 16);
-    len = sizeof(*a);
-  } else {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    a->sin_family = AF_INET;
-    a->sin_port = htons(to.port);
-    std::memcpy(&a->sin_addr, to.address.bytes.data(), 4);
-    len = sizeof(*a);
-  }
+  const socklen_t len = to_sockaddr(to, ss);
   const int fd = ::socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return false;
   const ssize_t n =

@@ -65,6 +65,9 @@ class DnsClient {
  private:
   void connect();
   std::string sign(std::string& wire);
+  // Sends a signed query; returns the verifier for its answers.
+  dns::TsigVerifier ask(std::uint16_t id, const std::string& zone, dns::Type type,
+                        const std::string& what);
   void send(std::string_view wire, const std::string& what);
   std::string receive(const std::string& what);
   [[noreturn]] void fail(const std::string& what, const std::string& why, int rcode = -1);
