@@ -246,6 +246,12 @@ const std::vector<Row>& rows() {
       {{"rbldnsd_dir", "directory where the rbldnsd data files are published", false, true},
        [](C& c, V k, V v, bool) { c.rbldnsd_dir = absolute_dir(k, v); },
        [](const C& c) { return or_none(c.rbldnsd_dir); }},
+      {{"rbldnsd_shards",
+        "split each rbldnsd file into this many parts, one dataset each, so that a change "
+        "rewrites one part (default 1: not split)",
+        false, true},
+       [](C& c, V k, V v, bool) { c.rbldnsd_shards = parse_uint<unsigned>(k, v, 1, kMaxShards); },
+       [](const C& c) { return std::to_string(c.rbldnsd_shards); }},
       {{"dns_primary",
         "send the listings as DNS UPDATEs (TSIG-signed) to the primary name server at ADDR:PORT",
         false, true},

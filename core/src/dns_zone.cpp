@@ -108,13 +108,15 @@ bool is_ip(const Subject& s) {
 }
 
 DnsZoneContent ip_zone(std::string_view zone, std::span<const Listing> listings,
-                       const ZoneOptions& o, bool black) {
+                       const ZoneOptions& o, bool black, bool test_points) {
   DnsZoneContent z{lower(zone), {}, 0};
   const std::string test_a(kTestPointListed4);
-  add_listing(z, Subject{SubjectKind::kIPv4, std::string(kTestPointListed4)}, test_a,
-              std::string(kTestPointTxt));
-  add_listing(z, Subject{SubjectKind::kIPv6, std::string(kTestPointListed6)}, test_a,
-              std::string(kTestPointTxt));
+  if (test_points) {
+    add_listing(z, Subject{SubjectKind::kIPv4, std::string(kTestPointListed4)}, test_a,
+                std::string(kTestPointTxt));
+    add_listing(z, Subject{SubjectKind::kIPv6, std::string(kTestPointListed6)}, test_a,
+                std::string(kTestPointTxt));
+  }
   for (const Listing& l : listings) {
     if (!is_ip(l.subject)) continue;
     add_listing(z, l.subject, black ? black_answer(l, o) : std::string(kDefaultAnswer),
@@ -125,10 +127,12 @@ DnsZoneContent ip_zone(std::string_view zone, std::span<const Listing> listings,
 }
 
 DnsZoneContent name_zone(std::string_view zone, std::span<const Listing> listings,
-                         const ZoneOptions& o, bool black) {
+                         const ZoneOptions& o, bool black, bool test_points) {
   DnsZoneContent z{lower(zone), {}, 0};
-  add_listing(z, Subject{SubjectKind::kDomain, std::string(kTestPointNameListed)},
-              std::string(kDefaultAnswer), std::string(kTestPointTxt));
+  if (test_points) {
+    add_listing(z, Subject{SubjectKind::kDomain, std::string(kTestPointNameListed)},
+                std::string(kDefaultAnswer), std::string(kTestPointTxt));
+  }
   for (const Listing& l : listings) {
     if (l.subject.kind != SubjectKind::kDomain) continue;
     add_listing(z, l.subject, black ? black_answer(l, o) : std::string(kDefaultAnswer),
@@ -197,41 +201,30 @@ std::string expand_dollar(std::string_view text, std::string_view subject) {
 
 std::vector<DnsZoneContent> render_dns_zones(std::span<const Listing> black,
                                              std::span<const Listing> white,
-                                             const ZoneOptions& options,
-                                             const DnsZoneNames& zones) {
+                                             const ZoneOptions& options, const DnsZoneNames& zones,
+                                             bool test_points) {
   std::vector<DnsZoneContent> out;
-  if (!zones.black.empty()) out.push_back(ip_zone(zones.black, black, options, true));
+  if (!zones.black.empty()) out.push_back(ip_zone(zones.black, black, options, true, test_points));
   if (!zones.black_names.empty()) {
-    out.push_back(name_zone(zones.black_names, black, options, true));
+    out.push_back(name_zone(zones.black_names, black, options, true, test_points));
   }
-  if (!zones.white.empty()) out.push_back(ip_zone(zones.white, white, options, false));
+  if (!zones.white.empty()) {
+    out.push_back(ip_zone(zones.white, white, options, false, test_points));
+  }
   if (!zones.white_names.empty()) {
-    out.push_back(name_zone(zones.white_names, white, options, false));
+    out.push_back(name_zone(zones.white_names, white, options, false, test_points));
   }
   if (!zones.rpz.empty()) out.push_back(rpz_zone(zones.rpz, black));
   return out;
 }
 
-std::uint64_t dns_zones_digest(std::span<const DnsZoneContent> zones) noexcept {
-  std::uint64_t h = 14695981039346656037ULL;
-  auto mix = [&h](std::string_view bytes) {
-    for (char c : bytes) {
-      h ^= static_cast<unsigned char>(c);
-      h *= 1099511628211ULL;
-    }
-    h ^= 0xFF;  // a separator no name or text contains
-    h *= 1099511628211ULL;
-  };
-  for (const DnsZoneContent& z : zones) {
-    mix(z.zone);
-    for (const DnsEntry& e : z.entries) {
-      mix(e.owner);
-      const auto t = static_cast<std::uint16_t>(e.type);
-      mix(std::string_view(reinterpret_cast<const char*>(&t), sizeof(t)));
-      mix(e.data);
-    }
+std::vector<std::string> dns_zone_list(const DnsZoneNames& zones) {
+  std::vector<std::string> out;
+  for (const std::string* z :
+       {&zones.black, &zones.black_names, &zones.white, &zones.white_names, &zones.rpz}) {
+    if (!z->empty()) out.push_back(lower(*z));
   }
-  return h;
+  return out;
 }
 
 DnsChanges diff_dns_entries(std::span<const DnsEntry> from, std::span<const DnsEntry> to) {
@@ -253,6 +246,25 @@ DnsChanges diff_dns_entries(std::span<const DnsEntry> from, std::span<const DnsE
     }
   }
   return c;
+}
+
+std::vector<DnsZoneChanges> dns_changes_of(std::span<const ListingIndex::Change> changes,
+                                           const ZoneOptions& options, const DnsZoneNames& zones) {
+  std::array<std::vector<Listing>, 2> black;  // before, after
+  std::array<std::vector<Listing>, 2> white;
+  for (const ListingIndex::Change& c : changes) {
+    auto& lists = c.list == Verb::kBlack ? black : white;
+    if (c.before) lists[0].push_back(*c.before);
+    if (c.after) lists[1].push_back(*c.after);
+  }
+  const auto before = render_dns_zones(black[0], white[0], options, zones, false);
+  const auto after = render_dns_zones(black[1], white[1], options, zones, false);
+  std::vector<DnsZoneChanges> out;
+  for (std::size_t i = 0; i < before.size(); ++i) {
+    DnsChanges d = diff_dns_entries(before[i].entries, after[i].entries);
+    if (!d.empty()) out.push_back(DnsZoneChanges{before[i].zone, std::move(d)});
+  }
+  return out;
 }
 
 }  // namespace exigrey

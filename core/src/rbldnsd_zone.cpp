@@ -14,16 +14,13 @@
 
 #include "exigrey/error.h"
 #include "exigrey/ip_network.h"
+#include "exigrey/listing_index.h"
 
 namespace exigrey {
 namespace {
 
 constexpr std::array<ZoneFileKind, 3> kKinds = {ZoneFileKind::kIp4, ZoneFileKind::kIp6,
                                                 ZoneFileKind::kNames};
-
-std::size_t slot(Verb list, ZoneFileKind kind) {
-  return (list == Verb::kBlack ? 0u : 3u) + static_cast<std::size_t>(kind);
-}
 
 bool matches(ZoneFileKind kind, SubjectKind s) {
   switch (kind) {
@@ -308,15 +305,13 @@ std::string format_utc(UnixTime t) {
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-std::string render_zone_file(Verb list, ZoneFileKind kind, std::span<const Listing> listings,
-                             const ZoneOptions& o) {
+namespace {
+
+void append_header(std::string& out, Verb list, ZoneFileKind kind, const ZoneOptions& o) {
   static constexpr std::array<std::string_view, 3> kDataset = {"ip4trie", "ip6trie", "dnset"};
   static constexpr std::array<std::string_view, 3> kTestPoint = {
       kTestPointListed4, kTestPointListed6, kTestPointNameListed};
   const auto k = static_cast<std::size_t>(kind);
-  const bool black = list == Verb::kBlack;
-  std::string out;
-  out.reserve(256 + listings.size() * 96);
   fmt::format_to(std::back_inserter(out),
                  "# exigrey-collect {} list ({} dataset for rbldnsd). Generated: do not edit.\n"
                  "$SOA {} {} {} 0 10m 5m 1w {}\n"
@@ -325,14 +320,35 @@ std::string render_zone_file(Verb list, ZoneFileKind kind, std::span<const Listi
                  "{} :127.0.0.2:{}\n",
                  to_string(list), kDataset[k], o.ttl, o.ns, o.hostmaster, o.ttl, o.ttl, o.ns, o.ttl,
                  kTestPoint[k], kTestPointTxt);
+}
+
+void append_line(std::string& out, Verb list, const Listing& l, const ZoneOptions& o) {
+  if (list == Verb::kBlack) {
+    fmt::format_to(std::back_inserter(out), "{} :{}:{}\n", l.subject.text, black_answer(l, o),
+                   black_txt(l, o));
+  } else {
+    fmt::format_to(std::back_inserter(out), "{} :127.0.0.2:{}\n", l.subject.text, white_txt(l));
+  }
+}
+
+std::uint64_t digest_of(std::string_view text) noexcept {
+  std::uint64_t h = 14695981039346656037ULL;  // FNV-1a
+  for (char c : text) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+}  // namespace
+
+std::string render_zone_file(Verb list, ZoneFileKind kind, std::span<const Listing> listings,
+                             const ZoneOptions& o) {
+  std::string out;
+  out.reserve(256 + listings.size() * 96);
+  append_header(out, list, kind, o);
   for (const Listing& l : listings) {
-    if (!matches(kind, l.subject.kind)) continue;
-    if (black) {
-      fmt::format_to(std::back_inserter(out), "{} :{}:{}\n", l.subject.text, black_answer(l, o),
-                     black_txt(l, o));
-    } else {
-      fmt::format_to(std::back_inserter(out), "{} :127.0.0.2:{}\n", l.subject.text, white_txt(l));
-    }
+    if (matches(kind, l.subject.kind)) append_line(out, list, l, o);
   }
   return out;
 }
@@ -377,8 +393,11 @@ void write_file_atomically(const std::string& dir, const std::string& name,
   if (d.get() >= 0) ::fsync(d.get());
 }
 
-ZoneWriter::ZoneWriter(std::string dir, ZoneOptions options)
-    : dir_(std::move(dir)), options_(std::move(options)) {
+ZoneWriter::ZoneWriter(std::string dir, ZoneOptions options, unsigned shards)
+    : dir_(std::move(dir)),
+      options_(std::move(options)),
+      shards_(std::max(shards, 1U)),
+      files_(6 * std::size_t{shards_}) {
   struct stat st {};
   if (::stat(dir_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     throw Error(ErrorKind::kStore,
@@ -386,47 +405,83 @@ ZoneWriter::ZoneWriter(std::string dir, ZoneOptions options)
                             "directory",
                             dir_));
   }
+  const ListingIndex layout(shards_);
   for (Verb list : {Verb::kBlack, Verb::kWhite}) {
     for (ZoneFileKind kind : kKinds) {
-      const std::string path = dir_ + "/" + zone_file_name(list, kind);
-      if (::stat(path.c_str(), &st) == 0) {
-        FileState& f = files_[slot(list, kind)];
-        f.mtime = st.st_mtime;
-        f.sizes.push_back(static_cast<std::uint64_t>(st.st_size));
+      const std::string base = zone_file_name(list, kind);
+      // Files of another split are stale: run-rbldnsd.sh would serve them.
+      if (shards_ > 1) ::unlink((dir_ + "/" + base).c_str());
+      for (unsigned s = shards_ > 1 ? shards_ : 0; s < kMaxShards; ++s) {
+        ::unlink(fmt::format("{}/{}.{}", dir_, base, s).c_str());
+      }
+      for (unsigned s = 0; s < shards_; ++s) {
+        const std::string path = dir_ + "/" + file_name(list, kind, s);
+        if (::stat(path.c_str(), &st) == 0) {
+          FileState& f = files_[layout.slot(list, kind, s)];
+          f.mtime = st.st_mtime;
+          f.sizes.push_back(static_cast<std::uint64_t>(st.st_size));
+        }
       }
     }
   }
 }
 
+std::string ZoneWriter::file_name(Verb list, ZoneFileKind kind, unsigned shard) const {
+  if (shards_ == 1) return zone_file_name(list, kind);
+  return fmt::format("{}.{}", zone_file_name(list, kind), shard);
+}
+
 ZoneWriter::Result ZoneWriter::publish(std::span<const Listing> black,
                                        std::span<const Listing> white, UnixTime now) {
+  ListingIndex index(shards_);
+  index.replace(black, white);
+  return publish(index, std::vector<bool>(files_.size(), true), now);
+}
+
+ZoneWriter::Result ZoneWriter::publish(const ListingIndex& index, const std::vector<bool>& dirty,
+                                       UnixTime now) {
   Result r;
   for (Verb list : {Verb::kBlack, Verb::kWhite}) {
     for (ZoneFileKind kind : kKinds) {
-      FileState& f = files_[slot(list, kind)];
-      std::string text =
-          render_zone_file(list, kind, list == Verb::kBlack ? black : white, options_);
-      if (f.published && text == f.content) {
-        ++r.unchanged;
-        continue;
+      for (unsigned shard = 0; shard < shards_; ++shard) {
+        const std::size_t slot = index.slot(list, kind, shard);
+        FileState& f = files_[slot];
+        if (f.published && !dirty[slot]) continue;
+        const auto& file = index.file(list, kind, shard);
+        std::string text;
+        text.reserve(256 + file.size() * 96);
+        // The zone's SOA, NS and test point come from the first part only.
+        if (shard == 0) {
+          append_header(text, list, kind, options_);
+        } else {
+          fmt::format_to(std::back_inserter(text),
+                         "# exigrey-collect {} list, part {} of {}. Generated: do not edit.\n"
+                         "$TTL {}\n",
+                         to_string(list), shard + 1, shards_, options_.ttl);
+        }
+        for (const auto& [key, l] : file) append_line(text, list, l, options_);
+        const std::uint64_t digest = digest_of(text);
+        if (f.published && digest == f.digest) {
+          ++r.unchanged;
+          continue;
+        }
+        if (f.mtime != now) f.sizes.clear();
+        // Same second as an earlier version: make the size differ from every
+        // version of this second, so rbldnsd's (mtime, size) check sees it.
+        auto seen = [&](std::size_t size) {
+          return std::find(f.sizes.begin(), f.sizes.end(), size) != f.sizes.end();
+        };
+        if (seen(text.size())) {
+          text += "#\n";
+          while (seen(text.size())) text.insert(text.size() - 1, 1, '.');
+        }
+        write_file_atomically(dir_, file_name(list, kind, shard), text, now);
+        f.mtime = now;
+        f.sizes.push_back(text.size());
+        f.digest = digest;
+        f.published = true;
+        ++r.written;
       }
-      if (f.mtime != now) f.sizes.clear();
-      // Same second as an earlier version: make the size differ from every
-      // version of this second, so rbldnsd's (mtime, size) check sees it.
-      auto seen = [&](std::size_t size) {
-        return std::find(f.sizes.begin(), f.sizes.end(), size) != f.sizes.end();
-      };
-      std::string padded = text;
-      if (seen(padded.size())) {
-        padded += "#\n";
-        while (seen(padded.size())) padded.insert(padded.size() - 1, 1, '.');
-      }
-      write_file_atomically(dir_, zone_file_name(list, kind), padded, now);
-      f.mtime = now;
-      f.sizes.push_back(padded.size());
-      f.content = std::move(text);
-      f.published = true;
-      ++r.written;
     }
   }
   return r;

@@ -44,6 +44,8 @@ using Cursor = detail::RawCursor;
 //                                u8 len | contact | u16 len | message
 //   key 0x50 reporter id      -> i64 le, when the reporter was first seen
 //   key 0x00 "generation"     -> u64 le, bumped by every operator action
+//   key 0x60 u64 be gen       -> kind text: the subject that operator action
+//                                changed (the last kTouchLogEntries kept)
 //   key 0x00 "requests"       -> u64 le, removal requests stored
 //   key 0x00 "settings"       -> the running collector's settings (key = value lines)
 //   (all integers little-endian; kind is SubjectKind: 4, 6 or 'd')
@@ -54,11 +56,21 @@ constexpr std::string_view kBlackKey = "\0black_reports"sv;
 constexpr std::string_view kWhiteKey = "\0white_reports"sv;
 constexpr char kRequestNs = 0x40;
 constexpr char kReporterNs = 0x50;
+constexpr char kTouchNs = 0x60;
+constexpr std::uint64_t kTouchLogEntries = 4096;
 constexpr std::string_view kGenerationKey = "\0generation"sv;
 constexpr std::string_view kRequestsKey = "\0requests"sv;
 constexpr std::string_view kSettingsKey = "\0settings"sv;
 constexpr std::uint8_t kRecordVersion = 2;
 constexpr std::size_t kFixedBytes = 1 + 8 + 8 + 8 * 4 + 1;
+
+std::string touch_key(std::uint64_t generation) {
+  std::string key(1, kTouchNs);
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    key.push_back(static_cast<char>((generation >> shift) & 0xff));  // big-endian: in order
+  }
+  return key;
+}
 
 std::string subject_key(const Subject& s, char ns = kSubjectNs) {
   std::string key;
@@ -523,7 +535,7 @@ ReputationTotals ReputationStore::totals() const {
   }
   t.requests = txn.counter(kRequestsKey);
   meta += t.requests;
-  for (const char ns : {kCursorNs, kReporterNs}) {
+  for (const char ns : {kCursorNs, kReporterNs, kTouchNs}) {
     Cursor cur(env, txn.get());
     MDB_val k{1, const_cast<char*>(&ns)}, v{};
     for (bool ok = cur.get(k, v, MDB_SET_RANGE); ok && view_of(k)[0] == ns;
@@ -544,8 +556,56 @@ void ReputationStore::update(const Subject& subject,
   if (const auto found = txn.find(key)) record = decode_subject_record(*found);
   fn(record);
   txn.put(key, encode_subject_record(record));
-  txn.put_counter(kGenerationKey, txn.counter(kGenerationKey) + 1);
+  const std::uint64_t generation = txn.counter(kGenerationKey) + 1;
+  txn.put_counter(kGenerationKey, generation);
+  // The touch log tells a running collector which subject changed, so that
+  // it evaluates that one instead of the whole store.
+  txn.put(touch_key(generation), key.substr(1));
+  if (generation > kTouchLogEntries) txn.erase(touch_key(generation - kTouchLogEntries));
   txn.commit();
+}
+
+ReputationStore::Touched ReputationStore::touched_since(std::uint64_t after) const {
+  detail::Env& env = env_for(path_, options_);
+  Txn txn(env, Txn::kRead);
+  Touched out;
+  out.generation = txn.counter(kGenerationKey);
+  if (out.generation <= after) return out;
+  Cursor cur(env, txn.get());
+  std::string first = touch_key(after + 1);
+  MDB_val k{first.size(), first.data()}, v{};
+  bool ok = cur.get(k, v, MDB_SET_RANGE);
+  // The log must reach back to after + 1, or what came before is unknown.
+  out.complete = ok && view_of(k) == first;
+  for (; ok && out.complete; ok = cur.get(k, v, MDB_NEXT)) {
+    const std::string_view key = view_of(k);
+    if (key.empty() || key[0] != kTouchNs) break;
+    std::string skey;
+    skey.reserve(1 + v.mv_size);
+    skey.push_back(kSubjectNs);
+    skey.append(view_of(v));
+    if (auto subject = subject_of_key(skey)) out.subjects.push_back(std::move(*subject));
+  }
+  return out;
+}
+
+void ReputationStore::for_subjects(
+    std::span<const Subject> subjects,
+    const std::function<void(const Subject&, const SubjectRecord*)>& fn, bool evidence) const {
+  if (subjects.empty()) return;
+  detail::Env& env = env_for(path_, options_);
+  Txn txn(env, Txn::kRead);
+  for (const Subject& subject : subjects) {
+    std::optional<SubjectRecord> record;
+    if (const auto found = txn.find(subject_key(subject))) {
+      try {
+        record = decode_subject_record(*found, evidence);
+      } catch (const StoreError&) {
+        // Unreadable: as if absent (never listed), as for_each skips it.
+      }
+    }
+    fn(subject, record ? &*record : nullptr);
+  }
 }
 
 void ReputationStore::modify(std::span<const Subject> subjects,

@@ -305,6 +305,42 @@ std::vector<std::string> categories_of(const SubjectRecord& record) {
   return out;
 }
 
+namespace {
+
+// Adds one subject's listings, transition and timer to `out`; returns the
+// black listing it added, if any.
+const Listing* consider(ListingSet& out, const Subject& subject, const SubjectRecord& record,
+                        const ListingPolicy& policy, UnixTime now, const ReporterAges& ages) {
+  const Assessment a = assess(subject, record, policy, now, ages);
+  if (a.next_change) {
+    earliest(out.next_change, *a.next_change);
+    out.timers.emplace_back(subject, *a.next_change);
+  }
+  const Listing* added = nullptr;
+  if (a.black_listed) {
+    UnixTime since = record.black_since;
+    if (a.rule != Rule::kVotes || since == 0) {
+      since = record.listed_since != 0 ? record.listed_since : now;
+    }
+    if (a.rule == Rule::kHeld) ++out.held;
+    if (a.rule == Rule::kBanned) ++out.banned;
+    out.black.push_back(
+        Listing{subject, a.black_votes, since, categories_of(record), a.rule == Rule::kBanned, a.rule});
+    added = &out.black.back();
+  } else if (a.exclusion != Exclusion::kNone && a.black_votes > 0) {
+    ++out.excluded;
+  }
+  if (a.black_listed != (record.listed_since != 0)) {
+    out.transitions.push_back(Transition{subject, a.black_listed, a.rule, explain(a, record, policy)});
+  }
+  if (a.white_listed) {
+    out.white.push_back(Listing{subject, a.white_votes, record.white_since, {}, false});
+  }
+  return added;
+}
+
+}  // namespace
+
 ListingSet collect_listings(const ReputationStore& store, const ListingPolicy& policy,
                             UnixTime now) {
   ListingSet out;
@@ -323,37 +359,19 @@ ListingSet collect_listings(const ReputationStore& store, const ListingPolicy& p
       networks.emplace(subject.text, record.listed_since);
       return true;
     }
-    const Assessment a = assess(subject, record, policy, now, ages);
-    if (a.next_change) earliest(out.next_change, *a.next_change);
-    if (a.black_listed) {
-      UnixTime since = record.black_since;
-      if (a.rule != Rule::kVotes || since == 0) since = record.listed_since != 0 ? record.listed_since : now;
-      Listing l{subject, a.black_votes, since, categories_of(record), a.rule == Rule::kBanned};
-      if (a.rule == Rule::kHeld) ++out.held;
-      if (a.rule == Rule::kBanned) ++out.banned;
-      // Escalation is off by default: spend nothing on it per listing then.
-      const unsigned threshold = subject.kind == SubjectKind::kIPv4   ? policy.escalate_ipv4
-                                 : subject.kind == SubjectKind::kIPv6 ? policy.escalate_ipv6
-                                                                      : 0;
-      if (threshold > 0) {
-        if (const auto net = escalation_network(subject)) {
-          Escalation& e = candidates[net->text];
-          ++e.listed;
-          e.reporters += l.reporters;
-          if (e.since == 0 || l.since < e.since) e.since = l.since;
-          for (const std::string& c : l.categories) ++e.categories[c];
-        }
+    const Listing* l = consider(out, subject, record, policy, now, ages);
+    // Escalation is off by default: spend nothing on it per listing then.
+    const unsigned threshold = subject.kind == SubjectKind::kIPv4   ? policy.escalate_ipv4
+                               : subject.kind == SubjectKind::kIPv6 ? policy.escalate_ipv6
+                                                                    : 0;
+    if (l != nullptr && threshold > 0) {
+      if (const auto net = escalation_network(subject)) {
+        Escalation& e = candidates[net->text];
+        ++e.listed;
+        e.reporters += l->reporters;
+        if (e.since == 0 || l->since < e.since) e.since = l->since;
+        for (const std::string& c : l->categories) ++e.categories[c];
       }
-      out.black.push_back(std::move(l));
-    } else if (a.exclusion != Exclusion::kNone && a.black_votes > 0) {
-      ++out.excluded;
-    }
-    if (a.black_listed != (record.listed_since != 0)) {
-      out.transitions.push_back(
-          Transition{subject, a.black_listed, a.rule, explain(a, record, policy)});
-    }
-    if (a.white_listed) {
-      out.white.push_back(Listing{subject, a.white_votes, record.white_since, {}, false});
     }
     return true;
   }, nullptr, /*evidence=*/false);
@@ -365,7 +383,7 @@ ListingSet collect_listings(const ReputationStore& store, const ListingPolicy& p
     std::vector<std::pair<std::string, unsigned>> cats(e.categories.begin(), e.categories.end());
     std::stable_sort(cats.begin(), cats.end(),
                      [](const auto& x, const auto& y) { return x.second > y.second; });
-    Listing l{net, e.reporters, e.since, {}, false};
+    Listing l{net, e.reporters, e.since, {}, false, Rule::kEscalated};
     for (auto& c : cats) l.categories.push_back(std::move(c.first));
     out.black.push_back(std::move(l));
     ++out.escalated;
@@ -386,6 +404,23 @@ ListingSet collect_listings(const ReputationStore& store, const ListingPolicy& p
                                          "unlisted: too few listed addresses left (escalation)"});
   }
   return out;
+}
+
+ListingSet evaluate_subjects(const ReputationStore& store, std::span<const Subject> subjects,
+                             const ListingPolicy& policy, UnixTime now) {
+  ListingSet out;
+  if (subjects.empty()) return out;
+  const ReporterAges ages = store.reporters();
+  store.for_subjects(subjects, [&](const Subject& subject, const SubjectRecord* record) {
+    if (record == nullptr || record->network) return;  // gone, or escalation's (full publish)
+    ++out.subjects;
+    consider(out, subject, *record, policy, now, ages);
+  }, /*evidence=*/false);
+  return out;
+}
+
+bool escalation_on(const ListingPolicy& policy) noexcept {
+  return policy.escalate_ipv4 > 0 || policy.escalate_ipv6 > 0;
 }
 
 std::size_t record_transitions(ReputationStore& store, std::span<const Transition> transitions,

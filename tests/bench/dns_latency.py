@@ -16,12 +16,17 @@ resident memory and CPU seconds of the collector, both knotd and rbldnsd.
 
 Everything runs on 127.0.0.1; nothing is sent to the reported addresses.
 
+With --no-knot, the rbldnsd path alone (for sizes whose Knot servers would
+not fit in this machine's memory); --shards N sets rbldnsd_shards.
+
 Usage: dns_latency.py PATH/TO/exigrey-collect [--sizes 0,100000] [--samples 40]
+                      [--shards N] [--no-knot] [--map-size 4G]
 """
 
 import argparse
 import os
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -90,22 +95,26 @@ def run_size(a, n):
     root = tempfile.mkdtemp(prefix=f"exigrey-bench-dns-{n}-")
     os.chmod(root, 0o755)
     collectlib._TMP.append(root)
-    ckey = make_key(os.path.join(root, "collect.key"), "exigrey-collect")
-    tkey = make_key(os.path.join(root, "transfer.key"), "exigrey-transfer")
     p_port, s_port = free_port(), free_port()
-    primary = Knot(root, "primary", p_port, ckey, tkey, secondary_port=s_port,
-                   resolver_port=free_port()).start()
-    secondary = Knot(root, "secondary", s_port, ckey, tkey, primary_port=p_port).start()
+    dns_flags = []
+    if a.knot:
+        ckey = make_key(os.path.join(root, "collect.key"), "exigrey-collect")
+        tkey = make_key(os.path.join(root, "transfer.key"), "exigrey-transfer")
+        primary = Knot(root, "primary", p_port, ckey, tkey, secondary_port=s_port,
+                       resolver_port=free_port()).start()
+        secondary = Knot(root, "secondary", s_port, ckey, tkey, primary_port=p_port).start()
+        dns_flags = ["--dns-primary", f"127.0.0.1:{p_port}", "--dns-key", ckey,
+                     "--dns-zones", f"black={BL}",
+                     *(["--dns-notify", f"127.0.0.1:{s_port}"] if a.notify else [])]
     collector = Collector(a.collect, root, "--min-reporters", "1", "--source-rate", "0",
-                          "--dns-primary", f"127.0.0.1:{p_port}", "--dns-key", ckey,
-                          "--dns-zones", f"black={BL}", "--log-level", "warning",
-                          *(["--dns-notify", f"127.0.0.1:{s_port}"] if a.notify else [])).start()
+                          "--rbldnsd-shards", str(a.shards), "--map-size", a.map_size,
+                          "--log-level", "warning", *dns_flags).start()
     rbldnsd = Rbldnsd(root, collector.rbldnsd_dir)
 
     load_s = load(collector, n, root)
     # Both servers hold the whole list before sampling starts.
     t0 = time.monotonic()
-    while True:
+    while a.knot:
         behind = metric(collector, "exigrey_collect_dns_behind")
         ps, ss = serial(p_port, BL), serial(s_port, BL)
         if behind == 0 and ps is not None and ps == ss and \
@@ -115,9 +124,12 @@ def run_size(a, n):
             raise RuntimeError(f"size {n}: the secondary did not catch up in {a.load_timeout} s")
         time.sleep(0.5)
     settle_s = time.monotonic() - t0
-    procs = {"collector": collector.proc.pid, "knotd primary": primary.proc.pid,
-             "knotd secondary": secondary.proc.pid, "rbldnsd": rbldnsd.proc.pid}
+    procs = {"collector": collector.proc.pid, "rbldnsd": rbldnsd.proc.pid}
+    if a.knot:
+        procs.update({"knotd primary": primary.proc.pid, "knotd secondary": secondary.proc.pid})
     before = {k: usage(p) for k, p in procs.items()}
+    if a.knot:
+        plog0, slog0 = len(primary.log_since_start()), len(secondary.log_since_start())
 
     files, zone = [], []
     for i in range(a.samples):
@@ -129,7 +141,8 @@ def run_size(a, n):
         s.shutdown(socket.SHUT_WR)
         s.recv(16)
         s.close()
-        t_rbl = t_knot = None
+        t_rbl = None
+        t_knot = None if a.knot else 0.0
         while t_rbl is None or t_knot is None:
             now = time.monotonic() - t0
             if now > 60:
@@ -143,10 +156,23 @@ def run_size(a, n):
         files.append(t_rbl)
         zone.append(t_knot)
     after = {k: usage(p) for k, p in procs.items()}
-    collector.stop(timeout=60)
+    collector.stop(timeout=600)
+    rbldnsd.proc.terminate()
+    if not a.knot:
+        return {"n": n, "load_s": load_s, "settle_s": settle_s, "rbl": files, "knot": zone,
+                "usage": {k: (after[k][0], after[k][1] - before[k][1], after[k][1])
+                          for k in procs}}
+    # What Knot did meanwhile: update passes and their time, transfers.
+    plog = primary.log_since_start()[plog0:]
+    slog = secondary.log_since_start()[slog0:]
+    passes = [float(x) for x in re.findall(r"DDNS, finished, .*?, ([0-9.]+) seconds", plog)]
+    knot_log = {"ddns passes": len(passes),
+                "ddns s (mean)": round(sum(passes) / len(passes), 3) if passes else None,
+                "ixfr": slog.count("IXFR, incoming"), "axfr": slog.count("AXFR, incoming"),
+                "flushes": plog.count("zone file updated") + slog.count("zone file updated")}
+    print(f"size {n}: Knot while sampling: {knot_log}", flush=True)
     for k in (primary, secondary):
         k.stop()
-    rbldnsd.proc.terminate()
     return {"n": n, "load_s": load_s, "settle_s": settle_s, "rbl": files, "knot": zone,
             "usage": {k: (after[k][0], after[k][1] - before[k][1], after[k][1]) for k in procs}}
 
@@ -156,26 +182,34 @@ def main():
     ap.add_argument("collect")
     ap.add_argument("--sizes", default="0,100000")
     ap.add_argument("--samples", type=int, default=40)
+    ap.add_argument("--shards", type=int, default=1,
+                    help="rbldnsd_shards: split each rbldnsd file into this many parts")
     ap.add_argument("--load-timeout", type=float, default=3600)
+    ap.add_argument("--no-knot", dest="knot", action="store_false",
+                    help="the rbldnsd path alone (no name servers): for sizes Knot cannot hold here")
+    ap.add_argument("--map-size", default="4G", help="the collector's store map size")
     ap.add_argument("--no-notify", dest="notify", action="store_false",
                     help="leave dns_notify unset (the secondary waits for Knot's NOTIFY)")
     a = ap.parse_args()
-    need("knotd", "knotc", "kdig", "keymgr", "rbldnsd", "socat")
+    need(*(["knotd", "knotc", "kdig", "keymgr"] if a.knot else []), "rbldnsd", "socat")
     results = []
     for n in (int(x) for x in a.sizes.split(",")):
         r = run_size(a, n)
         results.append(r)
+        knot = (f"{percentile(r['knot'], 50):.3f}/{percentile(r['knot'], 99):.3f} s"
+                if a.knot else "not run")
         print(f"size {n}: loaded in {r['load_s']:.1f} s, both servers caught up "
               f"{r['settle_s']:.1f} s later; rbldnsd p50/p99 "
               f"{percentile(r['rbl'], 50):.3f}/{percentile(r['rbl'], 99):.3f} s, Knot secondary "
-              f"{percentile(r['knot'], 50):.3f}/{percentile(r['knot'], 99):.3f} s; "
-              f"{r['usage']}", flush=True)
+              f"{knot}; {r['usage']}", flush=True)
     ms = lambda v: f"{v * 1000:.0f}"  # noqa: E731
     print("\n| listings | rbldnsd p50 / p99 ms | Knot secondary p50 / p99 ms |")
     print("|---:|---:|---:|")
     for r in results:
+        knot = (f"{ms(percentile(r['knot'], 50))} / {ms(percentile(r['knot'], 99))}"
+                if a.knot else "not run")
         print(f"| {r['n']:,} | {ms(percentile(r['rbl'], 50))} / {ms(percentile(r['rbl'], 99))} "
-              f"| {ms(percentile(r['knot'], 50))} / {ms(percentile(r['knot'], 99))} |")
+              f"| {knot} |")
     print("\n| listings | process | resident MiB | CPU s while sampling | CPU s in all |")
     print("|---:|---|---:|---:|---:|")
     for r in results:

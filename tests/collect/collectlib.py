@@ -198,8 +198,9 @@ class Collector:
                 raise RuntimeError(f"collector exited with {self.proc.returncode}:\n{self.log()}")
             try:
                 self.metrics()
-                if not self.rbldnsd_dir or os.path.exists(
-                        os.path.join(self.rbldnsd_dir, "black.ip4")):
+                # The first publish is out (split or not: rbldnsd_shards).
+                first = os.path.join(self.rbldnsd_dir or "", "black.ip4")
+                if not self.rbldnsd_dir or os.path.exists(first) or os.path.exists(first + ".0"):
                     return self
             except OSError:
                 pass

@@ -191,8 +191,10 @@ collector.kill()
 partial = len([r for r in axfr(p_port, BLZ, KEY) if r[0].endswith(".12." + BLZ) and r[1] == "A"])
 log(f"killed with {partial} of {N} new names on the primary")
 collector.start()
+# In step: it compared every zone with the primary's (a transfer) and sent
+# what was missing.
 ok, _ = wait_for(lambda: collector.metric("exigrey_collect_dns_behind") == 0
-                 and collector.metric("exigrey_collect_dns_updates_total") > 0, timeout=60)
+                 and collector.metric("exigrey_collect_dns_transfers_total") > 0, timeout=60)
 check("the restarted collector catches up", ok)
 records = axfr(p_port, BLZ, KEY)
 owners = {}

@@ -130,21 +130,39 @@ TEST_CASE("diff_dns_entries: removals, additions and changes") {
   CHECK(diff_dns_entries(from, {}).remove.size() == 3);
 }
 
-TEST_CASE("dns_zones_digest tells changed zones from unchanged ones") {
+TEST_CASE("dns_changes_of: only the records of the listings that changed") {
   using T = DnsRecordType;
-  std::vector<DnsZoneContent> a = {{"z", {{"a.z", T::kA, "127.0.0.2"}}, 0}};
-  std::vector<DnsZoneContent> b = a;
-  CHECK(dns_zones_digest(a) == dns_zones_digest(b));
-  b[0].entries[0].data = "127.0.0.3";
-  CHECK(dns_zones_digest(a) != dns_zones_digest(b));
-  b = a;
-  b[0].entries[0].type = T::kTxt;
-  CHECK(dns_zones_digest(a) != dns_zones_digest(b));
-  b = a;
-  b[0].zone = "y";
-  CHECK(dns_zones_digest(a) != dns_zones_digest(b));
-  // Field boundaries count: "ab"+"c" is not "a"+"bc".
-  std::vector<DnsZoneContent> c = {{"z", {{"ab", T::kA, "c"}}, 0}};
-  std::vector<DnsZoneContent> d = {{"z", {{"a", T::kA, "bc"}}, 0}};
-  CHECK(dns_zones_digest(c) != dns_zones_digest(d));
+  DnsZoneNames zones;
+  zones.black = "bl.t";
+  zones.black_names = "dbl.t";
+  zones.white = "wl.t";
+  zones.rpz = "rpz.t";
+  const ZoneOptions o;
+  const Listing addr{parse_subject("11.22.33.44"), 2, 1700000000, {}, false};
+  Listing addr3 = addr;
+  addr3.reporters = 3;
+  const Listing name{parse_subject("bad.example.net"), 2, 1700000000, {}, false};
+  std::vector<ListingIndex::Change> changes = {
+      {Verb::kBlack, addr, addr3},            // a changed text
+      {Verb::kBlack, std::nullopt, name},     // a new name: dbl and rpz
+      {Verb::kWhite, addr, std::nullopt}};    // a white listing gone
+  const std::vector<DnsZoneChanges> out = dns_changes_of(changes, o, zones);
+  REQUIRE(out.size() == 4);
+  // bl: the TXT changes (delete and add), the A stays as it was.
+  CHECK(out[0].zone == "bl.t");
+  REQUIRE(out[0].changes.remove.size() == 1);
+  CHECK(out[0].changes.remove[0].type == T::kTxt);
+  CHECK(out[0].changes.add ==
+        std::vector<DnsEntry>{{"44.33.22.11.bl.t", T::kTxt, black_txt(addr3, o).replace(0, 1, "11.22.33.44")}});
+  CHECK(out[1].zone == "dbl.t");
+  CHECK(out[1].changes.remove.empty());
+  CHECK(out[1].changes.add.size() == 2);  // A and TXT, no test point
+  CHECK(out[2].zone == "wl.t");
+  CHECK(out[2].changes.add.empty());
+  CHECK(out[2].changes.remove.size() == 2);
+  CHECK(out[3].zone == "rpz.t");
+  CHECK(out[3].changes.add == std::vector<DnsEntry>{{"bad.example.net.rpz.t", T::kCname, ""}});
+  // Nothing changed: nothing to send.
+  CHECK(dns_changes_of({}, o, zones).empty());
+  CHECK(dns_zone_list(zones) == std::vector<std::string>{"bl.t", "dbl.t", "wl.t", "rpz.t"});
 }

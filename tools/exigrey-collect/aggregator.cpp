@@ -82,6 +82,7 @@ void Aggregator::flush() {
     return;
   }
   bool ok = true;
+  std::vector<Subject> changed;
   try {
     store_.apply(queue_, clock_.now(), ttl_, cursors);
     // Signed batches are acknowledged: make the commit durable first, also
@@ -91,7 +92,11 @@ void Aggregator::flush() {
       crash_point_after_commit();
     }
     ++metrics_.store_commits;
-    for (const IncomingReport& r : queue_) ++metrics_.accepted(r.report.verb);
+    changed.reserve(queue_.size());
+    for (IncomingReport& r : queue_) {
+      ++metrics_.accepted(r.report.verb);
+      changed.push_back(std::move(r.report.subject));
+    }
   } catch (const Error& e) {
     ok = false;
     ++metrics_.store_errors;
@@ -110,7 +115,7 @@ void Aggregator::flush() {
   queue_.clear();
   if (queue_.capacity() > 4 * kMaxQueued) queue_.shrink_to_fit();
   for (auto& done : waiting) done(ok);
-  if (ok && on_change_) on_change_();
+  if (ok && on_change_ && !changed.empty()) on_change_(std::move(changed));
 }
 
 }  // namespace exigrey::collect

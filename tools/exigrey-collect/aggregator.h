@@ -8,7 +8,8 @@
 // and commits what remains to the ReputationStore in batches: everything
 // submitted during one turn of the event loop goes into one transaction,
 // which keeps the store fast under load without delaying a lone report.
-// After each commit it calls the change hook (the publisher's mark_dirty).
+// After each commit it calls the change hook (the publisher's mark_changed)
+// with the subjects committed.
 //
 // Durability: submit_batch's callback runs after the commit of its reports
 // (true), or after a store failure (false), so a protocol with acks can ack
@@ -44,7 +45,9 @@ class Aggregator {
   void set_ttl(std::int64_t ttl) { ttl_ = ttl; }
   // IPv6 subjects are recorded as their /prefix network (128: as they are).
   void set_ipv6_prefix(unsigned prefix) { ipv6_prefix_ = prefix; }
-  void set_change_hook(std::function<void()> hook) { on_change_ = std::move(hook); }
+  void set_change_hook(std::function<void(std::vector<Subject>)> hook) {
+    on_change_ = std::move(hook);
+  }
 
   // Queues one report (report.time 0 means "now"). Returns false when it was
   // dropped because its subject is reserved.
@@ -80,7 +83,7 @@ class Aggregator {
   bool flush_posted_ = false;
   std::chrono::steady_clock::time_point last_error_log_{};
   std::uint64_t errors_unlogged_ = 0;
-  std::function<void()> on_change_;
+  std::function<void(std::vector<Subject>)> on_change_;
 };
 
 }  // namespace exigrey::collect

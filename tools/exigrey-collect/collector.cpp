@@ -41,7 +41,7 @@ std::string or_none(const std::string& s) { return s.empty() ? "none" : s; }
 
 std::optional<ZoneWriter> make_writer(const CollectConfig& cfg) {
   if (cfg.rbldnsd_dir.empty()) return std::nullopt;
-  return std::optional<ZoneWriter>(std::in_place, cfg.rbldnsd_dir, cfg.zone);
+  return std::optional<ZoneWriter>(std::in_place, cfg.rbldnsd_dir, cfg.zone, cfg.rbldnsd_shards);
 }
 
 // Reads the TSIG key as the starting user (root may own it, mode 0600).
@@ -50,7 +50,8 @@ std::unique_ptr<DnsSync> make_dns(const CollectConfig& cfg, CollectMetrics& metr
   std::vector<Endpoint> notify;
   for (const std::string& e : cfg.dns_notify) notify.push_back(parse_endpoint(e, "dns_notify"));
   return std::make_unique<DnsSync>(parse_endpoint(cfg.dns_primary, "dns_primary"),
-                                   read_tsig_key_file(cfg.dns_key), std::move(notify), metrics);
+                                   read_tsig_key_file(cfg.dns_key), std::move(notify),
+                                   dns_zone_list(cfg.dns_zones), metrics);
 }
 
 constexpr std::chrono::milliseconds kDnsDrain{3000};
@@ -69,7 +70,8 @@ class Collector {
                    cfg_.zone, metrics_, clock_, cfg_.policy),
         signals_(io_, SIGTERM, SIGINT, SIGHUP),
         identity_(std::move(identity)) {
-    aggregator_.set_change_hook([this] { publisher_.mark_dirty(); });
+    aggregator_.set_change_hook(
+        [this](std::vector<Subject> subjects) { publisher_.mark_changed(std::move(subjects)); });
     aggregator_.set_ipv6_prefix(cfg_.policy.ipv6_prefix);
     // As the starting user (root with --user): bind, read the keys and the TLS key.
     // Nothing is served before run().

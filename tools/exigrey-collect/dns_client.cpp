@@ -9,8 +9,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <random>
 
 #include "exigrey/error.h"
@@ -205,36 +207,65 @@ void DnsClient::transfer(const std::string& zone, const std::function<void(dns::
 }
 
 void DnsClient::update(const std::string& zone, std::string message) {
+  std::vector<std::string> one;
+  one.push_back(std::move(message));
+  update(zone, std::move(one), 1, nullptr);
+}
+
+void DnsClient::update(const std::string& zone, std::vector<std::string> messages,
+                       std::size_t window, const std::function<void(std::size_t)>& answered) {
   const std::string what = fmt::format("UPDATE {}", zone);
-  dns::Message sent;
-  try {
-    sent = dns::parse_message(message);
-  } catch (const Error& e) {
-    fail(what, e.what());
-  }
-  dns::TsigVerifier verifier(key_, sign(message), unix_now());
-  connect();
-  send(message, what);
-  const std::string answer = receive(what);
-  try {
-    const dns::Message m = dns::parse_message(answer);
-    if (m.id != sent.id) fail(what, "the answer's ID does not match the update's");
-    // A refusal often comes without a valid signature (Knot answers a key
-    // its ACL does not allow with NOTAUTH and TSIG error BADKEY): the RCODE
-    // comes first, the TSIG problem explains it.
-    if (m.rcode != 0) {
-      std::string why = dns::rcode_name(m.rcode);
-      try {
-        verifier.verify(answer, true);
-      } catch (const Error& e) {
-        why += fmt::format(" ({}; does the server's ACL let this key update this zone?)", e.what());
+  struct InFlight {
+    std::uint16_t id;
+    std::size_t index;  // in `messages`
+    dns::TsigVerifier verifier;
+  };
+  std::deque<InFlight> in_flight;
+  // One answer, to any of the messages waiting (RFC 7766 lets a server
+  // answer out of order).
+  auto settle = [&] {
+    const std::string answer = receive(what);
+    try {
+      const dns::Message m = dns::parse_message(answer);
+      const auto it = std::find_if(in_flight.begin(), in_flight.end(),
+                                   [&](const InFlight& x) { return x.id == m.id; });
+      if (it == in_flight.end()) fail(what, "the answer's ID does not match an update's");
+      InFlight f = std::move(*it);
+      in_flight.erase(it);
+      // A refusal often comes without a valid signature (Knot answers a key
+      // its ACL does not allow with NOTAUTH and TSIG error BADKEY): the
+      // RCODE comes first, the TSIG problem explains it.
+      if (m.rcode != 0) {
+        std::string why = dns::rcode_name(m.rcode);
+        try {
+          f.verifier.verify(answer, true);
+        } catch (const Error& e) {
+          why +=
+              fmt::format(" ({}; does the server's ACL let this key update this zone?)", e.what());
+        }
+        fail(what, why, static_cast<int>(m.rcode));
       }
-      fail(what, why, static_cast<int>(m.rcode));
+      f.verifier.verify(answer, true);
+      if (answered) answered(f.index);
+    } catch (const Error& e) {
+      fail(what, e.what());
     }
-    verifier.verify(answer, true);
-  } catch (const Error& e) {
-    fail(what, e.what());
+  };
+  connect();
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    std::string& message = messages[i];
+    std::uint16_t id = 0;
+    try {
+      id = dns::parse_message(message).id;
+    } catch (const Error& e) {
+      fail(what, e.what());
+    }
+    dns::TsigVerifier verifier(key_, sign(message), unix_now());
+    if (in_flight.size() >= std::max<std::size_t>(window, 1)) settle();
+    send(message, what);
+    in_flight.push_back(InFlight{id, i, std::move(verifier)});
   }
+  while (!in_flight.empty()) settle();
 }
 
 bool send_notify(const Endpoint& to, const std::string& zone, std::uint16_t id) noexcept {

@@ -22,6 +22,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "exigrey/collect_config.h"
 #include "exigrey/dns_wire.h"
@@ -56,6 +57,12 @@ class DnsClient {
 
   // Sends one UPDATE built by dns::UpdateBuilder (unsigned: this signs it).
   void update(const std::string& zone, std::string message);
+  // Sends several, with up to `window` of them waiting for their answers at
+  // a time (pipelined on the connection: a server such as Knot then applies
+  // the queued updates together, in one pass over the zone). `answered(i)`
+  // (if set) runs as messages[i] is accepted. Fails at the first refusal.
+  void update(const std::string& zone, std::vector<std::string> messages, std::size_t window,
+              const std::function<void(std::size_t)>& answered);
 
   void close() noexcept;
   const Endpoint& server() const noexcept { return server_; }

@@ -33,9 +33,10 @@ std::int64_t ms_since(std::chrono::steady_clock::time_point t) {
 }  // namespace
 
 DnsSync::DnsSync(Endpoint server, dns::TsigKey key, std::vector<Endpoint> notify,
-                 CollectMetrics& metrics)
+                 std::vector<std::string> zones, CollectMetrics& metrics)
     : client_(std::move(server), std::move(key), kTimeout),
       notify_(std::move(notify)),
+      zones_(std::move(zones)),
       metrics_(metrics) {
   thread_ = std::thread([this] { run(); });
 }
@@ -49,14 +50,44 @@ DnsSync::~DnsSync() {
   thread_.join();
 }
 
-void DnsSync::offer(std::vector<DnsZoneContent> zones, std::uint32_t ttl) {
+void DnsSync::start(Source source, std::uint32_t ttl) {
   {
     std::lock_guard lock(mu_);
-    auto w = std::make_shared<Wanted>();
-    w->zones = std::move(zones);
-    w->ttl = ttl;
-    w->version = ++offered_;
-    wanted_ = std::move(w);
+    source_ = std::move(source);
+    ttl_ = ttl;
+    resync_ = true;
+    ++requested_;
+    metrics_.dns_behind = 1;
+  }
+  cv_.notify_all();
+}
+
+void DnsSync::push(std::vector<DnsZoneChanges> changes, std::uint64_t version) {
+  if (changes.empty()) return;
+  {
+    std::lock_guard lock(mu_);
+    for (DnsZoneChanges& zc : changes) {
+      ZonePending& zp = pending_[zc.zone];
+      // Removals first: the add of a changed record overwrites its delete.
+      for (DnsEntry& e : zc.changes.remove) {
+        zp[Key{std::move(e.owner), e.type}] = Pending{std::nullopt, version};
+      }
+      for (DnsEntry& e : zc.changes.add) {
+        zp[Key{std::move(e.owner), e.type}] = Pending{std::move(e.data), version};
+      }
+    }
+    ++requested_;
+    metrics_.dns_behind = 1;
+  }
+  cv_.notify_all();
+}
+
+void DnsSync::resync(std::uint32_t ttl) {
+  {
+    std::lock_guard lock(mu_);
+    ttl_ = ttl;
+    resync_ = true;
+    ++requested_;
     metrics_.dns_behind = 1;
   }
   cv_.notify_all();
@@ -64,55 +95,105 @@ void DnsSync::offer(std::vector<DnsZoneContent> zones, std::uint32_t ttl) {
 
 bool DnsSync::drain(std::chrono::milliseconds limit) {
   std::unique_lock lock(mu_);
-  return cv_.wait_for(lock, limit, [&] { return done_ == offered_; });
+  return cv_.wait_for(lock, limit, [&] { return done_ == requested_; });
+}
+
+void DnsSync::requeue(std::map<std::string, ZonePending>& pending) {
+  // Under mu_. What was pushed since is newer: it stays.
+  for (auto& [zone, zp] : pending) {
+    ZonePending& now = pending_[zone];
+    for (auto& [key, p] : zp) now.try_emplace(key, std::move(p));
+  }
 }
 
 void DnsSync::run() {
   std::chrono::milliseconds backoff{0};
   for (;;) {
-    std::shared_ptr<const Wanted> wanted;
+    Round round;
+    Source source;
     {
       std::unique_lock lock(mu_);
-      auto ready = [&] { return stop_ || (wanted_ && wanted_->version != done_); };
+      auto ready = [&] { return stop_ || (source_ && requested_ != done_); };
       if (backoff.count() > 0) {
-        // After a failure: wait out the backoff, even if new offers come
+        // After a failure: wait out the backoff, even if new changes come
         // (they coalesce into the next round).
         cv_.wait_for(lock, backoff, [&] { return stop_; });
       }
       // Nothing new for kCheckEvery: check the serials anyway, so that a
       // primary that lost or rolled back the zone is refilled.
-      const bool fresh = cv_.wait_for(lock, kCheckEvery, ready);
+      cv_.wait_for(lock, kCheckEvery, ready);
       if (stop_) return;
-      if (!fresh && !wanted_) continue;
-      wanted = wanted_;
+      if (!source_) continue;
+      round.pending.swap(pending_);
+      round.resync = resync_;
+      resync_ = false;
+      round.ttl = ttl_;
+      round.target = requested_;
+      source = source_;
     }
     const auto started = std::chrono::steady_clock::now();
     try {
-      sync(*wanted);
+      sync(round, source);
       client_.close();
       backoff = std::chrono::milliseconds(0);
       metrics_.dns_sync_duration_ms = ms_since(started);
       std::lock_guard lock(mu_);
-      done_ = wanted->version;
-      if (done_ == offered_) metrics_.dns_behind = 0;
+      done_ = std::max(done_, round.target);
+      if (done_ == requested_) metrics_.dns_behind = 0;
     } catch (const std::exception& e) {
       client_.close();
       ++metrics_.dns_errors;
       backoff = std::clamp(backoff * 2, kRetryFirst, kRetryMax);
       LOG_ERROR("dns: {} (retrying in {} ms)", e.what(), backoff.count());
+      std::lock_guard lock(mu_);
+      requeue(round.pending);
+      resync_ = resync_ || round.resync;
+      ++requested_;  // so that the next round comes without a new push
     }
     cv_.notify_all();
   }
 }
 
-void DnsSync::sync(const Wanted& wanted) {
-  for (const DnsZoneContent& zone : wanted.zones) sync_zone(zone, wanted.ttl);
+void DnsSync::sync(Round& round, const Source& source) {
+  for (const std::string& zone : zones_) {
+    Held& held = held_[zone];
+    if (round.resync) held.known = false;
+    if (!held.known) continue;
+    const std::uint32_t serial = client_.serial(zone);
+    if (serial != held.serial) {
+      LOG_WARNING("dns: {} is at serial {}, not {} as our last update left it: reading it again",
+                  zone, serial, held.serial);
+      held.known = false;
+    }
+  }
+  std::optional<Full> full;
+  for (const std::string& zone : zones_) {
+    Held& held = held_[zone];
+    const auto pending = round.pending.find(zone);
+    if (!held.known) {
+      if (!full) full = source();
+      const auto it = std::find_if(full->zones.begin(), full->zones.end(),
+                                   [&](const DnsZoneContent& z) { return z.zone == zone; });
+      sync_whole(it != full->zones.end() ? *it : DnsZoneContent{zone, {}, 0}, round.ttl, held);
+      // The rendering includes what was pushed up to its version.
+      if (pending != round.pending.end()) {
+        std::erase_if(pending->second,
+                      [&](const auto& kv) { return kv.second.version <= full->version; });
+      }
+    }
+    if (pending != round.pending.end()) {
+      if (!pending->second.empty()) send_pending(zone, pending->second, round.ttl, held);
+      round.pending.erase(pending);  // sent: nothing to requeue after a later failure
+    }
+  }
 }
 
-void DnsSync::load(const std::string& zone, Held& held) {
+std::vector<DnsEntry> DnsSync::load(const std::string& zone, Held& held, std::uint32_t ttl,
+                                    bool& same_ttl) {
   const auto started = std::chrono::steady_clock::now();
   held = Held{};
-  std::uint32_t ttl = 0;
+  std::vector<DnsEntry> entries;
+  std::uint32_t first_ttl = 0;
   bool mixed = false;
   std::uint64_t records = 0;
   client_.transfer(zone, [&](dns::Record&& r) {
@@ -138,65 +219,62 @@ void DnsSync::load(const std::string& zone, Held& held) {
       default:
         return;  // not ours to manage
     }
-    if (ttl == 0) ttl = r.ttl;
-    mixed = mixed || r.ttl != ttl;
-    held.entries.push_back(std::move(e));
+    if (first_ttl == 0) first_ttl = r.ttl;
+    mixed = mixed || r.ttl != first_ttl;
+    entries.push_back(std::move(e));
   });
-  std::stable_sort(held.entries.begin(), held.entries.end(), dns_entry_less);
+  std::stable_sort(entries.begin(), entries.end(), dns_entry_less);
   // Two records in one of our RRsets (not something we write): make the
   // RRset differ from anything wanted, so that it is replaced whole.
-  for (std::size_t i = 1; i < held.entries.size(); ++i) {
-    DnsEntry& prev = held.entries[i - 1];
-    if (prev.owner == held.entries[i].owner && prev.type == held.entries[i].type) {
+  for (std::size_t i = 1; i < entries.size(); ++i) {
+    DnsEntry& prev = entries[i - 1];
+    if (prev.owner == entries[i].owner && prev.type == entries[i].type) {
       prev.data.insert(0, 1, '\0');
     }
   }
-  held.entries.erase(std::unique(held.entries.begin(), held.entries.end(),
-                                 [](const DnsEntry& a, const DnsEntry& b) {
-                                   return a.owner == b.owner && a.type == b.type;
-                                 }),
-                     held.entries.end());
-  held.ttl = mixed ? 0 : ttl;
-  held.known = true;
+  entries.erase(std::unique(entries.begin(), entries.end(),
+                            [](const DnsEntry& a, const DnsEntry& b) {
+                              return a.owner == b.owner && a.type == b.type;
+                            }),
+                entries.end());
+  same_ttl = !mixed && first_ttl == ttl;
   ++metrics_.dns_transfers;
   LOG_INFO("dns: {} holds {} of our records at serial {} (transfer of {} records, {} ms)", zone,
-           held.entries.size(), held.serial, records, ms_since(started));
+           entries.size(), held.serial, records, ms_since(started));
+  return entries;
 }
 
-void DnsSync::sync_zone(const DnsZoneContent& zone, std::uint32_t ttl) {
-  Held& held = held_[zone.zone];
-  if (held.known) {
-    const std::uint32_t serial = client_.serial(zone.zone);
-    if (serial != held.serial) {
-      LOG_WARNING("dns: {} is at serial {}, not {} as our last update left it: reading it again",
-                  zone.zone, serial, held.serial);
-      held.known = false;
+void DnsSync::notify(const std::string& zone) {
+  for (const Endpoint& to : notify_) {
+    if (send_notify(to, zone, client_.next_id())) {
+      ++metrics_.dns_notifies;
+    } else {
+      LOG_DEBUG("dns: NOTIFY {} to {} could not be sent", zone, to.to_string());
     }
   }
-  if (!held.known) load(zone.zone, held);
-  // A new TTL: every record is written again.
-  const std::vector<DnsEntry> none;
+}
+
+void DnsSync::sync_whole(const DnsZoneContent& wanted, std::uint32_t ttl, Held& held) {
+  const std::string& zone = wanted.zone;
+  bool same_ttl = false;
+  const std::vector<DnsEntry> entries = load(zone, held, ttl, same_ttl);
+  // A new TTL: every record is written again, what the server holds first.
   const DnsChanges changes = diff_dns_entries(
-      held.ttl == ttl ? std::span<const DnsEntry>(held.entries) : std::span<const DnsEntry>(none),
-      zone.entries);
-  std::vector<DnsEntry> stale;  // with a new TTL, what the server holds goes first
-  if (held.ttl != ttl) stale = held.entries;
-  if (changes.empty() && stale.empty()) {
+      same_ttl ? std::span<const DnsEntry>(entries) : std::span<const DnsEntry>(), wanted.entries);
+  const std::vector<DnsEntry>& rm = same_ttl ? changes.remove : entries;
+  const std::vector<DnsEntry>& ad = changes.add;
+  if (rm.empty() && ad.empty()) {
     held.known = true;
     return;
   }
-
   // Walk removals and additions in (owner, type) order so that the two
   // halves of a change land in one message.
-  const auto& rm = stale.empty() ? changes.remove : stale;
-  const auto& ad = changes.add;
   std::size_t i = 0;
   std::size_t j = 0;
-  std::uint64_t sent_changes = 0;
-  unsigned messages = 0;
-  held.known = false;  // until every message is accepted
+  std::vector<std::size_t> sizes;  // changes per message
+  std::vector<std::string> messages;
   while (i < rm.size() || j < ad.size()) {
-    dns::UpdateBuilder b(client_.next_id(), zone.zone);
+    dns::UpdateBuilder b(client_.next_id(), zone);
     while ((i < rm.size() || j < ad.size()) && b.changes() < kMaxChanges &&
            b.size() < kMaxMessageBytes - 1024) {
       const bool take_rm = j == ad.size() || (i < rm.size() && !dns_entry_less(ad[j], rm[i]));
@@ -213,25 +291,49 @@ void DnsSync::sync_zone(const DnsZoneContent& zone, std::uint32_t ttl) {
       const DnsEntry& e = ad[j++];
       b.add(e.owner, wire_type(e.type), ttl, rdata_of(e));
     }
-    sent_changes += b.changes();
-    client_.update(zone.zone, b.finish());
-    ++messages;
-    ++metrics_.dns_updates;
-    metrics_.dns_changes += b.changes();
+    sizes.push_back(b.changes());
+    messages.push_back(b.finish());
   }
-  held.entries = zone.entries;
-  held.ttl = ttl;
-  held.serial = client_.serial(zone.zone);
-  held.known = true;
-  for (const Endpoint& to : notify_) {
-    if (send_notify(to, zone.zone, client_.next_id())) {
-      ++metrics_.dns_notifies;
-    } else {
-      LOG_DEBUG("dns: NOTIFY {} to {} could not be sent", zone.zone, to.to_string());
+  send_all(zone, std::move(messages), sizes, held);
+}
+
+void DnsSync::send_pending(const std::string& zone, const ZonePending& pending, std::uint32_t ttl,
+                           Held& held) {
+  std::vector<std::size_t> sizes;  // changes per message
+  std::vector<std::string> messages;
+  auto it = pending.begin();
+  while (it != pending.end()) {
+    dns::UpdateBuilder b(client_.next_id(), zone);
+    // Both halves of a change (delete, add) go in one message.
+    while (it != pending.end() && b.changes() + 2 <= kMaxChanges &&
+           b.size() < kMaxMessageBytes - 1024) {
+      const auto& [key, p] = *it++;
+      b.delete_rrset(key.first, wire_type(key.second));
+      if (p.data) {
+        b.add(key.first, wire_type(key.second), ttl,
+              rdata_of(DnsEntry{key.first, key.second, *p.data}));
+      }
     }
+    sizes.push_back(b.changes());
+    messages.push_back(b.finish());
   }
-  LOG_DEBUG("dns: {}: {} changes in {} updates, now at serial {}", zone.zone, sent_changes,
-            messages, held.serial);
+  send_all(zone, std::move(messages), sizes, held);
+}
+
+void DnsSync::send_all(const std::string& zone, std::vector<std::string> messages,
+                       const std::vector<std::size_t>& sizes, Held& held) {
+  held.known = false;  // until every message is accepted
+  const std::size_t n = messages.size();
+  std::uint64_t changes = 0;
+  client_.update(zone, std::move(messages), kWindow, [&](std::size_t i) {
+    ++metrics_.dns_updates;
+    metrics_.dns_changes += sizes[i];
+    changes += sizes[i];
+  });
+  held.serial = client_.serial(zone);
+  held.known = true;
+  notify(zone);
+  LOG_DEBUG("dns: {}: {} changes in {} updates, now at serial {}", zone, changes, n, held.serial);
 }
 
 }  // namespace exigrey::collect

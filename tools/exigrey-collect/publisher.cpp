@@ -17,6 +17,10 @@ std::chrono::milliseconds until_second(UnixTime t) {
   return milliseconds(std::max<std::int64_t>(wait, 0));
 }
 
+std::string subject_key(const Subject& s) {
+  return std::string(1, static_cast<char>(s.kind)) + s.text;
+}
+
 }  // namespace
 
 Publisher::Publisher(asio::io_context& io, ReputationStore& store, ZoneWriter* writer, DnsSync* dns,
@@ -34,7 +38,9 @@ Publisher::Publisher(asio::io_context& io, ReputationStore& store, ZoneWriter* w
       timer_(io),
       expiry_timer_(io),
       prune_timer_(io),
-      watch_timer_(io) {}
+      watch_timer_(io),
+      full_timer_(io),
+      index_(writer != nullptr ? writer->shards() : 1) {}
 
 void Publisher::set_policy(ListingPolicy policy) {
   if (policy == policy_) return;
@@ -49,6 +55,24 @@ void Publisher::set_zone(ZoneOptions zone) {
 }
 
 void Publisher::mark_dirty() {
+  full_wanted_ = true;
+  changed_.clear();  // a full publish looks at everything
+  schedule();
+}
+
+void Publisher::mark_changed(std::vector<Subject> subjects) {
+  if (!full_wanted_) {
+    if (changed_.empty()) {
+      changed_ = std::move(subjects);
+    } else {
+      changed_.insert(changed_.end(), std::make_move_iterator(subjects.begin()),
+                      std::make_move_iterator(subjects.end()));
+    }
+  }
+  schedule();
+}
+
+void Publisher::schedule() {
   dirty_ = true;
   if (armed_ || stopped_ || busy_) return;  // finish() comes back to it
   const auto since = std::chrono::steady_clock::now() - last_publish_;
@@ -73,76 +97,130 @@ void Publisher::publish(bool inline_run) {
   dirty_ = false;  // reports committed while publishing mark it again
   last_publish_ = std::chrono::steady_clock::now();
   ++metrics_.publishes;
-  Job job{policy_, zone_, clock_.now()};
+  Job job{policy_, zone_, clock_.now(), full_wanted_, {}};
+  job.subjects.swap(changed_);
+  full_wanted_ = false;
   if (inline_run) {
     finish(compute(job));
     return;
   }
-  // The scan and the rendering grow with the list (seconds at a million
-  // listings): off the event loop, so that intake, /metrics and the lookup
-  // page never wait for them.
-  asio::post(pool_, [this, job = std::move(job)] {
+  // A full publish grows with the list (seconds at a million listings): off
+  // the event loop, so that intake, /metrics and the lookup page never wait.
+  asio::post(pool_, [this, job = std::move(job)]() mutable {
     Outcome o = compute(job);
-    asio::post(io_, [this, o] { finish(o); });
+    asio::post(io_, [this, o = std::move(o)]() mutable { finish(std::move(o)); });
   });
 }
 
-Publisher::Outcome Publisher::compute(const Job& job) {
+DnsSync::Full Publisher::render_full() {
+  // On the DnsSync's thread, rarely (start, resync, a zone that changed
+  // behind our back): a copy of the listings, rendered whole.
+  std::lock_guard lock(index_mu_);
+  DnsSync::Full full;
+  full.zones = render_dns_zones(index_.listings(Verb::kBlack), index_.listings(Verb::kWhite),
+                                published_zone_ ? *published_zone_ : zone_, dns_zones_);
+  full.version = version_;
+  return full;
+}
+
+ZoneWriter::Result Publisher::publish_files(std::span<const ListingIndex::Change> changes, bool all,
+                                            UnixTime now) {
+  std::vector<bool> dirty(6 * std::size_t{index_.shards()}, all);
+  for (const ListingIndex::Change& c : changes) {
+    dirty[index_.slot(c.list, c.after ? c.after->subject : c.before->subject)] = true;
+  }
+  return writer_->publish(index_, dirty, now);
+}
+
+void Publisher::update_metrics(const ListingSet& set, bool full) {
+  std::size_t i = 0;
+  for (Verb list : {Verb::kBlack, Verb::kWhite}) {
+    for (ZoneFileKind k : {ZoneFileKind::kIp4, ZoneFileKind::kIp6, ZoneFileKind::kNames}) {
+      *metrics_.listed[i++] = static_cast<std::int64_t>(index_.size(list, k));
+    }
+  }
+  const auto n = [](std::uint64_t v) { return static_cast<std::int64_t>(v); };
+  *metrics_.listed_by_rule[0] = n(index_.black_by(Rule::kVotes));
+  *metrics_.listed_by_rule[1] = n(index_.black_by(Rule::kHeld));
+  *metrics_.listed_by_rule[2] = n(index_.black_by(Rule::kBanned));
+  *metrics_.listed_by_rule[3] = n(index_.black_by(Rule::kEscalated));
+  metrics_.subjects = static_cast<std::int64_t>(full ? set.subjects : store_.totals().subjects);
+}
+
+Publisher::Outcome Publisher::compute(Job& job) {
   const auto started = std::chrono::steady_clock::now();
   const UnixTime now = job.now;
   Outcome out;
+  out.full = job.full || escalation_on(job.policy) || !published_zone_;
   try {
-    const ListingSet set = collect_listings(store_, job.policy, now);
+    const bool rendering_changed = !published_zone_ || !(*published_zone_ == job.zone);
+    ListingSet set;
+    std::vector<ListingIndex::Change> changes;
+    std::uint64_t version = 0;
+    if (out.full) {
+      set = collect_listings(store_, job.policy, now);
+      std::lock_guard lock(index_mu_);
+      changes = index_.replace(set.black, set.white);
+      version = ++version_;
+      published_zone_ = job.zone;
+      expiry_.clear();
+    } else {
+      // What was reported, and what is due; each subject once.
+      std::vector<Subject> subjects = std::move(job.subjects);
+      for (Subject& s : expiry_.due(now)) subjects.push_back(std::move(s));
+      std::unordered_set<std::string> seen;
+      std::erase_if(subjects,
+                    [&](const Subject& s) { return !seen.insert(subject_key(s)).second; });
+      set = evaluate_subjects(store_, subjects, job.policy, now);
+      for (const Subject& s : subjects) expiry_.set(s, std::nullopt);
+      std::lock_guard lock(index_mu_);
+      changes = index_.update(subjects, set.black, set.white);
+      version = ++version_;
+      published_zone_ = job.zone;
+    }
+    for (const auto& [subject, at] : set.timers) expiry_.set(subject, at);
+
+    // The DNS changes first: computing them takes microseconds, and the
+    // name server can apply them while the files are written.
+    std::size_t dns_changes = 0;
+    if (dns_ != nullptr && dns_started_) {
+      if (rendering_changed) {
+        dns_->resync(static_cast<std::uint32_t>(job.zone.ttl));
+      } else {
+        std::vector<DnsZoneChanges> zc = dns_changes_of(changes, job.zone, dns_zones_);
+        for (const DnsZoneChanges& c : zc)
+          dns_changes += c.changes.remove.size() + c.changes.add.size();
+        dns_->push(std::move(zc), version);
+      }
+    }
     ZoneWriter::Result r;
-    bool offered = false;  // new zone content for the name server
     if (writer_ != nullptr) {
       if (!(writer_->options() == job.zone)) writer_->set_options(job.zone);
-      r = writer_->publish(set.black, set.white, now);
+      r = publish_files(changes, rendering_changed, now);
     }
     metrics_.files_written += r.written;
-    if (dns_ != nullptr) {
-      std::vector<DnsZoneContent> zones = render_dns_zones(set.black, set.white, job.zone,
-                                                           dns_zones_);
-      // A digest, not a copy: at a million listings a copy of the zones
-      // would cost hundreds of MB for a comparison.
-      const std::uint64_t digest = dns_zones_digest(zones);
-      if (digest != offered_digest_ || !offered_once_) {
-        offered_digest_ = digest;
-        offered_once_ = true;
-        offered = true;
-        dns_->offer(std::move(zones), static_cast<std::uint32_t>(job.zone.ttl));
-      }
-    }
-    std::array<std::int64_t, 6> counts{};
-    for (const auto* list : {&set.black, &set.white}) {
-      for (const Listing& l : *list) {
-        const std::size_t base = list == &set.black ? 0 : 3;
-        const std::size_t k = l.subject.kind == SubjectKind::kIPv4   ? 0
-                              : l.subject.kind == SubjectKind::kIPv6 ? 1
-                                                                     : 2;
-        ++counts[base + k];
-      }
-    }
-    for (std::size_t i = 0; i < counts.size(); ++i) *metrics_.listed[i] = counts[i];
-    const auto n = [](std::uint64_t v) { return static_cast<std::int64_t>(v); };
-    *metrics_.listed_by_rule[0] = n(set.black.size() - set.held - set.banned - set.escalated);
-    *metrics_.listed_by_rule[1] = n(set.held);
-    *metrics_.listed_by_rule[2] = n(set.banned);
-    *metrics_.listed_by_rule[3] = n(set.escalated);
+    update_metrics(set, out.full);
     // The files are out: now the subjects' published state and history.
-    // Should this fail, the next publish finds the same transitions again.
+    // Should this fail, the next (full) publish finds the same transitions.
     record_transitions(store_, set.transitions, job.policy, now);
     for (const Transition& t : set.transitions) {
       ++(t.listed ? metrics_.listing_events_listed : metrics_.listing_events_unlisted);
       LOG_INFO("{} {}: {}", t.listed ? "listed" : "unlisted", t.subject.text, t.why);
     }
-    metrics_.subjects = static_cast<std::int64_t>(set.subjects);
-    if (r.written > 0 || offered) {
+    if (r.written > 0 || dns_changes > 0) {
       metrics_.last_publish_time = now;
-      LOG_DEBUG("published {} black and {} white listings ({} files replaced{})", set.black.size(),
-                set.white.size(), r.written, offered ? ", zones offered to the name server" : "");
+      LOG_DEBUG(
+          "{} publish: {} subjects looked at, {} listings changed, {} files replaced, "
+          "{} DNS records changed",
+          out.full ? "full" : "incremental", set.subjects, changes.size(), r.written, dns_changes);
     }
-    out.next_change = set.next_change;
+    out.next_change = expiry_.earliest();
+    if (job.policy.probation > 0) {
+      for (const auto& [reporter, first] : store_.reporters()) {
+        const UnixTime end = first + job.policy.probation;
+        if (end > now && (!out.next_full || end < *out.next_full)) out.next_full = end;
+      }
+    }
     out.ok = true;
   } catch (const Error& e) {
     ++metrics_.publish_errors;
@@ -154,17 +232,21 @@ Publisher::Outcome Publisher::compute(const Job& job) {
   return out;
 }
 
-void Publisher::finish(const Outcome& o) {
+void Publisher::finish(Outcome o) {
   busy_ = false;
   if (stopped_) return;
   if (!o.ok) {
+    // What the failed publish left undone is not known: look at everything.
+    full_wanted_ = true;
+    changed_.clear();
     dirty_ = true;
     if (!armed_) arm(kRetry);
     return;
   }
-  interval_ = std::max<std::chrono::milliseconds>(kMinInterval, 4 * o.took);
+  if (!o.full) interval_ = std::max<std::chrono::milliseconds>(kMinInterval, 4 * o.took);
   if (o.next_change) arm_expiry(*o.next_change);
-  if (dirty_) mark_dirty();  // changes that came while it ran
+  if (o.next_full) arm_full(*o.next_full);
+  if (dirty_) schedule();  // changes that came while it ran
 }
 
 void Publisher::arm_expiry(UnixTime at) {
@@ -174,14 +256,32 @@ void Publisher::arm_expiry(UnixTime at) {
   expiry_timer_.async_wait([this](std::error_code ec) {
     if (ec) return;
     expiry_at_ = 0;
-    mark_dirty();
+    mark_changed({});  // the publish takes what is due from the ExpiryIndex
+  });
+}
+
+void Publisher::arm_full(UnixTime at) {
+  if (stopped_ || at == full_at_) return;
+  full_at_ = at;
+  full_timer_.expires_after(until_second(at));
+  full_timer_.async_wait([this](std::error_code ec) {
+    if (ec) return;
+    full_at_ = 0;
+    mark_dirty();  // a reporter's votes now weigh more, on any subject
   });
 }
 
 void Publisher::start() {
+  full_wanted_ = true;
   dirty_ = true;
   generation_ = store_.generation();
   publish(/*inline_run=*/true);  // the files exist before any client is served
+  if (dns_ != nullptr) {
+    // Only now: the index holds the listings, so the first comparison with
+    // the name server never takes them away.
+    dns_started_ = true;
+    dns_->start([this] { return render_full(); }, static_cast<std::uint32_t>(zone_.ttl));
+  }
   prune();
   arm_prune();
   arm_watch();
@@ -194,9 +294,14 @@ void Publisher::arm_watch() {
     try {
       const std::uint64_t g = store_.generation();
       if (g != generation_) {
-        generation_ = g;
-        ++metrics_.operator_changes;
-        mark_dirty();
+        ReputationStore::Touched t = store_.touched_since(generation_);
+        metrics_.operator_changes += t.generation - generation_;
+        generation_ = t.generation;
+        if (t.complete) {
+          mark_changed(std::move(t.subjects));
+        } else {
+          mark_dirty();
+        }
       }
     } catch (const Error& e) {
       LOG_ERROR("{}", e.what());
@@ -234,6 +339,7 @@ void Publisher::stop() {
   expiry_timer_.cancel();
   prune_timer_.cancel();
   watch_timer_.cancel();
+  full_timer_.cancel();
   pool_.join();  // a publish in progress ends (its finish() sees stopped_)
   busy_ = false;
   if (dirty_) publish(/*inline_run=*/true);

@@ -119,6 +119,7 @@ struct CollectConfig {
   std::size_t max_requests = 1000;   // removal requests stored at most
   std::string state_dir;
   std::string rbldnsd_dir;  // empty: no rbldnsd files (dns_primary must be set)
+  unsigned rbldnsd_shards = 1;  // parts per file (1..kMaxShards)
   std::string dns_primary;  // endpoint text; empty: no DNS UPDATEs
   std::string dns_key;      // TSIG key file, required with dns_primary
   DnsZoneNames dns_zones;

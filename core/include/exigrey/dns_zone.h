@@ -39,6 +39,7 @@
 #include <string_view>
 #include <vector>
 
+#include "exigrey/listing_index.h"
 #include "exigrey/rbldnsd_zone.h"
 #include "exigrey/reputation_policy.h"
 
@@ -57,6 +58,10 @@ struct DnsZoneNames {
   }
   friend bool operator==(const DnsZoneNames&, const DnsZoneNames&) = default;
 };
+
+// The configured zones' names (lower case), in the order render_dns_zones
+// gives them.
+std::vector<std::string> dns_zone_list(const DnsZoneNames& zones);
 
 enum class DnsRecordType : std::uint16_t { kA = 1, kCname = 5, kTxt = 16 };
 
@@ -87,14 +92,12 @@ std::vector<std::string> dns_owners(const Subject& subject, std::string_view zon
 std::string expand_dollar(std::string_view text, std::string_view subject);
 
 // The content of each configured zone, in the order black, black_names,
-// white, white_names, rpz (unset zones left out).
+// white, white_names, rpz (unset zones left out); without `test_points`,
+// the RFC 5782 test points are left out.
 std::vector<DnsZoneContent> render_dns_zones(std::span<const Listing> black,
                                              std::span<const Listing> white,
-                                             const ZoneOptions& options, const DnsZoneNames& zones);
-
-// A 64-bit digest of the zones' names and entries (FNV-1a), to tell a
-// changed rendering from an unchanged one without keeping a copy.
-std::uint64_t dns_zones_digest(std::span<const DnsZoneContent> zones) noexcept;
+                                             const ZoneOptions& options, const DnsZoneNames& zones,
+                                             bool test_points = true);
 
 // What turns `from` into `to` (both sorted by dns_entry_less): entries to
 // delete (owner and type) and entries to add; a changed entry is in both.
@@ -104,5 +107,18 @@ struct DnsChanges {
   bool empty() const noexcept { return remove.empty() && add.empty(); }
 };
 DnsChanges diff_dns_entries(std::span<const DnsEntry> from, std::span<const DnsEntry> to);
+
+// What the zones must change for the given listing changes (an incremental
+// publish): per zone, the records of the listings before against those
+// after. Exact because no two subjects share an owner name: an address
+// owns its own name, a network its wildcards, and networks of one kind
+// (escalation's /24 and /48, IPv6 aggregates) never overlap. Zones without
+// a change are left out.
+struct DnsZoneChanges {
+  std::string zone;
+  DnsChanges changes;
+};
+std::vector<DnsZoneChanges> dns_changes_of(std::span<const ListingIndex::Change> changes,
+                                           const ZoneOptions& options, const DnsZoneNames& zones);
 
 }  // namespace exigrey

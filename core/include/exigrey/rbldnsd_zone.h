@@ -77,10 +77,13 @@
 
 namespace exigrey {
 
+class ListingIndex;  // listing_index.h
+
 inline constexpr std::string_view kDefaultTxt =
     "$ reported by {reporters} exigrey reporter{s} since {since}";
 // With the default template, an operator's listing (exigrey-collect ban) says so.
-inline constexpr std::string_view kDefaultManualTxt = "$ listed by the exigrey operator since {since}";
+inline constexpr std::string_view kDefaultManualTxt =
+    "$ listed by the exigrey operator since {since}";
 inline constexpr std::size_t kMaxTxtTemplateBytes = 200;
 inline constexpr std::size_t kMaxTxtBytes = 255;  // one TXT character-string
 inline constexpr std::size_t kMaxAnswers = 32;
@@ -137,14 +140,25 @@ std::string format_utc(UnixTime t);
 void write_file_atomically(const std::string& dir, const std::string& name,
                            std::string_view content, UnixTime mtime);
 
+// Parts per file at most (rbldnsd_shards).
+inline constexpr unsigned kMaxShards = 256;
+
 class ZoneWriter {
  public:
   // `dir` must exist. The mtimes and sizes of files already there count as
-  // versions rbldnsd may have loaded.
-  ZoneWriter(std::string dir, ZoneOptions options);
+  // versions rbldnsd may have loaded. With `shards` > 1 each file is split
+  // into that many parts, "black.ip4.0" ... (one rbldnsd dataset each, so
+  // that a change rewrites and reloads one part; ListingIndex::shard_of
+  // chooses the part; the first carries $SOA, $NS and the test point); the
+  // files of another split are removed, so that a server started on the
+  // directory (run-rbldnsd.sh) finds only this one's.
+  ZoneWriter(std::string dir, ZoneOptions options, unsigned shards = 1);
 
   const std::string& dir() const noexcept { return dir_; }
   void set_options(ZoneOptions options) { options_ = std::move(options); }
+  unsigned shards() const noexcept { return shards_; }
+  // "black.ip4", or "black.ip4.3" for a part.
+  std::string file_name(Verb list, ZoneFileKind kind, unsigned shard) const;
   const ZoneOptions& options() const noexcept { return options_; }
 
   struct Result {
@@ -157,17 +171,24 @@ class ZoneWriter {
   // first time).
   Result publish(std::span<const Listing> black, std::span<const Listing> white, UnixTime now);
 
+  // The same from an index (with this writer's shards), rendering only the
+  // files marked in `dirty` (by ListingIndex::slot) and those never
+  // written; a rendered file whose content is what this writer last wrote
+  // is not replaced.
+  Result publish(const ListingIndex& index, const std::vector<bool>& dirty, UnixTime now);
+
  private:
   struct FileState {
     bool published = false;
-    std::string content;               // last content written (without padding)
+    std::uint64_t digest = 0;          // of the last content written (without padding)
     UnixTime mtime = 0;                // mtime of the versions in `sizes`
     std::vector<std::uint64_t> sizes;  // sizes of the versions written at `mtime`
   };
 
   std::string dir_;
   ZoneOptions options_;
-  std::array<FileState, 6> files_;
+  unsigned shards_;
+  std::vector<FileState> files_;  // by ListingIndex::slot
 };
 
 }  // namespace exigrey

@@ -201,6 +201,12 @@ class ReputationStore {
   void for_each(const std::function<bool(const Subject&, const SubjectRecord&)>& fn,
                 std::size_t* skipped = nullptr, bool evidence = true) const;
 
+  // Calls fn(subject, record) for each of `subjects` in one read
+  // transaction; record is null for a subject without a readable record.
+  void for_subjects(std::span<const Subject> subjects,
+                    const std::function<void(const Subject&, const SubjectRecord*)>& fn,
+                    bool evidence = true) const;
+
   // Deletes up to `max` records whose last report is before `before` and
   // that nothing keeps (listed, held, banned, exempt); returns how many it
   // deleted.
@@ -222,6 +228,17 @@ class ReputationStore {
 
   // A counter bumped by update(): a running collector polls it.
   std::uint64_t generation() const;
+
+  // The subjects changed by update() after generation `after` (oldest
+  // first, repeats kept), up to `generation`. The store keeps the last
+  // 4096; `complete` is false when the log no longer reaches back to
+  // `after`, and the caller must then look at every subject.
+  struct Touched {
+    std::uint64_t generation = 0;
+    bool complete = true;
+    std::vector<Subject> subjects;
+  };
+  Touched touched_since(std::uint64_t after) const;
 
   // The running collector's settings (exigrey-collect --check-config text),
   // so that the operator's commands judge with the same policy.

@@ -165,6 +165,7 @@ struct Listing {
   // "trap", ...), most reported first; empty when no report had one.
   std::vector<std::string> categories;
   bool manual = false;  // listed by the operator (exigrey-collect ban)
+  Rule rule = Rule::kVotes;  // what listed it (black list)
   friend bool operator==(const Listing&, const Listing&) = default;
 };
 
@@ -182,6 +183,9 @@ struct ListingSet {
   std::vector<Listing> white;
   std::vector<Transition> transitions;
   std::optional<UnixTime> next_change;  // earliest vote expiry among all subjects
+  // Each subject's own next change (the subjects with one), for a publisher
+  // that evaluates subjects one by one (evaluate_subjects).
+  std::vector<std::pair<Subject, UnixTime>> timers;
   std::uint64_t subjects = 0;           // records scanned
   std::uint64_t excluded = 0;           // subjects with black votes kept out by exclusion
   std::uint64_t held = 0;               // black listings by rule: kHeld,
@@ -192,6 +196,16 @@ struct ListingSet {
 // Scans the store and applies the policy.
 ListingSet collect_listings(const ReputationStore& store, const ListingPolicy& policy,
                             UnixTime now);
+
+// The same for the given subjects only (each once; missing ones are not
+// listed), in one read transaction: what an incremental publish evaluates.
+// Escalation is left out: networks are listed by collect_listings only.
+ListingSet evaluate_subjects(const ReputationStore& store, std::span<const Subject> subjects,
+                             const ListingPolicy& policy, UnixTime now);
+
+// Escalation needs every listing at once: a publisher rescans the store
+// while it is on.
+bool escalation_on(const ListingPolicy& policy) noexcept;
 
 // Records the transitions in the store: listed_since, the growing hold and
 // the history. Returns how many records changed.
