@@ -17,10 +17,6 @@ std::chrono::milliseconds until_second(UnixTime t) {
   return milliseconds(std::max<std::int64_t>(wait, 0));
 }
 
-std::string subject_key(const Subject& s) {
-  return std::string(1, static_cast<char>(s.kind)) + s.text;
-}
-
 }  // namespace
 
 Publisher::Publisher(asio::io_context& io, ReputationStore& store, ZoneWriter* writer, DnsSync* dns,
@@ -123,16 +119,7 @@ DnsSync::Full Publisher::render_full() {
   return full;
 }
 
-ZoneWriter::Result Publisher::publish_files(std::span<const ListingIndex::Change> changes, bool all,
-                                            UnixTime now) {
-  std::vector<bool> dirty(6 * std::size_t{index_.shards()}, all);
-  for (const ListingIndex::Change& c : changes) {
-    dirty[index_.slot(c.list, c.after ? c.after->subject : c.before->subject)] = true;
-  }
-  return writer_->publish(index_, dirty, now);
-}
-
-void Publisher::update_metrics(const ListingSet& set, bool full) {
+void Publisher::update_metrics(std::uint64_t subjects) {
   std::size_t i = 0;
   for (Verb list : {Verb::kBlack, Verb::kWhite}) {
     for (ZoneFileKind k : {ZoneFileKind::kIp4, ZoneFileKind::kIp6, ZoneFileKind::kNames}) {
@@ -144,7 +131,7 @@ void Publisher::update_metrics(const ListingSet& set, bool full) {
   *metrics_.listed_by_rule[1] = n(index_.black_by(Rule::kHeld));
   *metrics_.listed_by_rule[2] = n(index_.black_by(Rule::kBanned));
   *metrics_.listed_by_rule[3] = n(index_.black_by(Rule::kEscalated));
-  metrics_.subjects = static_cast<std::int64_t>(full ? set.subjects : store_.totals().subjects);
+  metrics_.subjects = static_cast<std::int64_t>(subjects);
 }
 
 Publisher::Outcome Publisher::compute(Job& job) {
@@ -154,65 +141,92 @@ Publisher::Outcome Publisher::compute(Job& job) {
   out.full = job.full || escalation_on(job.policy) || !published_zone_;
   try {
     const bool rendering_changed = !published_zone_ || !(*published_zone_ == job.zone);
-    ListingSet set;
-    std::vector<ListingIndex::Change> changes;
-    std::uint64_t version = 0;
+    const bool dns = dns_ != nullptr && dns_started_;
+    std::vector<bool> dirty(6 * std::size_t{index_.shards()}, rendering_changed);
+    std::size_t changed = 0;
+    std::size_t dns_changes = 0;
+    std::uint64_t looked_at = 0;
+    std::vector<Transition> transitions;  // of the last step: recorded after the files
+    // What follows from the index's changes: timers, DNS records, the files
+    // to rewrite, and the transitions to record.
+    auto step = [&](ListingSet& set, const std::vector<ListingIndex::Change>& changes,
+                    std::uint64_t version) {
+      for (const auto& [subject, at] : set.timers) expiry_.set(subject, at);
+      if (dns && !rendering_changed) {
+        // Before the files: computing them takes microseconds, and the name
+        // server applies them while the files are written.
+        std::vector<DnsZoneChanges> zc = dns_changes_of(changes, job.zone, dns_zones_);
+        for (const DnsZoneChanges& c : zc) {
+          dns_changes += c.changes.remove.size() + c.changes.add.size();
+        }
+        dns_->push(std::move(zc), version);
+      }
+      for (const ListingIndex::Change& c : changes) {
+        dirty[index_.slot(c.list, c.after ? c.after->subject : c.before->subject)] = true;
+      }
+      changed += changes.size();
+      looked_at += set.subjects;
+      record(transitions, job.policy, now);  // an earlier step's
+      transitions = std::move(set.transitions);
+    };
     if (out.full) {
-      set = collect_listings(store_, job.policy, now);
-      std::lock_guard lock(index_mu_);
-      changes = index_.replace(set.black, set.white);
-      version = ++version_;
-      published_zone_ = job.zone;
+      ListingSet set = collect_listings(store_, job.policy, now);
+      std::vector<ListingIndex::Change> changes;
+      std::uint64_t version = 0;
+      {
+        std::lock_guard lock(index_mu_);
+        changes = index_.replace(set.black, set.white);
+        version = ++version_;
+        published_zone_ = job.zone;
+      }
       expiry_.clear();
+      step(set, changes, version);
     } else {
       // What was reported, and what is due; each subject once.
       std::vector<Subject> subjects = std::move(job.subjects);
       for (Subject& s : expiry_.due(now)) subjects.push_back(std::move(s));
-      std::unordered_set<std::string> seen;
-      std::erase_if(subjects,
-                    [&](const Subject& s) { return !seen.insert(subject_key(s)).second; });
-      set = evaluate_subjects(store_, subjects, job.policy, now);
-      for (const Subject& s : subjects) expiry_.set(s, std::nullopt);
-      std::lock_guard lock(index_mu_);
-      changes = index_.update(subjects, set.black, set.white);
-      version = ++version_;
-      published_zone_ = job.zone;
-    }
-    for (const auto& [subject, at] : set.timers) expiry_.set(subject, at);
-
-    // The DNS changes first: computing them takes microseconds, and the
-    // name server can apply them while the files are written.
-    std::size_t dns_changes = 0;
-    if (dns_ != nullptr && dns_started_) {
-      if (rendering_changed) {
-        dns_->resync(static_cast<std::uint32_t>(job.zone.ttl));
-      } else {
-        std::vector<DnsZoneChanges> zc = dns_changes_of(changes, job.zone, dns_zones_);
-        for (const DnsZoneChanges& c : zc)
-          dns_changes += c.changes.remove.size() + c.changes.add.size();
-        dns_->push(std::move(zc), version);
+      // Sorted in place: a bulk load brings millions.
+      std::sort(subjects.begin(), subjects.end(), [](const Subject& a, const Subject& b) {
+        return a.kind != b.kind ? a.kind < b.kind : a.text < b.text;
+      });
+      subjects.erase(std::unique(subjects.begin(), subjects.end()), subjects.end());
+      // In steps of kStep subjects, so that a bulk load of millions costs
+      // bounded memory and write transactions.
+      for (std::size_t first = 0; first < subjects.size() || first == 0; first += kStep) {
+        const std::span<const Subject> part = std::span<const Subject>(subjects).subspan(
+            first, std::min(kStep, subjects.size() - first));
+        ListingSet set = evaluate_subjects(store_, part, job.policy, now);
+        for (const Subject& s : part) expiry_.set(s, std::nullopt);
+        std::vector<ListingIndex::Change> changes;
+        std::uint64_t version = 0;
+        {
+          std::lock_guard lock(index_mu_);
+          changes = index_.update(part, set.black, set.white);
+          version = ++version_;
+          published_zone_ = job.zone;
+        }
+        step(set, changes, version);
+        if (subjects.empty()) break;
       }
     }
+    if (dns && rendering_changed) dns_->resync(static_cast<std::uint32_t>(job.zone.ttl));
     ZoneWriter::Result r;
     if (writer_ != nullptr) {
       if (!(writer_->options() == job.zone)) writer_->set_options(job.zone);
-      r = publish_files(changes, rendering_changed, now);
+      r = writer_->publish(index_, dirty, now);
     }
     metrics_.files_written += r.written;
-    update_metrics(set, out.full);
-    // The files are out: now the subjects' published state and history.
-    // Should this fail, the next (full) publish finds the same transitions.
-    record_transitions(store_, set.transitions, job.policy, now);
-    for (const Transition& t : set.transitions) {
-      ++(t.listed ? metrics_.listing_events_listed : metrics_.listing_events_unlisted);
-      LOG_INFO("{} {}: {}", t.listed ? "listed" : "unlisted", t.subject.text, t.why);
-    }
+    update_metrics(out.full ? looked_at : store_.totals().subjects);
+    // The files are out: now the last step's transitions (the subjects'
+    // published state and history). Should this fail, the next (full)
+    // publish finds the same transitions.
+    record(transitions, job.policy, now);
     if (r.written > 0 || dns_changes > 0) {
       metrics_.last_publish_time = now;
       LOG_DEBUG(
           "{} publish: {} subjects looked at, {} listings changed, {} files replaced, "
           "{} DNS records changed",
-          out.full ? "full" : "incremental", set.subjects, changes.size(), r.written, dns_changes);
+          out.full ? "full" : "incremental", looked_at, changed, r.written, dns_changes);
     }
     out.next_change = expiry_.earliest();
     if (job.policy.probation > 0) {
@@ -232,6 +246,17 @@ Publisher::Outcome Publisher::compute(Job& job) {
   return out;
 }
 
+void Publisher::record(std::vector<Transition>& transitions, const ListingPolicy& policy,
+                       UnixTime now) {
+  if (transitions.empty()) return;
+  record_transitions(store_, transitions, policy, now);
+  for (const Transition& t : transitions) {
+    ++(t.listed ? metrics_.listing_events_listed : metrics_.listing_events_unlisted);
+    LOG_INFO("{} {}: {}", t.listed ? "listed" : "unlisted", t.subject.text, t.why);
+  }
+  transitions.clear();
+}
+
 void Publisher::finish(Outcome o) {
   busy_ = false;
   if (stopped_) return;
@@ -243,7 +268,12 @@ void Publisher::finish(Outcome o) {
     if (!armed_) arm(kRetry);
     return;
   }
-  if (!o.full) interval_ = std::max<std::chrono::milliseconds>(kMinInterval, 4 * o.took);
+  // Spaced by four times their duration, so that publishing leaves the
+  // CPU to intake; but never by more than kMaxInterval: a publish of
+  // millions of subjects at once (a bulk load) must not hold back the
+  // next report for minutes.
+  if (!o.full)
+    interval_ = std::clamp<std::chrono::milliseconds>(4 * o.took, kMinInterval, kMaxInterval);
   if (o.next_change) arm_expiry(*o.next_change);
   if (o.next_full) arm_full(*o.next_full);
   if (dirty_) schedule();  // changes that came while it ran

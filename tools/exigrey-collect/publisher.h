@@ -18,8 +18,8 @@
 // mark_changed() publishes at once when the last publish is at least the
 // minimum interval old, and otherwise at that point, so a lone report is
 // published without delay and a burst costs one publish per interval.
-// The interval is kMinInterval, or four times the last incremental
-// publish's duration if that is longer. A failed publish is logged,
+// The interval is four times the last incremental publish's duration,
+// within kMinInterval and kMaxInterval. A failed publish is logged,
 // counted and retried a second later (as a full one: what it left undone
 // is not known). After the files are written, the subjects whose listing
 // began or ended get it recorded in the store (listed_since, the growing
@@ -43,7 +43,6 @@
 #include <chrono>
 #include <mutex>
 #include <optional>
-#include <unordered_set>
 #include <vector>
 
 #include "collect_metrics.h"
@@ -60,6 +59,10 @@ namespace exigrey::collect {
 class Publisher {
  public:
   static constexpr std::chrono::milliseconds kMinInterval{250};
+  static constexpr std::chrono::milliseconds kMaxInterval{1000};
+  // Subjects evaluated per step of an incremental publish (bounds its
+  // memory and write transactions during a bulk load).
+  static constexpr std::size_t kStep = 50000;
   static constexpr std::chrono::seconds kRetry{1};
   static constexpr std::chrono::minutes kPruneEvery{10};
   static constexpr std::size_t kPruneBatch = 1000;
@@ -112,9 +115,9 @@ class Publisher {
   // DnsSync, the metrics (atomics), the indexes and the worker's state:
   // one runs at a time.
   Outcome compute(Job& job);
-  ZoneWriter::Result publish_files(std::span<const ListingIndex::Change> changes, bool all,
-                                   UnixTime now);
-  void update_metrics(const ListingSet& set, bool full);
+  void update_metrics(std::uint64_t subjects);
+  // Records transitions in the store, counts and logs them; clears them.
+  void record(std::vector<Transition>& transitions, const ListingPolicy& policy, UnixTime now);
   // Back on the event loop: retry, next interval, timers.
   void finish(Outcome outcome);
   void arm_expiry(UnixTime at);
