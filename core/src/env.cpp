@@ -350,6 +350,20 @@ void Env::close_at_exit() noexcept {
   state_.reset();  // only now may another process take the marker exclusively
 }
 
+std::string_view Env::full_advice() const noexcept {
+  // Each kind of store has its own remedy: the greylist's is the admin's
+  // purge; the collector's store and the outbox are kept by their daemons.
+  if (format_.starts_with("exigrey-reputation")) {
+    return "raise map_size in exigrey-collect's settings, or shorten retention (records are "
+           "pruned after it)";
+  }
+  if (format_.starts_with("exigrey-outbox")) {
+    return "is exigrey-forward delivering? (delivered reports leave the outbox; "
+           "'exigrey outbox' shows what waits)";
+  }
+  return "run 'exigrey purge --older-than 30d' or raise map_size in /etc/exigrey/exigrey.conf";
+}
+
 void Env::fail(const char* function, int rc) const {
   // LMDB reports a short write (the disk filled up mid-commit) as EIO:
   // say what it is when the file system has no room left.
@@ -365,14 +379,12 @@ void Env::fail(const char* function, int rc) const {
     case MDB_MAP_FULL:
     case MDB_TXN_FULL:
       throw StoreError(ErrorKind::kMapFull,
-                       fmt::format("exigrey: store {} is full (map_size {} {}): run "
-                                   "'exigrey purge --older-than 30d' or raise map_size in "
-                                   "/etc/exigrey/exigrey.conf",
-                                   path_,
+                       fmt::format("exigrey: store {} is full (map_size {} {}): {}", path_,
                                    options_.map_size >= (std::uint64_t{1} << 20)
                                        ? options_.map_size >> 20
                                        : options_.map_size >> 10,
-                                   options_.map_size >= (std::uint64_t{1} << 20) ? "MiB" : "KiB"),
+                                   options_.map_size >= (std::uint64_t{1} << 20) ? "MiB" : "KiB",
+                                   full_advice()),
                        rc);
     case MDB_INVALID:
       throw StoreError(ErrorKind::kCorrupt,

@@ -81,6 +81,8 @@ class Env {
   std::string path_;
   StoreOptions options_;
   std::string_view format_;
+  // What to do about a full store of this kind (its format says which).
+  std::string_view full_advice() const noexcept;
   MDB_env* env_ = nullptr;
   MDB_dbi dbi_ = 0;
   std::mutex idle_mu_;

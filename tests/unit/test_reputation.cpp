@@ -204,3 +204,30 @@ TEST_CASE("Reporter cursors commit with the reports and are not subjects", "[rep
   CHECK(store.reporter_cursor("mx3") == 9);
   CHECK(store.totals().subjects == 1);
 }
+
+TEST_CASE("A full collector store names the collector's remedy, not the greylist's") {
+  test::TempDir dir;
+  StoreOptions small = ReputationStore::default_options();
+  small.map_size = 256 << 10;  // a few hundred records
+  ReputationStore store(dir.file("reputation"), small);
+  std::string message;
+  try {
+    for (int i = 0; i < 100000; ++i) {
+      Report r;
+      r.verb = Verb::kBlack;
+      r.subject = parse_subject(fmt::format("11.{}.{}.{}", i / 62500 % 250, i / 250 % 250,
+                                            i % 250 + 1));
+      r.time = 1'700'000'000;
+      const std::vector<IncomingReport> one = {IncomingReport{r, "r1"}};
+      store.apply(one, 1'700'000'000, 3600);
+    }
+  } catch (const StoreError& e) {
+    CHECK(e.kind() == ErrorKind::kMapFull);
+    message = e.what();
+  }
+  INFO(message);
+  CHECK(message.find("is full") != std::string::npos);
+  CHECK(message.find("exigrey-collect") != std::string::npos);
+  CHECK(message.find("exigrey purge") == std::string::npos);
+  CHECK(message.find('\n') == std::string::npos);
+}
