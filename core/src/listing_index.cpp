@@ -90,11 +90,10 @@ std::vector<ListingIndex::Change> ListingIndex::update(std::span<const Subject> 
   std::vector<Change> changes;
   // Lookups by subject among the (few) new listings.
   std::unordered_map<std::string, const Listing*> nb, nw;
-  auto key = [](const Subject& s) { return std::string(1, static_cast<char>(s.kind)) + s.text; };
-  for (const Listing& l : black) nb.emplace(key(l.subject), &l);
-  for (const Listing& l : white) nw.emplace(key(l.subject), &l);
+  for (const Listing& l : black) nb.emplace(index_key(l.subject), &l);
+  for (const Listing& l : white) nw.emplace(index_key(l.subject), &l);
   for (const Subject& s : evaluated) {
-    const std::string k = key(s);
+    const std::string k = index_key(s);
     const auto b = nb.find(k);
     const auto w = nw.find(k);
     set(Verb::kBlack, s, b == nb.end() ? nullptr : b->second, changes);
@@ -156,12 +155,12 @@ std::vector<Listing> ListingIndex::listings(Verb list) const {
   return out;
 }
 
-std::string ExpiryIndex::key_of(const Subject& s) {
+std::string index_key(const Subject& s) {
   return std::string(1, static_cast<char>(s.kind)) + s.text;
 }
 
 void ExpiryIndex::set(const Subject& subject, std::optional<UnixTime> at) {
-  std::string key = key_of(subject);
+  std::string key = index_key(subject);
   const auto it = at_.find(key);
   if (it != at_.end()) {
     if (at && *at == it->second) return;

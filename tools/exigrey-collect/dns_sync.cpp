@@ -13,14 +13,14 @@ dns::Type wire_type(DnsRecordType t) {
   return static_cast<dns::Type>(static_cast<std::uint16_t>(t));
 }
 
-std::string rdata_of(const DnsEntry& e) {
-  switch (e.type) {
+std::string rdata_of(DnsRecordType type, const std::string& data) {
+  switch (type) {
     case DnsRecordType::kA:
-      return dns::rdata_a(e.data);
+      return dns::rdata_a(data);
     case DnsRecordType::kTxt:
-      return dns::rdata_txt(e.data);
+      return dns::rdata_txt(data);
     case DnsRecordType::kCname:
-      return dns::rdata_name(e.data);
+      return dns::rdata_name(data);
   }
   return {};
 }
@@ -283,13 +283,13 @@ void DnsSync::sync_whole(const DnsZoneContent& wanted, std::uint32_t ttl, Held& 
         b.delete_rrset(e.owner, wire_type(e.type));
       } else {
         const DnsEntry& e = ad[j++];
-        b.add(e.owner, wire_type(e.type), ttl, rdata_of(e));
+        b.add(e.owner, wire_type(e.type), ttl, rdata_of(e.type, e.data));
       }
     }
     // The add that completes a change at the message boundary goes with it.
     if (i > 0 && j < ad.size() && ad[j].owner == rm[i - 1].owner && ad[j].type == rm[i - 1].type) {
       const DnsEntry& e = ad[j++];
-      b.add(e.owner, wire_type(e.type), ttl, rdata_of(e));
+      b.add(e.owner, wire_type(e.type), ttl, rdata_of(e.type, e.data));
     }
     sizes.push_back(b.changes());
     messages.push_back(b.finish());
@@ -310,8 +310,7 @@ void DnsSync::send_pending(const std::string& zone, const ZonePending& pending, 
       const auto& [key, p] = *it++;
       b.delete_rrset(key.first, wire_type(key.second));
       if (p.data) {
-        b.add(key.first, wire_type(key.second), ttl,
-              rdata_of(DnsEntry{key.first, key.second, *p.data}));
+        b.add(key.first, wire_type(key.second), ttl, rdata_of(key.second, *p.data));
       }
     }
     sizes.push_back(b.changes());

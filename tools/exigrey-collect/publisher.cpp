@@ -113,8 +113,11 @@ DnsSync::Full Publisher::render_full() {
   // behind our back): a copy of the listings, rendered whole.
   std::lock_guard lock(index_mu_);
   DnsSync::Full full;
+  // published_zone_, not zone_: that is the event loop's, and the index
+  // is rendered as it was published (set since the first publish, which
+  // precedes DnsSync::start).
   full.zones = render_dns_zones(index_.listings(Verb::kBlack), index_.listings(Verb::kWhite),
-                                published_zone_ ? *published_zone_ : zone_, dns_zones_);
+                                *published_zone_, dns_zones_);
   full.version = version_;
   return full;
 }
@@ -192,7 +195,7 @@ Publisher::Outcome Publisher::compute(Job& job) {
       subjects.erase(std::unique(subjects.begin(), subjects.end()), subjects.end());
       // In steps of kStep subjects, so that a bulk load of millions costs
       // bounded memory and write transactions.
-      for (std::size_t first = 0; first < subjects.size() || first == 0; first += kStep) {
+      for (std::size_t first = 0; first < subjects.size(); first += kStep) {
         const std::span<const Subject> part = std::span<const Subject>(subjects).subspan(
             first, std::min(kStep, subjects.size() - first));
         ListingSet set = evaluate_subjects(store_, part, job.policy, now);
@@ -206,7 +209,6 @@ Publisher::Outcome Publisher::compute(Job& job) {
           published_zone_ = job.zone;
         }
         step(set, changes, version);
-        if (subjects.empty()) break;
       }
     }
     if (dns && rendering_changed) dns_->resync(static_cast<std::uint32_t>(job.zone.ttl));
@@ -274,30 +276,26 @@ void Publisher::finish(Outcome o) {
   // next report for minutes.
   if (!o.full)
     interval_ = std::clamp<std::chrono::milliseconds>(4 * o.took, kMinInterval, kMaxInterval);
-  if (o.next_change) arm_expiry(*o.next_change);
-  if (o.next_full) arm_full(*o.next_full);
+  if (o.next_change) {
+    // The publish takes what is due from the ExpiryIndex.
+    arm_at(expiry_timer_, expiry_at_, *o.next_change, [this] { mark_changed({}); });
+  }
+  if (o.next_full) {
+    // A reporter's probation ends: its votes now weigh more, on any subject.
+    arm_at(full_timer_, full_at_, *o.next_full, [this] { mark_dirty(); });
+  }
   if (dirty_) schedule();  // changes that came while it ran
 }
 
-void Publisher::arm_expiry(UnixTime at) {
-  if (stopped_ || at == expiry_at_) return;
-  expiry_at_ = at;
-  expiry_timer_.expires_after(until_second(at));
-  expiry_timer_.async_wait([this](std::error_code ec) {
+template <typename Then>
+void Publisher::arm_at(asio::steady_timer& timer, UnixTime& armed, UnixTime at, Then then) {
+  if (stopped_ || at == armed) return;
+  armed = at;
+  timer.expires_after(until_second(at));
+  timer.async_wait([&armed, then](std::error_code ec) {
     if (ec) return;
-    expiry_at_ = 0;
-    mark_changed({});  // the publish takes what is due from the ExpiryIndex
-  });
-}
-
-void Publisher::arm_full(UnixTime at) {
-  if (stopped_ || at == full_at_) return;
-  full_at_ = at;
-  full_timer_.expires_after(until_second(at));
-  full_timer_.async_wait([this](std::error_code ec) {
-    if (ec) return;
-    full_at_ = 0;
-    mark_dirty();  // a reporter's votes now weigh more, on any subject
+    armed = 0;
+    then();
   });
 }
 

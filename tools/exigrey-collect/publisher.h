@@ -120,8 +120,10 @@ class Publisher {
   void record(std::vector<Transition>& transitions, const ListingPolicy& policy, UnixTime now);
   // Back on the event loop: retry, next interval, timers.
   void finish(Outcome outcome);
-  void arm_expiry(UnixTime at);
-  void arm_full(UnixTime at);
+  // Sets `timer` to run `then` at the start of second `at`, unless it is
+  // already set for then (`armed` remembers; 0 when not set).
+  template <typename Then>
+  void arm_at(asio::steady_timer& timer, UnixTime& armed, UnixTime at, Then then);
   void prune();
   void arm_prune();
   void arm_watch();

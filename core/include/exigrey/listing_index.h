@@ -29,6 +29,10 @@
 
 namespace exigrey {
 
+// A subject as one string (kind byte, then text): the key of both indexes'
+// lookups.
+std::string index_key(const Subject& s);
+
 class ListingIndex {
  public:
   // `shards`: each file is split in that many parts (rbldnsd_shards), a
@@ -99,7 +103,6 @@ class ExpiryIndex {
   std::size_t size() const noexcept { return at_.size(); }
 
  private:
-  static std::string key_of(const Subject& s);
   std::unordered_map<std::string, UnixTime> at_;      // key -> time
   std::set<std::pair<UnixTime, std::string>> order_;  // (time, key)
 };
