@@ -9,6 +9,7 @@
 #include "exigrey/listing_index.h"
 #include "exigrey/reputation.h"
 #include "exigrey/reputation_policy.h"
+#include "support/reports.h"
 #include "support/temp_dir.h"
 
 using namespace exigrey;
@@ -19,15 +20,6 @@ constexpr UnixTime kT0 = 1'700'000'000;
 
 Listing listing(std::string_view subject, unsigned reporters, Rule rule = Rule::kVotes) {
   return Listing{parse_subject(subject), reporters, kT0, {}, rule == Rule::kBanned, rule};
-}
-
-IncomingReport report(Verb verb, const std::string& subject, const std::string& reporter,
-                      UnixTime at) {
-  Report r;
-  r.verb = verb;
-  r.subject = parse_subject(subject);
-  r.time = at;
-  return IncomingReport{r, reporter};
 }
 
 std::vector<std::string> texts(const std::vector<Listing>& ls) {
@@ -180,7 +172,8 @@ TEST_CASE("An incremental publish always equals a full scan of the store", "[ind
     const std::size_t n = pick(4);
     for (std::size_t i = 0; i < n; ++i) {
       const Verb verb = pick(5) == 0 ? Verb::kWhite : Verb::kBlack;
-      reports.push_back(report(verb, subjects[pick(subjects.size())], reporters[pick(4)], now));
+      reports.push_back(
+          test::incoming(verb, subjects[pick(subjects.size())], reporters[pick(4)], now));
       dirty.push_back(reports.back().report.subject);
     }
     if (!reports.empty()) store.apply(reports, now, p.ttl);

@@ -8,6 +8,7 @@
 
 #include "exigrey/error.h"
 #include "exigrey/reputation.h"
+#include "support/reports.h"
 #include "support/temp_dir.h"
 
 using namespace exigrey;
@@ -16,9 +17,7 @@ namespace {
 
 constexpr std::int64_t kTtl = 3600;
 
-IncomingReport incoming(Verb verb, std::string_view subject, std::string reporter, UnixTime t = 0) {
-  return IncomingReport{Report{verb, parse_subject(subject), {}, t}, std::move(reporter)};
-}
+using test::incoming;
 
 }  // namespace
 
@@ -213,12 +212,10 @@ TEST_CASE("A full collector store names the collector's remedy, not the greylist
   std::string message;
   try {
     for (int i = 0; i < 100000; ++i) {
-      Report r;
-      r.verb = Verb::kBlack;
-      r.subject = parse_subject(fmt::format("11.{}.{}.{}", i / 62500 % 250, i / 250 % 250,
-                                            i % 250 + 1));
-      r.time = 1'700'000'000;
-      const std::vector<IncomingReport> one = {IncomingReport{r, "r1"}};
+      const std::vector<IncomingReport> one = {
+          incoming(Verb::kBlack,
+                   fmt::format("11.{}.{}.{}", i / 62500 % 250, i / 250 % 250, i % 250 + 1), "r1",
+                   1'700'000'000)};
       store.apply(one, 1'700'000'000, 3600);
     }
   } catch (const StoreError& e) {

@@ -9,6 +9,7 @@
 #include "exigrey/reputation.h"
 #include "exigrey/reputation_lookup.h"
 #include "exigrey/reputation_policy.h"
+#include "support/reports.h"
 #include "support/temp_dir.h"
 
 using namespace exigrey;
@@ -28,12 +29,7 @@ ListingPolicy one_reporter() {
 
 IncomingReport black(std::string_view subject, std::string_view reporter, UnixTime at,
                      std::string_view note = {}) {
-  Report r;
-  r.verb = Verb::kBlack;
-  r.subject = parse_subject(subject);
-  r.note = std::string(note);
-  r.time = at;
-  return IncomingReport{r, std::string(reporter)};
+  return test::incoming(Verb::kBlack, subject, std::string(reporter), at, note);
 }
 
 // Publishes as the collector does: computes, then records the transitions.
