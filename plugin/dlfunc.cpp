@@ -22,6 +22,7 @@
 #include "exigrey/greylist.h"
 #include "exigrey/outbox.h"
 #include "exigrey/paths.h"
+#include "exigrey/records.h"
 #include "exigrey/report.h"
 #include "exigrey/store.h"
 
@@ -262,32 +263,82 @@ std::string one_line(std::string text) {
 
 Outcome failure(std::string message) { return Outcome{false, one_line(std::move(message))}; }
 
-// Plain words for the log; the reason names match greylist.h.
-std::string describe(const Decision& d) {
+// Why, in plain words (debug output and log lines).
+std::string reason_text(const Decision& d) {
   switch (d.reason) {
     case Reason::kNew:
       return fmt::format("new, retry in {}s", d.wait);
     case Reason::kTooEarly:
       return fmt::format("too early, retry in {}s", d.wait);
     case Reason::kPassed:
-      return "retried after the delay";
+      if (d.delayed) return fmt::format("the delay is over after {}", format_duration(*d.delayed));
+      return fmt::format("known item, pass {}", d.passes);
     case Reason::kWhitelisted:
       return "whitelisted suffix";
   }
   return std::string(to_string(d.reason));
 }
 
+// The main-log form, which `exigrey report` reads back (docs/plugin.md,
+// "Logging"): "greylisted (...)", "passed after 6m12s (the delay is over)",
+// "passed (...)".
+std::string log_text(const Decision& d) {
+  if (d.reason == Reason::kPassed && d.delayed) {
+    return fmt::format("passed after {} (the delay is over)", format_duration(*d.delayed));
+  }
+  return fmt::format("{} ({})", d.verdict == Verdict::kDefer ? "greylisted" : "passed",
+                     reason_text(d));
+}
+
+// The answer of `decide`: fields for Exim's ${extract{NAME}{...}}. The set
+// and order are fixed, so an ACL may also pick them by number.
+std::string fields(const Decision& d) {
+  std::string_view reason = to_string(d.reason);
+  if (d.reason == Reason::kPassed && !d.delayed) reason = "known";
+  return fmt::format("verdict={} reason={} wait={} delayed={}",
+                     d.verdict == Verdict::kDefer ? "defer" : "pass", reason, d.wait,
+                     d.delayed.value_or(0));
+}
+
+constexpr std::string_view kFailOpenFields = "verdict=pass reason=fail-open wait=0 delayed=0";
+
+// The store a DB argument names, resolved once per process (see ProcessState).
+const Store& store_for(ProcessState& state, const Config& cfg, std::string_view db, Host& host) {
+  if (const Store* cached = state.last_store(db)) return *cached;
+  const bool named = db.front() != '/' && !db.starts_with("./");
+  const std::string dir = named ? state.grey_dir(cfg, host) : std::string();
+  const std::string db_path = resolve_db_path(db, dir);
+  if (named) state.ensure_dir(dir, host);
+  const Store& store = state.store(db_path, cfg.store, host);
+  state.remember(db, store);
+  return store;
+}
+
+std::string empty_db_error(std::string_view name) {
+  return fmt::format(
+      "exigrey: {}: empty DB: omit the argument for the default \"{}\", or give a name, an "
+      "absolute path or ./path",
+      name, kDefaultDbName);
+}
+
 }  // namespace
 
 std::string_view to_string(Function fn) noexcept {
-  return fn == Function::kSeen ? "seen" : "unseen";
+  switch (fn) {
+    case Function::kUnseen: return "unseen";
+    case Function::kSeen: return "seen";
+    case Function::kDecide: return "decide";
+  }
+  return "?";
 }
 
 Outcome greylist(Function fn, std::span<const std::string_view> args, Host& host,
                  const Clock& clock) {
   const std::string_view name = to_string(fn);
   // The verdict that lets mail through: the fail-open answer.
-  const std::string_view pass_answer = fn == Function::kUnseen ? "no" : "yes";
+  const std::string_view pass_answer = fn == Function::kUnseen ? "no"
+                                       : fn == Function::kSeen ? "yes"
+                                                               : kFailOpenFields;
   if (args.empty() || args.size() > 3) {
     return failure(fmt::format(
         "exigrey: {} takes 1 to 3 arguments, got {}: use ${{dlfunc{{libexigrey.so}}{{{}}}{}}}",
@@ -315,41 +366,28 @@ Outcome greylist(Function fn, std::span<const std::string_view> args, Host& host
       delay = parse_duration(args[1], "delay");
     }
     const std::string_view db = args.size() >= 3 ? args[2] : kDefaultDbName;
-    if (db.empty()) {
-      return failure(fmt::format(
-          "exigrey: {}: empty DB: omit the argument for the default \"{}\", or give a name, an "
-          "absolute path or ./path",
-          name, kDefaultDbName));
-    }
+    if (db.empty()) return failure(empty_db_error(name));
 
     ProcessState& state = ProcessState::get();
     std::lock_guard lock(state.mu);
     const Config& cfg = state.settings(host);
     fail_open = cfg.fail_open;
-    const Store* cached = state.last_store(db);
-    if (cached == nullptr) {
-      const bool named = db.front() != '/' && !db.starts_with("./");
-      const std::string dir = named ? state.grey_dir(cfg, host) : std::string();
-      const std::string db_path = resolve_db_path(db, dir);
-      if (named) state.ensure_dir(dir, host);
-      cached = &state.store(db_path, cfg.store, host);
-      state.remember(db, *cached);
-    }
-    const Store& store = *cached;
+    const Store& store = store_for(state, cfg, db, host);
     const std::string& db_path = store.path();
     const Decision d = decide(store, key, delay, clock.now());
-    const bool yes = fn == Function::kUnseen ? unseen(d) : seen(d);
+    std::string answer = fn == Function::kDecide ? fields(d)
+                         : (fn == Function::kUnseen ? unseen(d) : seen(d)) ? "yes"
+                                                                            : "no";
     const bool defer = d.verdict == Verdict::kDefer;
 
     if (cfg.log == DecisionLog::kDecisions || (cfg.log == DecisionLog::kDefers && defer)) {
-      host.log(fmt::format("exigrey: {} ({}) key={:?} db={}", defer ? "greylisted" : "passed",
-                           describe(d), key, db_path));
+      host.log(fmt::format("exigrey: {} key={:?} db={}", log_text(d), key, db_path));
     }
     if (host.debugging()) {
       host.debug(fmt::format("exigrey: {}({:?}, delay {}s, {}) = {} ({}{})", name, key, delay,
-                             db_path, yes ? "yes" : "no", describe(d), d.wrote ? ", written" : ""));
+                             db_path, answer, reason_text(d), d.wrote ? ", written" : ""));
     }
-    return Outcome{true, yes ? "yes" : "no"};
+    return Outcome{true, std::move(answer)};
   } catch (const UsageError& e) {
     // Mistakes in the ACL or the settings file: fail_open must not hide them.
     if (host.debugging()) host.debug(one_line(e.what()));
@@ -358,6 +396,75 @@ Outcome greylist(Function fn, std::span<const std::string_view> args, Host& host
     if (fail_open) {
       host.log(one_line(fmt::format("{} (fail_open: {} answers {})", e.what(), name, pass_answer)));
       return Outcome{true, std::string(pass_answer)};
+    }
+    if (host.debugging()) host.debug(one_line(e.what()));
+    return failure(e.what());
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {
+    return failure(fmt::format("exigrey: {}: internal error: {}", name, e.what()));
+  }
+}
+
+std::string_view to_string(SuffixFunction fn) noexcept {
+  return fn == SuffixFunction::kWhitelist ? "whitelist" : "whitelisted";
+}
+
+Outcome suffix_function(SuffixFunction fn, std::span<const std::string_view> args, Host& host,
+                        const Clock& clock) {
+  const std::string_view name = to_string(fn);
+  if (args.empty() || args.size() > 2) {
+    return failure(fmt::format(
+        "exigrey: {} takes 1 or 2 arguments, got {}: use "
+        "${{dlfunc{{libexigrey.so}}{{{}}}{{SUFFIX}}{{DB}}}}",
+        name, args.size(), name));
+  }
+  const std::string_view suffix = args[0];
+  if (suffix.empty()) {
+    return failure(fmt::format(
+        "exigrey: {}: empty SUFFIX: give what a KEY's suffix holds, e.g. $sender_address or "
+        "$sender_host_address",
+        name));
+  }
+  if (suffix.size() > kMaxNameBytes) {
+    return failure(fmt::format("exigrey: {}: SUFFIX of {} bytes is longer than the limit of {}",
+                               name, suffix.size(), kMaxNameBytes));
+  }
+  const std::string_view db = args.size() >= 2 ? args[1] : kDefaultDbName;
+  if (db.empty()) return failure(empty_db_error(name));
+
+  bool fail_open = false;
+  try {
+    ProcessState& state = ProcessState::get();
+    std::lock_guard lock(state.mu);
+    const Config& cfg = state.settings(host);
+    fail_open = cfg.fail_open;
+    const Store& store = store_for(state, cfg, db, host);
+    std::string what;
+    bool yes = true;
+    if (fn == SuffixFunction::kWhitelist) {
+      what = fmt::format("whitelisted suffix {:?} ({})", suffix,
+                         to_string(whitelist_suffix(store, suffix, clock.now())));
+    } else {
+      yes = whitelisted_suffix(store, suffix, clock.now());
+      what = fmt::format("suffix {:?} is {}whitelisted", suffix, yes ? "" : "not ");
+    }
+    if (cfg.log == DecisionLog::kDecisions) {
+      host.log(fmt::format("exigrey: {} db={}", what, store.path()));
+    }
+    if (host.debugging()) {
+      host.debug(fmt::format("exigrey: {}({:?}, {}) = {} ({})", name, suffix, store.path(),
+                             yes ? "yes" : "no", what));
+    }
+    return Outcome{true, yes ? "yes" : "no"};
+  } catch (const UsageError& e) {
+    if (host.debugging()) host.debug(one_line(e.what()));
+    return failure(e.what());
+  } catch (const Error& e) {
+    if (fail_open) {
+      // Not whitelisted, so greylisting (which fails open too) decides.
+      host.log(one_line(fmt::format("{} (fail_open: {} answers no)", e.what(), name)));
+      return Outcome{true, "no"};
     }
     if (host.debugging()) host.debug(one_line(e.what()));
     return failure(e.what());

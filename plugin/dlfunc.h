@@ -42,6 +42,7 @@ class Host {
 enum class Function {
   kUnseen,  // "yes" means: not seen long enough, defer
   kSeen,    // the reverse answers, same side effects
+  kDecide,  // the same decision, answered as fields (see greylist())
 };
 
 std::string_view to_string(Function fn) noexcept;
@@ -65,9 +66,29 @@ struct Outcome {
 //     given to Exim's user), unless it starts with '/' or './';
 //   - store errors are errors, unless the settings say fail_open: then the
 //     pass verdict ("no" for unseen, "yes" for seen) and a main-log line.
+// `decide` answers "verdict=defer|pass reason=R wait=N delayed=N", R one of
+// new, too-early, passed (this pass ended the delay; `delayed` says how long
+// it was), known (the item had passed before), whitelisted, or fail-open (a
+// store error under fail_open); `wait` is the seconds until a retry passes.
 // Throws only std::bad_alloc (the shim catches everything anyway).
 Outcome greylist(Function fn, std::span<const std::string_view> args, Host& host,
                  const Clock& clock = SystemClock::instance());
+
+enum class SuffixFunction {
+  kWhitelist,    // adds SUFFIX to the whitelist, or refreshes it: "yes"
+  kWhitelisted,  // whether SUFFIX is whitelisted (a hit is refreshed): "yes"/"no"
+};
+
+std::string_view to_string(SuffixFunction fn) noexcept;
+
+// ${dlfunc{libexigrey.so}{whitelist|whitelisted}{SUFFIX}{DB}}: the
+// whitelist from the ACL (e.g. the addresses local users write to, so their
+// replies pass at once). 1 or 2 arguments; an empty SUFFIX or DB, or a
+// SUFFIX over the store's name limit, is a usage error. DB resolves as for
+// greylist(). Store errors are errors, unless fail_open: then "no" and a
+// main-log line. With `log = decisions`, one main-log line per call.
+Outcome suffix_function(SuffixFunction fn, std::span<const std::string_view> args, Host& host,
+                        const Clock& clock = SystemClock::instance());
 
 // ${dlfunc{libexigrey.so}{report}{VERB}{SUBJECT}{NOTE}}: validates the report
 // (VERB black or white; SUBJECT an IPv4/IPv6 address or a domain name,

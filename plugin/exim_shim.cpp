@@ -34,6 +34,7 @@ namespace {
 
 using exigrey::plugin::Function;
 using exigrey::plugin::Outcome;
+using exigrey::plugin::SuffixFunction;
 
 uschar* exim_copy(const char* text) { return string_copy(reinterpret_cast<const uschar*>(text)); }
 
@@ -106,6 +107,27 @@ EXIGREY_EXPORT int seen(uschar** yield, int argc, uschar* argv[]) {
   });
 }
 
+// ${dlfunc{libexigrey.so}{decide}{KEY[/SUFFIX]}{DELAY}{DB}}: the decision as fields.
+EXIGREY_EXPORT int decide(uschar** yield, int argc, uschar* argv[]) {
+  return run(yield, argc, argv, [](auto args, auto& host) {
+    return exigrey::plugin::greylist(Function::kDecide, args, host);
+  });
+}
+
+// ${dlfunc{libexigrey.so}{whitelist}{SUFFIX}{DB}}: adds or refreshes SUFFIX.
+EXIGREY_EXPORT int whitelist(uschar** yield, int argc, uschar* argv[]) {
+  return run(yield, argc, argv, [](auto args, auto& host) {
+    return exigrey::plugin::suffix_function(SuffixFunction::kWhitelist, args, host);
+  });
+}
+
+// ${dlfunc{libexigrey.so}{whitelisted}{SUFFIX}{DB}}: "yes" when SUFFIX is whitelisted.
+EXIGREY_EXPORT int whitelisted(uschar** yield, int argc, uschar* argv[]) {
+  return run(yield, argc, argv, [](auto args, auto& host) {
+    return exigrey::plugin::suffix_function(SuffixFunction::kWhitelisted, args, host);
+  });
+}
+
 // ${dlfunc{libexigrey.so}{report}{black|white}{SUBJECT}{NOTE}}: "yes" once queued.
 EXIGREY_EXPORT int report(uschar** yield, int argc, uschar* argv[]) {
   return run(yield, argc, argv,
@@ -116,3 +138,6 @@ EXIGREY_EXPORT int report(uschar** yield, int argc, uschar* argv[]) {
 static_assert(std::is_same_v<decltype(&unseen), exim_dlfunc_t*>);
 static_assert(std::is_same_v<decltype(&seen), exim_dlfunc_t*>);
 static_assert(std::is_same_v<decltype(&report), exim_dlfunc_t*>);
+static_assert(std::is_same_v<decltype(&decide), exim_dlfunc_t*>);
+static_assert(std::is_same_v<decltype(&whitelist), exim_dlfunc_t*>);
+static_assert(std::is_same_v<decltype(&whitelisted), exim_dlfunc_t*>);

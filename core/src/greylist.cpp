@@ -1,9 +1,13 @@
 #include "exigrey/greylist.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <limits>
 
+#include "exigrey/error.h"
 #include "exigrey/key.h"
+#include "exigrey/records.h"
 
 namespace exigrey {
 namespace {
@@ -48,7 +52,12 @@ std::optional<Decision> decide_without_writing(const TxnView& txn, const KeyPart
   if (too_early(*rec, delay, now)) {
     return Decision{Verdict::kDefer, Reason::kTooEarly, wait_for(*rec, delay, now)};
   }
-  if (for_check) return Decision{Verdict::kPass, Reason::kPassed};
+  if (for_check) {
+    Decision d{Verdict::kPass, Reason::kPassed};
+    if (rec->count == 0) d.delayed = std::max<std::int64_t>(0, now - rec->created);
+    d.passes = rec->count < std::numeric_limits<std::uint32_t>::max() ? rec->count + 1 : rec->count;
+    return d;
+  }
   return std::nullopt;
 }
 
@@ -67,6 +76,61 @@ std::string_view to_string(Reason reason) noexcept {
     case Reason::kPassed: return "passed";
   }
   return "?";
+}
+
+std::string_view to_string(WhitelistChange change) noexcept {
+  switch (change) {
+    case WhitelistChange::kAdded: return "added";
+    case WhitelistChange::kRefreshed: return "refreshed";
+    case WhitelistChange::kFresh: return "fresh";
+  }
+  return "?";
+}
+
+namespace {
+
+void check_suffix(std::string_view suffix) {
+  if (suffix.empty()) throw UsageError("exigrey: empty SUFFIX: give the text to whitelist");
+  if (suffix.size() > kMaxNameBytes) {
+    throw UsageError(fmt::format("exigrey: SUFFIX of {} bytes is longer than the limit of {}",
+                                 suffix.size(), kMaxNameBytes));
+  }
+}
+
+}  // namespace
+
+WhitelistChange whitelist_suffix(const Store& store, std::string_view suffix, UnixTime now) {
+  check_suffix(suffix);
+  {
+    ReadTxn txn = store.read();
+    if (auto w = txn.whitelisted(suffix); w && !needs_refresh(*w, now)) {
+      return WhitelistChange::kFresh;
+    }
+  }
+  WriteTxn txn = store.write();
+  const auto w = txn.whitelisted(suffix);
+  if (w && !needs_refresh(*w, now)) return WhitelistChange::kFresh;
+  txn.put_whitelist(suffix, WhitelistEntry{w ? w->created : now, now});
+  txn.commit();
+  return w ? WhitelistChange::kRefreshed : WhitelistChange::kAdded;
+}
+
+bool whitelisted_suffix(const Store& store, std::string_view suffix, UnixTime now) {
+  check_suffix(suffix);
+  {
+    ReadTxn txn = store.read();
+    const auto w = txn.whitelisted(suffix);
+    if (!w) return false;
+    if (!needs_refresh(*w, now)) return true;
+  }
+  WriteTxn txn = store.write();
+  const auto w = txn.whitelisted(suffix);
+  if (!w) return false;  // purged between the two transactions
+  if (needs_refresh(*w, now)) {
+    txn.put_whitelist(suffix, WhitelistEntry{w->created, now});
+    txn.commit();
+  }
+  return true;
 }
 
 Decision check(const Store& store, std::string_view key, std::int64_t delay, UnixTime now) {
@@ -116,9 +180,11 @@ Decision decide(const Store& store, std::string_view key, std::int64_t delay, Un
     return Decision{Verdict::kDefer, Reason::kTooEarly, wait_for(*rec, delay, now)};
   }
   const std::optional<std::string> first = std::move(rec->first);
+  if (rec->count == 0) d.delayed = std::max<std::int64_t>(0, now - rec->created);
   rec->used = now;
   if (rec->count < std::numeric_limits<std::uint32_t>::max()) ++rec->count;
   rec->first.reset();
+  d.passes = rec->count;
   txn.put_item(parts.item, *rec);
   if (parts.suffix) whitelist(txn, *parts.suffix, now);
   if (first && (!parts.suffix || *first != *parts.suffix)) whitelist(txn, *first, now);

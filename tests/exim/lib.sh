@@ -109,11 +109,13 @@ smtp_accept_max = 100
 EOF
 }
 
-# Reads an Exim config from stdin into $T/exim.conf, owned by root, mode 0644.
+# Reads an Exim config from stdin into $T/exim.conf (or FILE), owned by
+# root, mode 0644. run_exim uses $EXIM_CONF when set, else $T/exim.conf.
 install_config() {
-  cat >"$T/exim.conf"
-  chown root:root "$T/exim.conf"
-  chmod 0644 "$T/exim.conf"
+  local file=${1:-$T/exim.conf}
+  cat >"$file"
+  chown root:root "$file"
+  chmod 0644 "$file"
 }
 
 # The command line that runs exim with the test config and, for a sanitizer
@@ -123,7 +125,7 @@ exim_command() {
   [ -n "${EXIGREY_TEST_PRELOAD:-}" ] && EXIM_CMD+=("LD_PRELOAD=$EXIGREY_TEST_PRELOAD")
   EXIM_CMD+=("ASAN_OPTIONS=detect_leaks=0:log_path=$T/asan"
     "UBSAN_OPTIONS=print_stacktrace=1:log_path=$T/asan"
-    "EXIGREY_CONFIG=$T/exigrey.conf" "$EXIM" -C "$T/exim.conf")
+    "EXIGREY_CONFIG=$T/exigrey.conf" "$EXIM" -C "${EXIM_CONF:-$T/exim.conf}")
 }
 
 run_exim() {

@@ -10,7 +10,7 @@ set -euo pipefail
 so=$1
 exim=${2:-/usr/sbin/exim4}
 
-expected=$'report\nseen\nunseen'
+expected=$'decide\nreport\nseen\nunseen\nwhitelist\nwhitelisted'
 actual=$(nm -D --defined-only "$so" | awk '{print $3}' | sort)
 if [ "$actual" != "$expected" ]; then
   echo "check_exports: $so exports:" >&2

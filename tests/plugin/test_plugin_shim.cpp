@@ -356,3 +356,105 @@ TEST_CASE("A changed settings file is read again within about a second", "[plugi
   REQUIRE(exim_stubs().main_log.size() == 1);
   CHECK(contains(exim_stubs().main_log[0], "key=\"b\""));
 }
+
+namespace {
+
+// The number after `name=` in a decide answer.
+long field(const std::string& answer, const std::string& name) {
+  const auto at = answer.find(name + "=");
+  REQUIRE(at != std::string::npos);
+  return std::stol(answer.substr(at + name.size() + 1));
+}
+
+}  // namespace
+
+TEST_CASE("decide answers the decision as fields for ${extract}", "[plugin]") {
+  Fixture fx("log = decisions\n");
+  const std::string db = fx.dir.file("decide.db");
+  CHECK(ok("decide", {"item/10.0.0.1", "1", db}) == "verdict=defer reason=new wait=1 delayed=0");
+  const std::string early = ok("decide", {"item/10.0.0.2", "1h", db});
+  CHECK(early.starts_with("verdict=defer reason=too-early wait="));
+  CHECK(field(early, "wait") > 3500);
+  CHECK(field(early, "delayed") == 0);
+  // The pass that ends the delay says how long it was (real clock: the
+  // second boundary makes it 1 or 2 s).
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  const std::string passed = ok("decide", {"item/10.0.0.3", "1", db});
+  CHECK(passed.starts_with("verdict=pass reason=passed wait=0 delayed="));
+  CHECK(field(passed, "delayed") >= 1);
+  CHECK(field(passed, "delayed") <= 3);
+  // Later passes of the item and whitelisted suffixes were not held back.
+  CHECK(ok("decide", {"item/10.0.0.4", "1", db}) == "verdict=pass reason=known wait=0 delayed=0");
+  CHECK(ok("decide", {"other/10.0.0.3", "1", db}) ==
+        "verdict=pass reason=whitelisted wait=0 delayed=0");
+  // unseen and decide share records: the first suffix 10.0.0.1 is whitelisted.
+  CHECK(ok("unseen", {"third/10.0.0.1", "1", db}) == "no");
+
+  const auto& log = exim_stubs().main_log;
+  REQUIRE(log.size() == 6);
+  CHECK(log[0] == "exigrey: greylisted (new, retry in 1s) key=\"item/10.0.0.1\" db=" + db);
+  CHECK(log[1].starts_with("exigrey: greylisted (too early, retry in "));
+  CHECK(log[2].starts_with("exigrey: passed after "));
+  CHECK(contains(log[2], "s (the delay is over) key=\"item/10.0.0.3\" db=" + db));
+  CHECK(log[3] == "exigrey: passed (known item, pass 2) key=\"item/10.0.0.4\" db=" + db);
+  CHECK(log[4] == "exigrey: passed (whitelisted suffix) key=\"other/10.0.0.3\" db=" + db);
+
+  CHECK(fail("decide", {}) ==
+        "exigrey: decide takes 1 to 3 arguments, got 0: use "
+        "${dlfunc{libexigrey.so}{decide}{KEY[/SUFFIX]}{DELAY}{DB}}");
+  CHECK(contains(fail("decide", {"k", "soon", db}), "invalid delay \"soon\""));
+}
+
+TEST_CASE("decide under fail_open answers a pass with reason fail-open", "[plugin]") {
+  Fixture fx("fail_open = yes\n");
+  const std::string db = fx.dir.file("no-such-dir/x");
+  CHECK(ok("decide", {"k", "0", db}) == "verdict=pass reason=fail-open wait=0 delayed=0");
+  REQUIRE(exim_stubs().main_log.size() == 1);
+  CHECK(contains(exim_stubs().main_log[0], "(fail_open: decide answers verdict=pass"));
+}
+
+TEST_CASE("whitelist adds a suffix that passes unseen at once; whitelisted asks", "[plugin]") {
+  Fixture fx("log = decisions\n");
+  const std::string db = fx.dir.file("wl.db");
+  CHECK(ok("whitelisted", {"bob@example.org", db}) == "no");
+  CHECK(ok("whitelist", {"bob@example.org", db}) == "yes");
+  CHECK(ok("whitelisted", {"bob@example.org", db}) == "yes");
+  CHECK(ok("whitelist", {"bob@example.org", db}) == "yes");  // fresh: no write
+  CHECK(ok("unseen", {"anything/bob@example.org", "1h", db}) == "no");
+  CHECK(ok("unseen", {"anything/carol@example.org", "1h", db}) == "yes");
+
+  const auto& log = exim_stubs().main_log;
+  REQUIRE(log.size() == 6);
+  CHECK(log[0] == "exigrey: suffix \"bob@example.org\" is not whitelisted db=" + db);
+  CHECK(log[1] == "exigrey: whitelisted suffix \"bob@example.org\" (added) db=" + db);
+  CHECK(log[2] == "exigrey: suffix \"bob@example.org\" is whitelisted db=" + db);
+  CHECK(log[3] == "exigrey: whitelisted suffix \"bob@example.org\" (fresh) db=" + db);
+
+  // The default DB is "seen" in the grey directory, as for unseen.
+  CHECK(ok("whitelist", {"10.9.8.7"}) == "yes");
+  CHECK(ok("unseen", {"k/10.9.8.7"}) == "no");
+  CHECK(std::filesystem::exists(fx.grey("seen")));
+}
+
+TEST_CASE("whitelist and whitelisted reject bad arguments before any store", "[plugin]") {
+  Fixture fx("fail_open = yes\n");
+  const std::string db = fx.dir.file("never.db");
+  CHECK(fail("whitelist", {}) ==
+        "exigrey: whitelist takes 1 or 2 arguments, got 0: use "
+        "${dlfunc{libexigrey.so}{whitelist}{SUFFIX}{DB}}");
+  CHECK(fail("whitelisted", {"a", db, "x"}) ==
+        "exigrey: whitelisted takes 1 or 2 arguments, got 3: use "
+        "${dlfunc{libexigrey.so}{whitelisted}{SUFFIX}{DB}}");
+  CHECK(contains(fail("whitelist", {"", db}), "exigrey: whitelist: empty SUFFIX"));
+  CHECK(contains(fail("whitelist", {"a", ""}), "exigrey: whitelist: empty DB"));
+  CHECK(fail("whitelist", {std::string(64 * 1024 + 1, 's'), db}) ==
+        "exigrey: whitelist: SUFFIX of 65537 bytes is longer than the limit of 65536");
+  CHECK(contains(fail("whitelisted", {"a", "a/b"}), "invalid DB name \"a/b\""));
+  CHECK_FALSE(std::filesystem::exists(db));
+  // A store error under fail_open: not whitelisted, and a log line.
+  const std::string broken = fx.dir.file("no-such-dir/x");
+  CHECK(ok("whitelist", {"a", broken}) == "no");
+  CHECK(ok("whitelisted", {"a", broken}) == "no");
+  REQUIRE(exim_stubs().main_log.size() == 2);
+  CHECK(contains(exim_stubs().main_log[0], "(fail_open: whitelist answers no)"));
+}

@@ -305,3 +305,52 @@ TEST_CASE("Keys longer than LMDB's key limit work like any other", "[conformance
   });
   CHECK(names == std::vector<std::string>{item});
 }
+
+// Beyond Exim::Grey: what the plugin's `decide`, its log lines and
+// `exigrey report` need (issue 19).
+TEST_CASE("The pass that ends the delay says how long; later passes do not", "[conformance]") {
+  Grey g;
+  decide(g.store, "a/x", 600, g.clock.now());
+  g.at(t0 + 372);
+  const auto early = check(g.store, "a/y", 300, g.clock.now());
+  CHECK(early.reason == Reason::kPassed);
+  CHECK(early.delayed == 372);  // check() says what a decision would
+  CHECK(early.passes == 1);
+  const auto pass = decide(g.store, "a/y", 300, g.clock.now());
+  CHECK(pass.reason == Reason::kPassed);
+  CHECK(pass.delayed == 372);
+  CHECK(pass.passes == 1);
+  g.at(t0 + 5000);
+  const auto again = decide(g.store, "a/z", 300, g.clock.now());
+  CHECK(again.reason == Reason::kPassed);
+  CHECK_FALSE(again.delayed.has_value());
+  CHECK(again.passes == 2);
+  const auto wl = decide(g.store, "b/z", 300, g.clock.now());
+  CHECK(wl.reason == Reason::kWhitelisted);
+  CHECK_FALSE(wl.delayed.has_value());
+}
+
+TEST_CASE("whitelist_suffix adds, refreshes after 60 s, and whitelisted_suffix refreshes hits",
+          "[conformance]") {
+  Grey g;
+  CHECK_FALSE(whitelisted_suffix(g.store, "bob@example.org", g.clock.now()));
+  CHECK_FALSE(g.wl("bob@example.org"));
+  CHECK(whitelist_suffix(g.store, "bob@example.org", g.clock.now()) == WhitelistChange::kAdded);
+  CHECK(g.wl("bob@example.org") == WhitelistEntry{t0, t0});
+  g.at(t0 + 60);
+  CHECK(whitelist_suffix(g.store, "bob@example.org", g.clock.now()) == WhitelistChange::kFresh);
+  CHECK(g.wl("bob@example.org") == WhitelistEntry{t0, t0});
+  g.at(t0 + 61);
+  CHECK(whitelist_suffix(g.store, "bob@example.org", g.clock.now()) ==
+        WhitelistChange::kRefreshed);
+  CHECK(g.wl("bob@example.org") == WhitelistEntry{t0, t0 + 61});
+  g.at(t0 + 200);
+  CHECK(whitelisted_suffix(g.store, "bob@example.org", g.clock.now()));
+  CHECK(g.wl("bob@example.org") == WhitelistEntry{t0, t0 + 200});
+  // The entry passes a decision at once and the item is not touched.
+  CHECK_FALSE(g.unseen("anything/bob@example.org"));
+  CHECK_FALSE(g.item("anything"));
+  CHECK_THROWS_AS(whitelist_suffix(g.store, "", g.clock.now()), UsageError);
+  CHECK_THROWS_AS(whitelisted_suffix(g.store, std::string(kMaxNameBytes + 1, 's'), g.clock.now()),
+                  UsageError);
+}

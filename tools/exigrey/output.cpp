@@ -110,32 +110,6 @@ std::string json_string(std::string_view s) {
   return out;
 }
 
-namespace {
-
-std::string duration_units(std::int64_t seconds, int max_units) {
-  if (seconds <= 0) return "0s";
-  static constexpr std::pair<std::int64_t, char> kUnits[] = {
-      {7 * 86400, 'w'}, {86400, 'd'}, {3600, 'h'}, {60, 'm'}, {1, 's'}};
-  std::string out;
-  int used = 0;
-  for (const auto& [size, unit] : kUnits) {
-    if (used > 0) ++used;  // units after the first count even when zero
-    if (used > max_units) break;
-    if (seconds >= size) {
-      out += fmt::format("{}{}", seconds / size, unit);
-      seconds %= size;
-      if (used == 0) used = 1;
-    }
-  }
-  return out;
-}
-
-}  // namespace
-
-std::string format_duration(std::int64_t seconds) { return duration_units(seconds, 5); }
-
-std::string format_age(std::int64_t seconds) { return duration_units(seconds, 2); }
-
 std::string format_bytes(std::uint64_t bytes) {
   static constexpr const char* kUnits[] = {"KiB", "MiB", "GiB", "TiB"};
   if (bytes < 1024) return fmt::format("{} B", bytes);

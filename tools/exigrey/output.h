@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "exigrey/clock.h"
+#include "exigrey/duration.h"  // format_duration, format_age
 
 namespace exigrey::cli {
 
@@ -27,10 +28,6 @@ std::string display_name(std::string_view bytes);
 // for reading; `exigrey dump` is the lossless form.
 std::string json_string(std::string_view bytes);
 
-// "1h30m", "10m", "45s", "0s" (the units `--delay` accepts).
-std::string format_duration(std::int64_t seconds);
-// The two largest units only, for ages: "157w4d", "1h50m", "38s".
-std::string format_age(std::int64_t seconds);
 // "512 B", "1.5 KiB", "120.3 MiB", "4.0 GiB".
 std::string format_bytes(std::uint64_t bytes);
 

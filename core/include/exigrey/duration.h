@@ -11,10 +11,17 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace exigrey {
 
 std::int64_t parse_duration(std::string_view text, std::string_view what = "delay");
+
+// The reverse, in the same units: "1h30m", "6m12s", "45s"; "0s" for zero or
+// less. parse_duration(format_duration(n)) == n for every n >= 0.
+std::string format_duration(std::int64_t seconds);
+// The two largest units only, for ages and log lines: "157w4d", "1h50m", "38s".
+std::string format_age(std::int64_t seconds);
 
 }  // namespace exigrey

@@ -9,7 +9,10 @@
 //   4. too early (now - created < delay) defers and changes nothing (a
 //      record more than kFutureTolerance in the future is re-anchored to now);
 //   5. otherwise it passes: used = now, count + 1, first dropped, and both the
-//      current suffix and the recorded first suffix are whitelisted.
+//      current suffix and the recorded first suffix are whitelisted. The
+//      pass that ends the item's delay (count was 0) reports how long the
+//      item was held back (`delayed`, now - created); later passes of a known
+//      item report none.
 // The whole check-and-update is one write transaction; when nothing changes
 // (whitelisted and fresh, too early) only a read transaction is taken.
 //
@@ -19,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "exigrey/clock.h"
@@ -53,6 +57,10 @@ struct Decision {
   Reason reason;
   std::int64_t wait = 0;  // seconds until a retry passes (kNew, kTooEarly)
   bool wrote = false;     // whether a write transaction was committed
+  // kPassed only: seconds from the first sighting to this pass when this
+  // pass ended the delay; nullopt when the item had passed before.
+  std::optional<std::int64_t> delayed = std::nullopt;
+  std::uint32_t passes = 0;  // kPassed: the item's pass count after this one
 };
 
 std::string_view to_string(Reason reason) noexcept;
@@ -62,6 +70,24 @@ Decision decide(const Store& store, std::string_view key, std::int64_t delay, Un
 
 // The decision `unseen` would make now, from a read transaction; changes nothing.
 Decision check(const Store& store, std::string_view key, std::int64_t delay, UnixTime now);
+
+// What whitelist_suffix() did.
+enum class WhitelistChange {
+  kAdded,      // a new entry
+  kRefreshed,  // an existing entry, its last use set to now
+  kFresh,      // an existing entry used less than kWhitelistRefreshAfter ago: untouched
+};
+std::string_view to_string(WhitelistChange change) noexcept;
+
+// Whitelists `suffix` (the ACL's `whitelist` function): adds the entry, or
+// refreshes its last use as a decision would. Only kAdded and kRefreshed
+// write. An empty suffix, or one over kMaxNameBytes, is a UsageError.
+WhitelistChange whitelist_suffix(const Store& store, std::string_view suffix, UnixTime now);
+
+// Whether `suffix` is whitelisted (the ACL's `whitelisted` function); a hit
+// is refreshed as a whitelisted decision refreshes it, so entries that keep
+// letting mail through are not purged. Errors as whitelist_suffix().
+bool whitelisted_suffix(const Store& store, std::string_view suffix, UnixTime now);
 
 // The Exim-facing answers: unseen() is "yes" on kDefer, seen() the reverse.
 inline bool unseen(const Decision& d) noexcept { return d.verdict == Verdict::kDefer; }
