@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -37,6 +39,39 @@ unsigned sync_flags(SyncMode mode) {
     case SyncMode::kPrecious: return MDB_NOSYNC;  // the keep file carries what must survive
   }
   return 0;
+}
+
+// Runs `probe`, which reads LMDB pages through the map, turning a SIGBUS (a
+// page beyond the end of a truncated file) into nullopt. The handler is
+// installed only for the probe, one probe per process at a time; a SIGBUS
+// of another thread meanwhile gets the previous disposition.
+thread_local sigjmp_buf* t_bus_jump = nullptr;
+
+void on_sigbus(int sig, siginfo_t*, void*) {
+  if (t_bus_jump != nullptr) siglongjmp(*t_bus_jump, 1);
+  ::signal(sig, SIG_DFL);  // not ours: fault again, without us
+}
+
+template <typename Probe>
+auto guarded_from_sigbus(Probe probe) -> decltype(probe()) {
+  static std::mutex probe_mu;
+  std::lock_guard lock(probe_mu);
+  struct sigaction ours {}, previous {};
+  ours.sa_sigaction = on_sigbus;
+  ours.sa_flags = SA_SIGINFO;
+  sigemptyset(&ours.sa_mask);
+  if (::sigaction(SIGBUS, &ours, &previous) != 0) return probe();
+  sigjmp_buf jump;
+  decltype(probe()) result{};
+  if (sigsetjmp(jump, 1) == 0) {
+    t_bus_jump = &jump;
+    result = probe();
+  } else {
+    result = decltype(probe()){};  // the probe touched a page the file does not have
+  }
+  t_bus_jump = nullptr;
+  ::sigaction(SIGBUS, &previous, nullptr);
+  return result;
 }
 
 // The registry is deliberately leaked: no global destructor may touch LMDB
@@ -189,26 +224,22 @@ Env::Env(std::string path, const StoreOptions& options, std::string_view format)
     give_up("mdb_env_get_maxkeysize", MDB_BAD_VALSIZE);
   }
   // LMDB reads pages through its map: a page beyond the end of a truncated
-  // file would be SIGBUS, not an error. Committed pages are always on file
-  // before the meta page that names them, so a file shorter than the last
-  // page the meta names is damaged (docs/reliability.md).
-  {
-    MDB_envinfo info{};
-    MDB_stat st{};
-    struct stat file{};
-    if (fd >= 0 && mdb_env_info(env_, &info) == 0 && mdb_env_stat(env_, &st) == 0 &&
-        ::fstat(fd, &file) == 0) {
-      const auto needed = (static_cast<std::uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
-      if (static_cast<std::uint64_t>(file.st_size) < needed) {
-        mdb_env_close(env_);
-        env_ = nullptr;
-        throw StoreError(ErrorKind::kCorrupt,
-                         fmt::format("exigrey: store {} is truncated ({} bytes, its header "
-                                     "needs {}): move it aside and restore from an 'exigrey "
-                                     "dump' backup",
-                                     path_, file.st_size, needed),
-                         MDB_CORRUPTED);
-      }
+  // file would be SIGBUS, not an error. Committed pages are on file before
+  // the meta page that names them, except pages a commit allocated and freed
+  // again ("loose" pages, never written, in the freelist): a file shorter
+  // than the last page the meta names is damaged only when a missing page is
+  // not free (docs/reliability.md). The freelist is read only then.
+  if (fd >= 0) {
+    if (const auto cut = truncation(fd)) {
+      const auto [file_size, needed] = *cut;
+      mdb_env_close(env_);
+      env_ = nullptr;
+      throw StoreError(ErrorKind::kCorrupt,
+                       fmt::format("exigrey: store {} is truncated ({} bytes, its header "
+                                   "needs {}): move it aside and restore from an 'exigrey "
+                                   "dump' backup",
+                                   path_, file_size, needed),
+                       MDB_CORRUPTED);
     }
   }
   int dead = 0;
@@ -223,6 +254,59 @@ Env::Env(std::string path, const StoreOptions& options, std::string_view format)
     env_ = nullptr;
     throw;
   }
+}
+
+std::optional<Env::Truncation> Env::truncation(int fd) const {
+  MDB_envinfo info{};
+  MDB_stat st{};
+  struct stat file {};
+  if (mdb_env_info(env_, &info) != 0 || mdb_env_stat(env_, &st) != 0 || ::fstat(fd, &file) != 0) {
+    return std::nullopt;
+  }
+  const std::uint64_t psize = st.ms_psize;
+  if (static_cast<std::uint64_t>(file.st_size) >= (info.me_last_pgno + 1) * psize) {
+    return std::nullopt;  // the usual case: no transaction, no freelist
+  }
+  // Look again in a snapshot whose meta is the newest, so that its freelist
+  // and last page belong together; the file is measured after it is taken
+  // (the file only grows, and the snapshot's pages were written before its
+  // meta). A writer committing all the time may need a few tries.
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    MDB_txn* raw = nullptr;
+    if (mdb_txn_begin(env_, nullptr, MDB_RDONLY, &raw) != 0) return std::nullopt;
+    std::unique_ptr<MDB_txn, decltype(&mdb_txn_abort)> txn(raw, &mdb_txn_abort);
+    if (mdb_env_info(env_, &info) != 0 || ::fstat(fd, &file) != 0) return std::nullopt;
+    if (mdb_txn_id(raw) != info.me_last_txnid) continue;
+    const std::uint64_t first = static_cast<std::uint64_t>(file.st_size) / psize;
+    const std::uint64_t last = info.me_last_pgno;
+    if (first > last) return std::nullopt;
+    const Truncation cut{static_cast<std::uint64_t>(file.st_size), (last + 1) * psize};
+    MDB_cursor* cur = nullptr;
+    if (mdb_cursor_open(raw, 0, &cur) != 0) return std::nullopt;  // 0: the freelist
+    // The freelist's own pages may lie beyond the end of a damaged file; the
+    // probe holds nothing that a jump out of it would leak.
+    const auto free_in_range = guarded_from_sigbus([cur, first, last]() -> std::optional<std::uint64_t> {
+      // Each record is an ID list (a count, then page numbers); a page is
+      // free in at most one record.
+      std::uint64_t count = 0;
+      MDB_val k{}, v{};
+      for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+           rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const std::size_t n = v.mv_size / sizeof(std::size_t);
+        for (std::size_t i = 1; i < n; ++i) {
+          std::size_t page = 0;
+          std::memcpy(&page, static_cast<const char*>(v.mv_data) + i * sizeof page, sizeof page);
+          if (page >= first && page <= last) ++count;
+        }
+      }
+      return count;
+    });
+    mdb_cursor_close(cur);
+    if (!free_in_range) return cut;  // SIGBUS, or no freelist to read
+    if (*free_in_range == last - first + 1) return std::nullopt;
+    return cut;
+  }
+  return std::nullopt;  // no quiet moment: no evidence of damage either
 }
 
 void Env::open_dbi_and_check_format() {

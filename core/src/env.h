@@ -68,6 +68,13 @@ class Env {
  private:
   Env(std::string path, const StoreOptions& options, std::string_view format);
   void open_dbi_and_check_format();
+  // The file's size and the size its newest meta page needs, when pages
+  // that are not free lie beyond the end of the file (see the constructor).
+  struct Truncation {
+    std::uint64_t file_size;
+    std::uint64_t needed;
+  };
+  std::optional<Truncation> truncation(int fd) const;
   // Before mdb_env_open: takes the crash marker's lock and, when the marker
   // asks for it, recovers the file (env_state.cpp).
   void prepare_state();

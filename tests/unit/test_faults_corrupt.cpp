@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <lmdb.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 #include <iterator>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "exigrey/error.h"
 #include "exigrey/greylist.h"
@@ -279,4 +281,89 @@ TEST_CASE("A text file in place of the store is refused and left untouched", "[f
   const Outcome o = in_child([&] { (void)decide(Store(path), "k", 600, t0); });
   expect_clear_error(o, path);
   CHECK(slurp(path) == std::string(5000, 'x') + text);
+}
+
+namespace {
+
+// How many of the last pages before the file's end are free in LMDB's
+// freelist, read with LMDB itself in a child (the registry must not hold it).
+std::size_t trailing_free_pages(const std::string& path) {
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::size_t trailing = 0;
+    MDB_env* env = nullptr;
+    MDB_txn* txn = nullptr;
+    MDB_cursor* cur = nullptr;
+    if (mdb_env_create(&env) == 0 && mdb_env_open(env, path.c_str(), MDB_NOSUBDIR | MDB_RDONLY, 0) == 0 &&
+        mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == 0 && mdb_cursor_open(txn, 0, &cur) == 0) {
+      MDB_envinfo info{};
+      mdb_env_info(env, &info);
+      std::vector<bool> free(info.me_last_pgno + 1);
+      MDB_val k{}, v{};
+      while (mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0) {
+        const auto* ids = static_cast<const std::size_t*>(v.mv_data);
+        for (std::size_t i = 1; i <= ids[0]; ++i) free[ids[i]] = true;
+      }
+      for (std::size_t p = info.me_last_pgno; p > 1 && free[p]; --p) ++trailing;
+    }
+    (void)!write(fds[1], &trailing, sizeof trailing);
+    _exit(0);
+  }
+  close(fds[1]);
+  std::size_t trailing = 0;
+  REQUIRE(read(fds[0], &trailing, sizeof trailing) == sizeof trailing);
+  close(fds[0]);
+  waitpid(pid, nullptr, 0);
+  return trailing;
+}
+
+}  // namespace
+
+// Found by the soak under load: LMDB does not write pages that a commit
+// allocated and freed again ("loose"), so the newest meta page may name a
+// last page beyond the end of a healthy file. Every new Exim process then
+// refused the store as truncated until a later commit wrote that page.
+TEST_CASE("Free pages LMDB never wrote at the end of the file are not truncation",
+          "[faults][corrupt]") {
+  test::TempDir dir;
+  const std::string path = dir.file("seen");
+  make_store(path);
+  // Removing the upper half frees its pages; the commits after it reuse the
+  // low ones and leave free pages at the end of the file.
+  REQUIRE(in_child([&] {
+            Store s(path);
+            {
+              WriteTxn txn = s.write();
+              for (int i = kItems / 2; i < kItems; ++i) txn.erase_item(item_name(i));
+              txn.commit();
+            }
+            for (int i = 0; i < 3; ++i) {
+              WriteTxn txn = s.write();
+              txn.put_whitelist("later-" + std::to_string(i), {t0, t0});
+              txn.commit();
+            }
+          }).ok);
+  const std::size_t trailing = trailing_free_pages(path);
+  REQUIRE(trailing > 0);
+  const std::string whole = slurp(path);
+  const std::size_t cut = whole.size() - trailing * page_size();
+  INFO(trailing << " free pages at the end of " << whole.size() << " bytes");
+
+  // As a commit that never wrote them leaves it: the store opens and reads.
+  REQUIRE(truncate(path.c_str(), static_cast<off_t>(cut)) == 0);
+  const Outcome o = in_child([&] { read_everything(path); });
+  CHECK_FALSE(o.signalled);
+  CHECK(o.error == "");
+  CHECK(o.ok);
+  CHECK(in_child([&] { (void)decide(Store(path), "new-key/x", 600, t0); }).ok);
+
+  // One page more, one that is in use: that is damage, and named as such.
+  spit(path, whole);
+  REQUIRE(truncate(path.c_str(), static_cast<off_t>(cut - page_size())) == 0);
+  const Outcome d = in_child([&] { read_everything(path); });
+  expect_clear_error(d, path);
+  CHECK_THAT(d.error, Catch::Contains("truncated"));
 }

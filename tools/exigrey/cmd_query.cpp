@@ -138,6 +138,13 @@ struct CheckArgs {
   std::optional<std::string> at;
 };
 
+Decision would_decide(Context& ctx, std::string_view key, std::int64_t delay, UnixTime now) {
+  if (ctx.store_exists()) return check(ctx.open_read(), key, delay, now);
+  // No store yet: every key is new, as the plugin would find.
+  Decision d{Verdict::kDefer, Reason::kNew, std::max<std::int64_t>(delay, 0)};
+  return d;
+}
+
 int run_check(Context& ctx, const CheckArgs& a) {
   const std::int64_t delay = parse_duration(a.delay, "delay");
   UnixTime now = ctx.now();
@@ -150,10 +157,7 @@ int run_check(Context& ctx, const CheckArgs& a) {
       throw UsageError(fmt::format("exigrey: --at {:?}: expected Unix seconds", *a.at));
     }
   }
-  Decision d{Verdict::kDefer, Reason::kNew, std::max<std::int64_t>(delay, 0)};
-  if (ctx.store_exists()) {
-    d = check(ctx.open_read(), a.key, delay, now);
-  }  // no store yet: every key is new, as the plugin would find
+  const Decision d = would_decide(ctx, a.key, delay, now);
   const KeyParts parts = split_key(a.key);
   Output& out = ctx.out;
   const char* unseen_answer = unseen(d) ? "yes" : "no";
@@ -169,6 +173,7 @@ int run_check(Context& ctx, const CheckArgs& a) {
         .add("verdict", d.verdict == Verdict::kDefer ? "defer" : "pass")
         .add("reason", to_string(d.reason))
         .add("wait", d.wait)
+        .add("delayed", d.delayed.value_or(0))
         .add("at", now);
     out.json_line(j);
     return kExitOk;
@@ -186,7 +191,9 @@ int run_check(Context& ctx, const CheckArgs& a) {
       why = fmt::format("seen before; a retry passes in {}", format_duration(d.wait));
       break;
     case Reason::kPassed:
-      why = "the delay is over: it passes";
+      why = d.delayed ? fmt::format("the delay is over: it passes, {} after its first sighting",
+                                    format_duration(*d.delayed))
+                      : fmt::format("it passed before: it passes again (pass {})", d.passes);
       break;
   }
   out.line(fmt::format("{} ({}: {})", unseen_answer, to_string(d.reason), why));
