@@ -259,7 +259,8 @@ class Query(Base):
         self.assertEqual(self.ok("check", "c->d/9.9.9.9", *at(T0 + 100)),
                          "yes (too-early: seen before; a retry passes in 8m30s)\n")
         self.assertEqual(self.ok("check", "c->d/9.9.9.9", *at(T0 + 610)),
-                         "no (passed: the delay is over: it passes)\n")
+                         "no (passed: the delay is over: it passes, 10m after its first "
+                         "sighting)\n")
         self.assertEqual(self.ok("check", "c->d", "--delay", "1h30m", *at(T0 + 610)),
                          "yes (too-early: seen before; a retry passes in 1h20m)\n")
         self.assertEqual(self.ok("check", "new/z", *at(T0)),
@@ -267,7 +268,7 @@ class Query(Base):
                          "10m)\n")
         self.assertEqual(self.ok("check", "--json", "e->f", "--delay", "0", *at(T0 + 20)),
                          '{"key":"e->f","item":"e->f","suffix":null,"unseen":"no",'
-                         '"verdict":"pass","reason":"passed","wait":0,"at":1700000020}\n')
+                         '"verdict":"pass","reason":"passed","wait":0,"delayed":0,"at":1700000020}\n')
         # A record from the future (the clock was stepped back) is too early.
         self.assertEqual(self.ok("check", "e->f", "--delay", "0", *at(T0)),
                          "yes (too-early: seen before; a retry passes in 20s)\n")
