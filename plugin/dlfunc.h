@@ -6,9 +6,8 @@
 // Outcome to Exim's return codes. Everything else lives here, so that it can
 // be read, and tested, as plain C++.
 //
-// Adding an entry point (for example `report`) takes a function here with the
-// same shape as greylist() and a three-line extern "C" wrapper in the shim,
-// plus its name in exports.map.
+// An entry point is a function here with the shape of greylist(), a
+// three-line extern "C" wrapper in the shim and its name in exports.map.
 //
 // Process safety: Exim dlopens the plugin once per process and never closes
 // it; Exim forks one process per SMTP connection. Per-process caches (the

@@ -90,7 +90,7 @@ int run(uschar** yield, int argc, uschar* argv[], Logic logic) noexcept {
 
 }  // namespace
 
-// The entry points. A new one (e.g. `report`) is one more function like these
+// The entry points. A new one is one more function like these
 // and its name in exports.map.
 
 // ${dlfunc{libexigrey.so}{unseen}{KEY[/SUFFIX]}{DELAY}{DB}}: "yes" = defer.

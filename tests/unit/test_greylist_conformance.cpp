@@ -307,7 +307,7 @@ TEST_CASE("Keys longer than LMDB's key limit work like any other", "[conformance
 }
 
 // Beyond Exim::Grey: what the plugin's `decide`, its log lines and
-// `exigrey report` need (issue 19).
+// `exigrey report` need.
 TEST_CASE("The pass that ends the delay says how long; later passes do not", "[conformance]") {
   Grey g;
   decide(g.store, "a/x", 600, g.clock.now());
