@@ -56,7 +56,7 @@ struct Outcome {
 
 // ${dlfunc{libexigrey.so}{unseen|seen}{KEY[/SUFFIX]}{DELAY}{DB}}: `args` are
 // the arguments after the function name (Exim passes at most 8). Follows
-// docs/plugin.md and reference/exim-grey-behaviour.md:
+// docs/plugin.md and Exim::Grey's behaviour (exigrey-acl(7), COMPATIBILITY):
 //   - 1 to 3 arguments, else a usage error; an empty KEY, an explicit empty
 //     DELAY or DB, or a DELAY that is not seconds or Exim units is a usage
 //     error, found before any store is touched;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Disk full under the outbox (issue 8, faults), through a real Exim.
+"""Disk full under the outbox, through a real Exim.
 
 The store directory is a small tmpfs. Exim's ACL calls `report` for every
 recipient. Then the rest of the tmpfs is filled: every recipient is still

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Store faults through a real Exim daemon (issue 8), and the state after
+# Store faults through a real Exim daemon, and the state after
 # recovery: a full map (recovered by `exigrey purge`, then by raising
 # map_size), a store file and a store directory the Exim user cannot write
 # (recovered by fixing the modes), and a damaged data file (truncated, meta

@@ -1,4 +1,4 @@
-// The clock jumping backwards and forwards (issue 8, faults), with the
+// The clock jumping backwards and forwards, with the
 // injected clock. The rule (docs/reliability.md, "Clock steps"):
 //   - a pass needs now - created >= delay on the stored timestamps; nothing
 //     else can tell how much real time went by;

@@ -1,4 +1,4 @@
-// Damaged store files (issue 8, faults): a data file truncated to half, to a
+// Damaged store files: a data file truncated to half, to a
 // few bytes or to nothing, meta pages or data pages overwritten with garbage,
 // a file that is not LMDB at all. Opening and reading such a file must give a
 // clear one-line StoreError naming the file, never crash the process (LMDB

@@ -1,5 +1,5 @@
 // Processes SIGKILLed at random points while 8 others write to the same
-// store (issue 8, faults). The oracle: each writer appends a line to its own
+// store. The oracle: each writer appends a line to its own
 // log only after decide() returned, so every logged key was committed and
 // must be in the store after any number of kills; each writer's pass counter
 // (a record decided with delay 0) is at least the passes it logged and never

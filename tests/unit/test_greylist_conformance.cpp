@@ -1,4 +1,5 @@
-// The conformance table of ../shared/reference/exim-grey-behaviour.md, section 8,
+// The conformance cases of the Perl module Exim::Grey's behaviour (the cases
+// exigrey-acl(7) describes under unseen and COMPATIBILITY),
 // one TEST_CASE per case, with an injected clock.
 #include <catch2/catch.hpp>
 

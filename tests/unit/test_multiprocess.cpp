@@ -1,4 +1,4 @@
-// Several OS processes hammering one store at once (must-show of issue 2).
+// Several OS processes hammering one store at once.
 #include <catch2/catch.hpp>
 
 #include <sys/wait.h>
