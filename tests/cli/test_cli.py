@@ -834,5 +834,250 @@ class Verify(Base):
         self.assertEqual(rc, 0, err)
 
 
+
+def log_time(t):
+    """An Exim main log timestamp (TZ=UTC in the tests)."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+
+
+class Report(Base):
+    NOW = T0 + 10 * DAY
+    H = 3600
+
+    def store(self):
+        now, h = self.NOW, self.H
+        answers = self.decide([
+            (T0, 600, b"old/10.0.0.1"),  # before the window
+            (now - 3 * h, 600, b"p1/192.0.2.1"), (now - 3 * h + 700, 600, b"p1/192.0.2.1"),
+            (now - 4 * h, 600, b"p2/192.0.2.2"), (now - 4 * h + 650, 600, b"p2/192.0.2.2"),
+            (now - 5 * h, 60, b"p3/192.0.2.3"), (now - 5 * h + 90, 60, b"p3/192.0.2.3"),
+            (now - 10 * h, 600, b"p4/198.51.100.4"), (now - 10 * h + 4000, 600, b"p4/198.51.100.4"),
+            (now - 20 * h, 600, b"again"), (now - 20 * h + 600, 600, b"again"),
+            (now - h, 600, b"again"),
+            (now - 5 * h, 600, b"<s@Spam.Example>:<r@l.test>/203.0.113.5"),
+            (now - 4 * h, 600, b"<t@spam.example>:<r@l.test>/2001:db8::7"),
+            (now - 6 * h, 600, b"<u@other.test>:<r@l.test>/203.0.113.99"),
+            (now - 1800, 600, b"w/203.0.113.9"),
+        ])
+        self.assertEqual(answers.count("no passed"), 6)
+
+    def report(self, *args, stdin=None):
+        return self.ok("report", "--at", str(self.NOW), *args, stdin=stdin)
+
+    def test_report_from_the_store(self):
+        self.store()
+        self.assertEqual(self.report(), f"""\
+window  2023-11-23 22:13:20 to 2023-11-24 22:13:20 (1d)
+store   {self.db}
+
+Items (of 10 in the store)
+  first seen     9  new items: greylisted
+  first passes   4  passed once, after their delay
+  passed again   1  known items passing once more
+  waiting        1  first seen in the window, not passed, under 1h ago
+  never retried  3  first seen in the window, not passed, over 1h ago
+
+Whitelist (of 4 entries in the store)
+  new            4  whitelisted in the window
+  in use         4  used in the window
+
+Delays of first passes (from the store: 4 items; 1 first seen in the window passed again and is left out)
+  <1m     0    0.0%
+  1-5m    1   25.0%  ####################
+  5-10m   0    0.0%
+  10-15m  2   50.0%  ########################################
+  15-30m  0    0.0%
+  30m-1h  0    0.0%
+  1-2h    1   25.0%  ####################
+  2-6h    0    0.0%
+  6-24h   0    0.0%
+  >=1d    0    0.0%
+  median 10m50s, p90 1h6m40s, max 1h6m40s
+
+Top client networks that never retried (store, by first suffix)
+  2  203.0.113.0/24
+  1  2001:db8::/64
+
+Top sender domains of items first seen (store)
+  2  spam.example
+  1  other.test
+""")
+        # A shorter window and retry window, no top lists, epoch times.
+        self.assertEqual(self.report("--since", "4h30m", "--retry-window", "5h", "--top", "0",
+                                     "--epoch").split("\n\nDelays")[0], f"""\
+window  {self.NOW - 16200} to {self.NOW} (4h30m)
+store   {self.db}
+
+Items (of 10 in the store)
+  first seen     4  new items: greylisted
+  first passes   2  passed once, after their delay
+  passed again   1  known items passing once more
+  waiting        2  first seen in the window, not passed, under 5h ago
+  never retried  0  first seen in the window, not passed, over 5h ago
+
+Whitelist (of 4 entries in the store)
+  new            2  whitelisted in the window
+  in use         2  used in the window""")
+        self.assertNotIn("Top", self.report("--top", "0"))
+        everything = self.report("--since", "0")
+        self.assertIn("window  everything up to 2023-11-24 22:13:20\n", everything)
+        self.assertIn("\n  first seen     10  ", everything)  # old counts now
+        self.assertIn("\n  never retried   4  ", everything)
+
+    def test_json(self):
+        self.store()
+        j = json.loads(self.report("--json", "--top", "1"))
+        hist = j.pop("histogram")
+        self.assertEqual(j, {
+            "store": self.db, "now": self.NOW, "since": self.NOW - DAY, "retry_window": 3600,
+            "items": 10, "first_seen": 9, "first_passes": 4, "passed_again": 1, "waiting": 1,
+            "never_retried": 3, "whitelist": 4, "whitelist_new": 4, "whitelist_used": 4,
+            "delays_source": "store", "delays": 4, "delays_left_out": 1,
+            "delay_median": 650, "delay_p90": 4000, "delay_max": 4000,
+            "top_never_retried_networks": [{"name": "203.0.113.0/24", "count": 2}],
+            "top_never_retried_networks_other": 0,
+            "top_sender_domains": [{"name": "spam.example", "count": 2}],
+            "top_sender_domains_other": 0,
+            "log_files": 0, "log_lines": 0, "log_lines_used": 0, "log_lines_outside": 0,
+            "log_lines_skipped": 0,
+            "decisions": {"greylisted_new": 0, "greylisted_too_early": 0,
+                          "passed_after_delay": 0, "passed_known": 0, "passed_whitelisted": 0},
+            "log_rejects": 0, "top_log_networks": [], "top_log_networks_other": 0,
+            "top_log_sender_domains": [], "top_log_sender_domains_other": 0,
+        })
+        self.assertEqual([(b["label"], b["from"], b["to"], b["count"]) for b in hist], [
+            ("<1m", 0, 60, 0), ("1-5m", 60, 300, 1), ("5-10m", 300, 600, 0),
+            ("10-15m", 600, 900, 2), ("15-30m", 900, 1800, 0), ("30m-1h", 1800, 3600, 0),
+            ("1-2h", 3600, 7200, 1), ("2-6h", 7200, 21600, 0), ("6-24h", 21600, 86400, 0),
+            (">=1d", 86400, None, 0)])
+        self.assertIsNone(json.loads(self.report("--json", "--since", "0"))["since"])
+
+    def write_log(self):
+        now, h = self.NOW, self.H
+        seen = "/var/spool/exim4/grey/seen"
+        lines = [
+            f'{log_time(now - 3 * h)} exigrey: greylisted (new, retry in 600s) '
+            f'key="<a@x.test>:<b@y.test>/192.0.2.1" db={seen}',
+            f'{log_time(now - 3 * h)} H=(client.test) [192.0.2.1] F=<a@X.test> '
+            f'temporarily rejected RCPT <b@y.test>: greylisted by exigrey',
+            f'{log_time(now - 3 * h + 300)} [4242] exigrey: greylisted (too early, retry in '
+            f'300s) key="<a@x.test>:<b@y.test>/192.0.2.1" db={seen}',
+            f'{log_time(now - 3 * h + 300)} [4242] H=client.test (client.test) [192.0.2.1]:4711 '
+            f'F=<a@x.test> temporarily rejected RCPT <b@y.test>: greylisted by exigrey',
+            f'{log_time(now - 3 * h + 700)}.123 +0000 [4243] 1rABCD-000123-EF exigrey: passed '
+            f'after 11m40s (the delay is over) key="<a@x.test>:<b@y.test>/192.0.2.1" db={seen}',
+            f'{log_time(now - 8 * h)} exigrey: passed after 2h (the delay is over) '
+            f'key="k\\"q" db={seen}',
+            f'{log_time(now - 2 * h)} exigrey: passed (known item, pass 2) key="again" db={seen}',
+            f'{log_time(now - h)} exigrey: passed (whitelisted suffix) '
+            f'key="<c@x.test>:<b@y.test>/192.0.2.1" db={seen}',
+            f'{log_time(now - 5 * h)} H=mx.spam.example (spam) [2001:db8::7]:25 F=<> '
+            f'temporarily rejected RCPT <b@y.test>: greylisted by exigrey',
+            f'{log_time(now - 5 * h)} H=[10.1.1.1] F=<v@x.test> temporarily rejected RCPT '
+            f'<b@y.test>: Could not complete sender verify',
+            f'{log_time(now - 2 * DAY)} exigrey: greylisted (new, retry in 600s) key="k" db=s',
+            f'{log_time(now - h)} exigrey: passed (mystery) key="k" db=s',
+            'exigrey: greylisted (new, retry in 600s) key="no time" db=s',
+            f'{log_time(now - h)} Completed',
+        ]
+        path = os.path.join(self.dir, "mainlog")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return path
+
+    def test_with_a_log(self):
+        self.store()
+        log = self.write_log()
+        out = self.report("--log", log)
+        self.assertTrue(out.startswith(f"""\
+window  2023-11-23 22:13:20 to 2023-11-24 22:13:20 (1d)
+store   {self.db}
+
+Decisions (log: 1 file, 14 lines read, 9 in the window, 2 not understood)
+  greylisted, new         1
+  greylisted, too early   1
+  passed after the delay  2
+  passed, known item      1
+  passed, whitelisted     1
+  rejected by Exim        3  "temporarily rejected" lines saying "greylisted"
+
+Items (of 10 in the store)
+"""), out)
+        self.assertIn("""
+Delays until the first pass (from the log: 2 passes)
+  <1m     0    0.0%
+  1-5m    0    0.0%
+  5-10m   0    0.0%
+  10-15m  1   50.0%  ########################################
+  15-30m  0    0.0%
+  30m-1h  0    0.0%
+  1-2h    0    0.0%
+  2-6h    1   50.0%  ########################################
+  6-24h   0    0.0%
+  >=1d    0    0.0%
+  median 11m40s, p90 2h, max 2h
+""", out)
+        self.assertTrue(out.endswith("""
+Top client networks greylisted (log)
+  2  192.0.2.0/24
+  1  2001:db8::/64
+
+Top sender domains greylisted (log)
+  2  x.test
+  1  <>
+"""), out)
+        with open(log, "rb") as f:
+            j = json.loads(self.report("--json", "--log", "-", stdin=f.read()))
+        self.assertEqual({k: j[k] for k in [
+            "log_files", "log_lines", "log_lines_used", "log_lines_outside", "log_lines_skipped",
+            "decisions", "log_rejects", "delays_source", "delays", "delay_median",
+            "top_log_networks", "top_log_sender_domains"]}, {
+            "log_files": 1, "log_lines": 14, "log_lines_used": 9, "log_lines_outside": 1,
+            "log_lines_skipped": 2,
+            "decisions": {"greylisted_new": 1, "greylisted_too_early": 1,
+                          "passed_after_delay": 2, "passed_known": 1, "passed_whitelisted": 1},
+            "log_rejects": 3, "delays_source": "log", "delays": 2, "delay_median": 700,
+            "top_log_networks": [{"name": "192.0.2.0/24", "count": 2},
+                                 {"name": "2001:db8::/64", "count": 1}],
+            "top_log_sender_domains": [{"name": "x.test", "count": 2},
+                                       {"name": "<>", "count": 1}]})
+        # Two logs add up; another reject text picks other lines.
+        j = json.loads(self.report("--json", "--log", log, "--log", log,
+                                   "--reject-text", "SENDER VERIFY"))
+        self.assertEqual((j["log_files"], j["log_lines"], j["log_rejects"],
+                          j["decisions"]["greylisted_new"], j["top_log_networks"]),
+                         (2, 28, 2, 2, [{"name": "10.1.1.0/24", "count": 2}]))
+
+    def test_progress(self):
+        self.store()
+        rc, out, err = self.grey("report", "--at", str(self.NOW), "--progress")
+        self.assertEqual(rc, 0)
+        self.assertTrue(out.startswith("window  "))
+        line = "exigrey report: scanned 14 entries..."
+        self.assertEqual(err, "\r" + line + "\r" + " " * len(line) + "\r")
+
+    def test_errors(self):
+        self.store()
+        missing = os.path.join(self.dir, "no-such-log")
+        self.assertEqual(self.fails(3, "report", "--log", missing),
+                         f"exigrey: cannot open log {missing}: No such file or directory\n")
+        self.assertEqual(self.fails(3, "report", "--log", self.dir),
+                         f"exigrey: cannot read log {self.dir}: it is a directory (give Exim's "
+                         f"main log file)\n")
+        self.assertEqual(self.fails(2, "report", "--since", "1x"),
+                         'exigrey: invalid age "1x" (use seconds or Exim units such as 10m, '
+                         '1h30m)\n')
+        self.assertEqual(self.fails(2, "report", "--since", "-1d"),
+                         'exigrey: invalid age "-1d" (use seconds or Exim units such as 10m, '
+                         '1h30m)\n')
+        self.assertEqual(self.fails(2, "report", "--retry-window", "-5"),
+                         'exigrey: --retry-window "-5": an age cannot be negative\n')
+        self.assertEqual(self.fails(2, "report", "--top", "1001"),
+                         'exigrey: --top "1001": expected a number from 0 to 1000\n')
+        self.assertEqual(self.fails(2, "report", "--at", "soon"),
+                         'exigrey: --at "soon": expected Unix seconds\n')
+        self.assertIn("does not exist", self.fails(1, "--db", "other", "report"))
+
+
 if __name__ == "__main__":
     unittest.main()

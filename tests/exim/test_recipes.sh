@@ -210,6 +210,19 @@ expect_match "decision log: the pass says how long the mail waited" \
 expect_match "decision log: Exim logged the defer with the reason" \
   'temporarily rejected RCPT <r1@y\.test>: greylisted by exigrey \(new\)' "$(cat "$T/log/mainlog")"
 
+# exigrey report reads back what Exim logged for the header recipe's messages
+# (the -bh sessions of the other recipes write no main log).
+report=$("$EXIGREY_CLI" --db "$T/spool/grey/seen" report --since 1h --log "$T/log/mainlog" --json)
+expect "report: decisions from the main log (new, too early, after delay, known, whitelisted)" \
+  "2 0 1 0 2" \
+  "$(python3 -c 'import json,sys; d=json.load(sys.stdin)["decisions"]; print(*(d[k] for k in ("greylisted_new","greylisted_too_early","passed_after_delay","passed_known","passed_whitelisted")))' <<<"$report")"
+expect "report: Exim's two greylisting defers, by sender domain and client network" \
+  "2 x.test:2 10.11.0.0/24:2" \
+  "$(python3 -c 'import json,sys; j=json.load(sys.stdin); f=lambda l: ",".join("%s:%d" % (e["name"], e["count"]) for e in l); print(j["log_rejects"], f(j["top_log_sender_domains"]), f(j["top_log_networks"]))' <<<"$report")"
+expect "report: the delay comes from the log, the header's figure" \
+  "log 1 $waited" \
+  "$(python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["delays_source"], j["delays"], j["delay_max"])' <<<"$report")"
+
 # learn mode: the client that retried is whitelisted; enforce defers only strangers.
 expect "learn mode: the retry after the delay is accepted (and whitelists the client)" \
   "250 Accepted" "$(rcpt learn-mode 10.12.0.1 la@x.test lb@y.test -- EXIGREY_MODE=learn)"

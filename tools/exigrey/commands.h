@@ -30,6 +30,8 @@ void add_purge_command(CLI::App& app, Commands& commands);
 void add_info_commands(CLI::App& app, Commands& commands);
 // dump, load (cmd_dump.cpp)
 void add_dump_commands(CLI::App& app, Commands& commands);
+// report (cmd_report.cpp)
+void add_report_command(CLI::App& app, Commands& commands);
 // verify (cmd_verify.cpp)
 void add_verify_command(CLI::App& app, Commands& commands);
 // flush, recover (cmd_durability.cpp)

@@ -78,6 +78,7 @@ int run(int argc, char** argv) {
   add_edit_commands(app, commands);
   add_purge_command(app, commands);
   add_info_commands(app, commands);
+  add_report_command(app, commands);
   add_dump_commands(app, commands);
   add_verify_command(app, commands);
   add_durability_commands(app, commands);
