@@ -420,21 +420,12 @@ Outcome suffix_function(SuffixFunction fn, std::span<const std::string_view> arg
         name, args.size(), name));
   }
   const std::string_view suffix = args[0];
-  if (suffix.empty()) {
-    return failure(fmt::format(
-        "exigrey: {}: empty SUFFIX: give what a KEY's suffix holds, e.g. $sender_address or "
-        "$sender_host_address",
-        name));
-  }
-  if (suffix.size() > kMaxNameBytes) {
-    return failure(fmt::format("exigrey: {}: SUFFIX of {} bytes is longer than the limit of {}",
-                               name, suffix.size(), kMaxNameBytes));
-  }
   const std::string_view db = args.size() >= 2 ? args[1] : kDefaultDbName;
-  if (db.empty()) return failure(empty_db_error(name));
-
   bool fail_open = false;
   try {
+    // Arguments first: a bad SUFFIX or DB must fail before any store is touched.
+    check_suffix(suffix, name);
+    if (db.empty()) return failure(empty_db_error(name));
     ProcessState& state = ProcessState::get();
     std::lock_guard lock(state.mu);
     const Config& cfg = state.settings(host);

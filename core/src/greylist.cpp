@@ -87,20 +87,21 @@ std::string_view to_string(WhitelistChange change) noexcept {
   return "?";
 }
 
-namespace {
-
-void check_suffix(std::string_view suffix) {
-  if (suffix.empty()) throw UsageError("exigrey: empty SUFFIX: give the text to whitelist");
+void check_suffix(std::string_view suffix, std::string_view who) {
+  if (suffix.empty()) {
+    throw UsageError(fmt::format(
+        "exigrey: {}: empty SUFFIX: give what a KEY's suffix holds, e.g. $sender_address or "
+        "$sender_host_address",
+        who));
+  }
   if (suffix.size() > kMaxNameBytes) {
-    throw UsageError(fmt::format("exigrey: SUFFIX of {} bytes is longer than the limit of {}",
-                                 suffix.size(), kMaxNameBytes));
+    throw UsageError(fmt::format("exigrey: {}: SUFFIX of {} bytes is longer than the limit of {}",
+                                 who, suffix.size(), kMaxNameBytes));
   }
 }
 
-}  // namespace
-
 WhitelistChange whitelist_suffix(const Store& store, std::string_view suffix, UnixTime now) {
-  check_suffix(suffix);
+  check_suffix(suffix, "whitelist");
   {
     ReadTxn txn = store.read();
     if (auto w = txn.whitelisted(suffix); w && !needs_refresh(*w, now)) {
@@ -116,7 +117,7 @@ WhitelistChange whitelist_suffix(const Store& store, std::string_view suffix, Un
 }
 
 bool whitelisted_suffix(const Store& store, std::string_view suffix, UnixTime now) {
-  check_suffix(suffix);
+  check_suffix(suffix, "whitelisted");
   {
     ReadTxn txn = store.read();
     const auto w = txn.whitelisted(suffix);

@@ -147,16 +147,7 @@ Decision would_decide(Context& ctx, std::string_view key, std::int64_t delay, Un
 
 int run_check(Context& ctx, const CheckArgs& a) {
   const std::int64_t delay = parse_duration(a.delay, "delay");
-  UnixTime now = ctx.now();
-  if (a.at) {
-    try {
-      std::size_t used = 0;
-      now = std::stoll(*a.at, &used);
-      if (used != a.at->size()) throw std::invalid_argument("trailing");
-    } catch (const std::exception&) {
-      throw UsageError(fmt::format("exigrey: --at {:?}: expected Unix seconds", *a.at));
-    }
-  }
+  const UnixTime now = parse_at(a.at, ctx.now());
   const Decision d = would_decide(ctx, a.key, delay, now);
   const KeyParts parts = split_key(a.key);
   Output& out = ctx.out;

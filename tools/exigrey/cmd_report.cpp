@@ -81,17 +81,6 @@ std::size_t parse_top(const std::string& text) {
   return n;
 }
 
-UnixTime parse_at(const std::optional<std::string>& at, UnixTime now) {
-  if (!at) return now;
-  try {
-    std::size_t used = 0;
-    const UnixTime t = std::stoll(*at, &used);
-    if (used == at->size()) return t;
-  } catch (const std::exception&) {
-  }
-  throw UsageError(fmt::format("exigrey: --at {:?}: expected Unix seconds", *at));
-}
-
 // A log file, opened before the store is walked so that a typo fails at once.
 struct LogInput {
   std::string name;

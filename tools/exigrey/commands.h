@@ -54,5 +54,8 @@ void add_age_filters(CLI::App* command, const std::shared_ptr<ListArgs>& args);
 // Shared option helpers.
 // Parses an age ("30d", "1h30m", seconds) for `option`; throws UsageError.
 std::int64_t parse_age(const std::string& text, std::string_view option);
+// `--at TIME` (Unix seconds) of check and report: `now` when not given;
+// throws UsageError.
+UnixTime parse_at(const std::optional<std::string>& at, UnixTime now);
 
 }  // namespace exigrey::cli

@@ -109,6 +109,17 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
+UnixTime parse_at(const std::optional<std::string>& at, UnixTime now) {
+  if (!at) return now;
+  try {
+    std::size_t used = 0;
+    const UnixTime t = std::stoll(*at, &used);
+    if (used == at->size()) return t;
+  } catch (const std::exception&) {
+  }
+  throw UsageError(fmt::format("exigrey: --at {:?}: expected Unix seconds", *at));
+}
+
 std::int64_t parse_age(const std::string& text, std::string_view option) {
   const std::int64_t age = parse_duration(text, "age");
   if (age < 0) {

@@ -79,9 +79,13 @@ enum class WhitelistChange {
 };
 std::string_view to_string(WhitelistChange change) noexcept;
 
+// The rules for a SUFFIX given on its own: not empty, at most
+// kMaxNameBytes. Throws UsageError naming `who` (the ACL function).
+void check_suffix(std::string_view suffix, std::string_view who);
+
 // Whitelists `suffix` (the ACL's `whitelist` function): adds the entry, or
 // refreshes its last use as a decision would. Only kAdded and kRefreshed
-// write. An empty suffix, or one over kMaxNameBytes, is a UsageError.
+// write. A suffix check_suffix() refuses is a UsageError.
 WhitelistChange whitelist_suffix(const Store& store, std::string_view suffix, UnixTime now);
 
 // Whether `suffix` is whitelisted (the ACL's `whitelisted` function); a hit
