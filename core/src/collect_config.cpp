@@ -12,6 +12,7 @@
 
 #include "exigrey/duration.h"
 #include "exigrey/error.h"
+#include "exigrey/fd.h"
 #include "exigrey/plain_line.h"
 #include "settings_text.h"
 
@@ -690,27 +691,17 @@ CollectConfig parse_collect_config(std::string_view text, std::string_view origi
 }
 
 std::string read_collect_config_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
     throw UsageError(fmt::format("exigrey-collect: cannot read settings file {}: {}", path,
                                  std::strerror(errno)));
   }
   std::string text;
-  std::array<char, 4096> buf;
-  for (;;) {
-    const ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      throw UsageError(fmt::format("exigrey-collect: cannot read settings file {}: {}", path,
-                                   std::strerror(err)));
-    }
-    if (n == 0) break;
-    text.append(buf.data(), static_cast<std::size_t>(n));
-    if (text.size() > kMaxCollectConfigBytes) break;  // parse_collect_config reports it
+  // Beyond the limit parse_collect_config reports it.
+  if (const int err = read_all(fd.get(), kMaxCollectConfigBytes, &text); err != 0) {
+    throw UsageError(fmt::format("exigrey-collect: cannot read settings file {}: {}", path,
+                                 std::strerror(err)));
   }
-  ::close(fd);
   return text;
 }
 

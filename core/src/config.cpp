@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "exigrey/error.h"
+#include "exigrey/fd.h"
 #include "settings_text.h"
 
 namespace exigrey {
@@ -154,8 +155,8 @@ Config parse_config(std::string_view text, std::string_view origin) {
 }
 
 Config load_config(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
     const int err = errno;
     if (err == ENOENT) return Config{};  // no file: every setting has its default
     throw UsageError(
@@ -164,21 +165,11 @@ Config load_config(const std::string& path) {
                     path, std::strerror(err)));
   }
   std::string text;
-  std::array<char, 4096> buf;
-  for (;;) {
-    const ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      throw UsageError(
-          fmt::format("exigrey: cannot read settings file {}: {}", path, std::strerror(err)));
-    }
-    if (n == 0) break;
-    text.append(buf.data(), static_cast<std::size_t>(n));
-    if (text.size() > kMaxConfigBytes) break;  // parse_config reports it
+  // Beyond the limit parse_config reports it.
+  if (const int err = read_all(fd.get(), kMaxConfigBytes, &text); err != 0) {
+    throw UsageError(
+        fmt::format("exigrey: cannot read settings file {}: {}", path, std::strerror(err)));
   }
-  ::close(fd);
   return parse_config(text, path);
 }
 

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "exigrey/error.h"
+#include "exigrey/fd.h"
 #include "exigrey/ip_network.h"
 #include "exigrey/listing_index.h"
 
@@ -38,21 +39,6 @@ bool matches(ZoneFileKind kind, SubjectKind s) {
   throw Error(ErrorKind::kStore,
               fmt::format("exigrey: cannot {} {}: {}", what, path, std::strerror(err)));
 }
-
-class Fd {
- public:
-  explicit Fd(int fd) noexcept : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const noexcept { return fd_; }
-  int release() noexcept { return std::exchange(fd_, -1); }
-
- private:
-  int fd_;
-};
 
 void check_dns_name(std::string_view setting, const std::string& name) {
   try {
@@ -378,8 +364,7 @@ void write_file_atomically(const std::string& dir, const std::string& name,
     ::unlink(tmp.c_str());
     io_fail("sync", tmp, err);
   }
-  if (::close(fd.release()) != 0) {
-    const int err = errno;
+  if (const int err = fd.close(); err != 0) {
     ::unlink(tmp.c_str());
     io_fail("close", tmp, err);
   }

@@ -10,27 +10,9 @@
 #include <fmt/format.h>
 
 #include "exigrey/error.h"
+#include "exigrey/fd.h"
 
 namespace exigrey {
-namespace {
-
-// Closes the descriptor whatever happens.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-}  // namespace
-
 std::string read_secret_file(const std::string& path, std::string_view what,
                              std::size_t max_bytes) {
   const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -49,18 +31,11 @@ std::string read_secret_file(const std::string& path, std::string_view what,
     throw UsageError(fmt::format("{} {} is larger than {} bytes", what, path, max_bytes));
   }
   std::string text;
-  char buf[8192];
-  for (;;) {
-    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      throw UsageError(fmt::format("cannot read {} {}: {}", what, path, std::strerror(errno)));
-    }
-    if (n == 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
-    if (text.size() > max_bytes) {
-      throw UsageError(fmt::format("{} {} is larger than {} bytes", what, path, max_bytes));
-    }
+  if (const int err = read_all(fd.get(), max_bytes, &text); err != 0) {
+    throw UsageError(fmt::format("cannot read {} {}: {}", what, path, std::strerror(err)));
+  }
+  if (text.size() > max_bytes) {
+    throw UsageError(fmt::format("{} {} is larger than {} bytes", what, path, max_bytes));
   }
   return text;
 }

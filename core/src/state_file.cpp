@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "exigrey/error.h"
+#include "exigrey/fd.h"
 #include "raw_store.h"
 
 namespace exigrey::detail {
@@ -117,15 +118,13 @@ void sync_dir(const std::string& path) {
   const std::string dir = slash == std::string::npos ? std::string(".")
                           : slash == 0               ? std::string("/")
                                                      : path.substr(0, slash);
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0 || ::fsync(fd) != 0) {
+  const Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid() || ::fsync(fd.get()) != 0) {
     const int err = errno;
-    if (fd >= 0) ::close(fd);
     throw StoreError(ErrorKind::kStore,
                      fmt::format("exigrey: cannot sync directory {}: {}", dir, std::strerror(err)),
                      err);
   }
-  ::close(fd);
 }
 
 void adopt_dir_owner(const std::string& path) noexcept {
@@ -142,18 +141,11 @@ void adopt_dir_owner(const std::string& path) noexcept {
 }
 
 std::string read_boot_id(const std::string& file) {
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  char buf[128];
-  ssize_t n = -1;
-  int err = 0;
-  if (fd >= 0) {
-    n = ::read(fd, buf, sizeof buf);
-    err = errno;
-    ::close(fd);
-  } else {
-    err = errno;
-  }
-  std::string_view id = n > 0 ? std::string_view(buf, static_cast<std::size_t>(n)) : "";
+  const Fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  std::string text;
+  const int err = fd.valid() ? read_all(fd.get(), kMaxBootIdBytes + 2, &text) : errno;
+  const ssize_t n = err != 0 ? -1 : static_cast<ssize_t>(text.size());
+  std::string_view id = text;
   while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.remove_suffix(1);
   if (n < 0 || id.empty() || id.size() > kMaxBootIdBytes || !printable(id)) {
     throw StoreError(ErrorKind::kStore,
@@ -169,11 +161,11 @@ StateFile::StateFile(std::string path, bool writable, bool create) : path_(std::
   const int cloexec = O_CLOEXEC;
   int denied = 0;
   if (writable) {
-    fd_ = ::open(path_.c_str(), O_RDWR | cloexec | (create ? O_CREAT : 0), 0660);
-    if (fd_ >= 0) {
+    fd_.reset(::open(path_.c_str(), O_RDWR | cloexec | (create ? O_CREAT : 0), 0660));
+    if (fd_.valid()) {
       writable_ = true;
       if (create) {
-        ::fchmod(fd_, 0660);  // whatever the umask, as the stores
+        ::fchmod(fd_.get(), 0660);  // whatever the umask, as the stores
         adopt_dir_owner(path_);
       }
       return;
@@ -181,20 +173,18 @@ StateFile::StateFile(std::string path, bool writable, bool create) : path_(std::
     if (errno != EACCES && errno != EROFS && errno != EPERM) fail(path_, "open", errno);
     denied = errno;
   }
-  fd_ = ::open(path_.c_str(), O_RDONLY | cloexec);
+  fd_.reset(::open(path_.c_str(), O_RDONLY | cloexec));
   // Missing because it could not be created: say why it could not.
-  if (fd_ < 0) fail(path_, "open", errno == ENOENT && denied != 0 ? denied : errno);
+  if (!fd_.valid()) fail(path_, "open", errno == ENOENT && denied != 0 ? denied : errno);
 }
 
-StateFile::~StateFile() {
-  if (fd_ >= 0) ::close(fd_);
-}
+StateFile::~StateFile() = default;
 
 bool StateFile::lock(int op, std::chrono::milliseconds wait) {
   const auto deadline = std::chrono::steady_clock::now() + wait;
   auto pause = std::chrono::milliseconds(1);
   for (;;) {
-    if (::flock(fd_, op | LOCK_NB) == 0) return true;
+    if (::flock(fd_.get(), op | LOCK_NB) == 0) return true;
     if (errno == EINTR) continue;
     if (errno != EWOULDBLOCK) fail(path_, "lock", errno);
     if (std::chrono::steady_clock::now() >= deadline) return false;
@@ -205,13 +195,13 @@ bool StateFile::lock(int op, std::chrono::milliseconds wait) {
 
 bool StateFile::lock_shared(std::chrono::milliseconds wait) { return lock(LOCK_SH, wait); }
 bool StateFile::lock_exclusive(std::chrono::milliseconds wait) { return lock(LOCK_EX, wait); }
-void StateFile::unlock() noexcept { ::flock(fd_, LOCK_UN); }
+void StateFile::unlock() noexcept { ::flock(fd_.get(), LOCK_UN); }
 
 StateFile::Read StateFile::read(StateRecord& out) const {
   char buf[kStateRecordBytes + 1];
   ssize_t n;
   do {
-    n = ::pread(fd_, buf, sizeof buf, 0);
+    n = ::pread(fd_.get(), buf, sizeof buf, 0);
   } while (n < 0 && errno == EINTR);
   if (n < 0) fail(path_, "read", errno);
   if (n == 0) return Read::kEmpty;
@@ -225,10 +215,10 @@ void StateFile::write(const StateRecord& r, bool sync) {
   const std::string bytes = encode_state(r);
   ssize_t n;
   do {
-    n = ::pwrite(fd_, bytes.data(), bytes.size(), 0);
+    n = ::pwrite(fd_.get(), bytes.data(), bytes.size(), 0);
   } while (n < 0 && errno == EINTR);
   if (n != static_cast<ssize_t>(bytes.size())) fail(path_, "write", n < 0 ? errno : EIO);
-  if (sync && ::fdatasync(fd_) != 0) fail(path_, "sync", errno);
+  if (sync && ::fdatasync(fd_.get()) != 0) fail(path_, "sync", errno);
 }
 
 }  // namespace exigrey::detail

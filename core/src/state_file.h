@@ -12,6 +12,7 @@
 #include <string>
 
 #include "exigrey/clock.h"
+#include "exigrey/fd.h"
 #include "exigrey/store_options.h"
 
 namespace exigrey::detail {
@@ -77,7 +78,7 @@ class StateFile {
   StateFile& operator=(const StateFile&) = delete;
 
   const std::string& path() const noexcept { return path_; }
-  int fd() const noexcept { return fd_; }
+  int fd() const noexcept { return fd_.get(); }
   bool writable() const noexcept { return writable_; }
 
   // flock: shared or exclusive, waiting at most `wait` (0: only try). A
@@ -94,7 +95,7 @@ class StateFile {
  private:
   bool lock(int op, std::chrono::milliseconds wait);
   std::string path_;
-  int fd_ = -1;
+  Fd fd_;
   bool writable_ = false;
 };
 

@@ -62,10 +62,7 @@ DnsClient::DnsClient(Endpoint server, dns::TsigKey key, std::chrono::millisecond
 
 DnsClient::~DnsClient() { close(); }
 
-void DnsClient::close() noexcept {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-}
+void DnsClient::close() noexcept { fd_.reset(); }
 
 std::uint16_t DnsClient::next_id() { return ++id_; }
 
@@ -75,37 +72,37 @@ void DnsClient::fail(const std::string& what, const std::string& why, int rcode)
 }
 
 void DnsClient::connect() {
-  if (fd_ >= 0) return;
+  if (fd_.valid()) return;
   sockaddr_storage ss{};
   const socklen_t len = to_sockaddr(server_, ss);
-  fd_ = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd_ < 0) fail("connect", std::strerror(errno));
-  if (::connect(fd_, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+  fd_.reset(::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd_.valid()) fail("connect", std::strerror(errno));
+  if (::connect(fd_.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) {
     if (errno != EINPROGRESS) fail("connect", std::strerror(errno));
-    pollfd p{fd_, POLLOUT, 0};
+    pollfd p{fd_.get(), POLLOUT, 0};
     const int r = ::poll(&p, 1, static_cast<int>(timeout_.count()));
     if (r == 0) fail("connect", fmt::format("timed out after {} ms", timeout_.count()));
     int err = 0;
     socklen_t elen = sizeof(err);
-    ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &elen);
+    ::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &elen);
     if (r < 0 || err != 0) fail("connect", std::strerror(r < 0 ? errno : err));
   }
   const int one = 1;
-  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  ::setsockopt(fd_.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 void DnsClient::send(std::string_view wire, const std::string& what) {
   const std::string frame = dns::tcp_frame(wire);
   std::size_t done = 0;
   while (done < frame.size()) {
-    const ssize_t n = ::send(fd_, frame.data() + done, frame.size() - done, MSG_NOSIGNAL);
+    const ssize_t n = ::send(fd_.get(), frame.data() + done, frame.size() - done, MSG_NOSIGNAL);
     if (n > 0) {
       done += static_cast<std::size_t>(n);
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      pollfd p{fd_, POLLOUT, 0};
+      pollfd p{fd_.get(), POLLOUT, 0};
       const int r = ::poll(&p, 1, static_cast<int>(timeout_.count()));
       if (r == 0) fail(what, fmt::format("sending timed out after {} ms", timeout_.count()));
       if (r < 0 && errno != EINTR) fail(what, std::strerror(errno));
@@ -120,7 +117,7 @@ std::string DnsClient::receive(const std::string& what) {
     std::string buf(n, '\0');
     std::size_t done = 0;
     while (done < n) {
-      const ssize_t r = ::recv(fd_, buf.data() + done, n - done, 0);
+      const ssize_t r = ::recv(fd_.get(), buf.data() + done, n - done, 0);
       if (r > 0) {
         done += static_cast<std::size_t>(r);
         continue;
@@ -128,7 +125,7 @@ std::string DnsClient::receive(const std::string& what) {
       if (r == 0) fail(what, "the server closed the connection");
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) fail(what, std::strerror(errno));
-      pollfd p{fd_, POLLIN, 0};
+      pollfd p{fd_.get(), POLLIN, 0};
       const int pr = ::poll(&p, 1, static_cast<int>(timeout_.count()));
       if (pr == 0) fail(what, fmt::format("no answer within {} ms", timeout_.count()));
       if (pr < 0 && errno != EINTR) fail(what, std::strerror(errno));
@@ -280,11 +277,10 @@ bool send_notify(const Endpoint& to, const std::string& zone, std::uint16_t id) 
   wire[2] = static_cast<char>(wire[2] | 0x04);  // AA, as RFC 1996 asks
   sockaddr_storage ss{};
   const socklen_t len = to_sockaddr(to, ss);
-  const int fd = ::socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return false;
+  const Fd fd(::socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd.valid()) return false;
   const ssize_t n =
-      ::sendto(fd, wire.data(), wire.size(), 0, reinterpret_cast<sockaddr*>(&ss), len);
-  ::close(fd);
+      ::sendto(fd.get(), wire.data(), wire.size(), 0, reinterpret_cast<sockaddr*>(&ss), len);
   return n == static_cast<ssize_t>(wire.size());
 }
 

@@ -26,6 +26,7 @@
 
 #include "exigrey/collect_config.h"
 #include "exigrey/dns_wire.h"
+#include "exigrey/fd.h"
 #include "exigrey/tsig.h"
 
 namespace exigrey::collect {
@@ -82,7 +83,7 @@ class DnsClient {
   Endpoint server_;
   dns::TsigKey key_;
   std::chrono::milliseconds timeout_;
-  int fd_ = -1;
+  Fd fd_;
   std::uint16_t id_;
 };
 

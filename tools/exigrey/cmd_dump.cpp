@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "exigrey/dump.h"
 #include "exigrey/error.h"
+#include "exigrey/fd.h"
 
 namespace exigrey::cli {
 namespace {
@@ -32,23 +33,18 @@ class InputFile {
  public:
   explicit InputFile(const std::string& name) {
     if (name == "-") return;
-    fd_ = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) {
+    owned_.reset(::open(name.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!owned_.valid()) {
       const int err = errno;
       if (err == ENOENT) throw NotFound(fmt::format("exigrey: {} does not exist", name));
       throw Error(ErrorKind::kStore,
                   fmt::format("exigrey: cannot open {}: {}", name, std::strerror(err)));
     }
   }
-  ~InputFile() {
-    if (fd_ != STDIN_FILENO) ::close(fd_);
-  }
-  InputFile(const InputFile&) = delete;
-  InputFile& operator=(const InputFile&) = delete;
-  int fd() const { return fd_; }
+  int fd() const { return owned_.valid() ? owned_.get() : STDIN_FILENO; }
 
  private:
-  int fd_ = STDIN_FILENO;
+  Fd owned_;
 };
 
 constexpr std::uint64_t kMaxWarnings = 5;

@@ -17,6 +17,7 @@
 
 #include "commands.h"
 #include "exigrey/error.h"
+#include "exigrey/fd.h"
 #include "exigrey/verify.h"
 
 namespace exigrey::cli {
@@ -112,24 +113,23 @@ ChildResult run_child(const Store& store) {
   if (::pipe(fds) != 0) {
     throw Error(ErrorKind::kStore, fmt::format("exigrey: verify: pipe: {}", std::strerror(errno)));
   }
+  Fd from_child(fds[0]);
+  Fd to_parent(fds[1]);
   std::fflush(nullptr);  // nothing buffered may be written twice
   const pid_t pid = ::fork();
   if (pid < 0) {
-    const int err = errno;
-    ::close(fds[0]);
-    ::close(fds[1]);
-    throw Error(ErrorKind::kStore, fmt::format("exigrey: verify: fork: {}", std::strerror(err)));
+    throw Error(ErrorKind::kStore, fmt::format("exigrey: verify: fork: {}", std::strerror(errno)));
   }
   if (pid == 0) {
-    ::close(fds[0]);
-    child(store, fds[1]);
+    from_child.reset();
+    child(store, to_parent.release());
   }
-  ::close(fds[1]);
+  to_parent.reset();  // the child's copy is the only writer: its end is our EOF
   ChildResult result;
   std::string buf;
   char chunk[4096];
   for (;;) {
-    const ssize_t n = ::read(fds[0], chunk, sizeof chunk);
+    const ssize_t n = ::read(from_child.get(), chunk, sizeof chunk);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     buf.append(chunk, static_cast<std::size_t>(n));
@@ -137,7 +137,7 @@ ChildResult run_child(const Store& store) {
       parse_line(std::string_view(buf).substr(0, nl), result);
     }
   }
-  ::close(fds[0]);
+  from_child.reset();
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }

@@ -15,6 +15,8 @@
 #include <filesystem>
 #include <vector>
 
+#include "exigrey/fd.h"
+
 extern char** environ;
 
 namespace exigrey::cli {
@@ -63,9 +65,11 @@ std::optional<std::string> exim_spool_directory(std::string* why) {
     *why = fmt::format("pipe: {}", std::strerror(errno));
     return std::nullopt;
   }
+  Fd from_exim(fds[0]);
+  Fd to_us(fds[1]);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, to_us.get(), STDOUT_FILENO);
   posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   std::string arg0 = *exim;
@@ -74,21 +78,14 @@ std::optional<std::string> exim_spool_directory(std::string* why) {
   pid_t pid = 0;
   const int rc = posix_spawn(&pid, exim->c_str(), &actions, nullptr, argv, environ);
   posix_spawn_file_actions_destroy(&actions);
-  ::close(fds[1]);
+  to_us.reset();  // only Exim writes now: its exit ends our read
   if (rc != 0) {
-    ::close(fds[0]);
     *why = fmt::format("cannot run {}: {}", *exim, std::strerror(rc));
     return std::nullopt;
   }
   std::string text;
-  char buf[512];
-  for (;;) {
-    const ssize_t n = ::read(fds[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    if (text.size() < 4096) text.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fds[0]);
+  (void)read_all(from_exim.get(), 4096, &text);  // what Exim said is checked below
+  from_exim.reset();  // more output than that ends Exim with SIGPIPE, not a hang
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
