@@ -164,19 +164,19 @@ expect("list --banned", ["11.22.33.99"],
 admin("unban", "11.22.33.99", "--reason", "mistake")
 listed_within("11.22.33.99", "NXDOMAIN")
 
-# ---- bad arguments: one line, exit 1, nothing changed ---------------------------------
-for what, args, needle in [
+# ---- bad arguments: one line, exit 2 (usage) or 1 (not found), nothing changed -------
+for what, args, needle, status in [
         ("a reserved address cannot be banned", ["ban", "192.0.2.1", "--for", "1h", "--reason", "x"],
-         "reserved"),
-        ("a bad subject", ["lookup", "not an address!"], "invalid"),
-        ("a bad duration", ["ban", "11.22.33.98", "--for", "soon", "--reason", "x"], "--for"),
+         "reserved", 2),
+        ("a bad subject", ["lookup", "not an address!"], "invalid", 2),
+        ("a bad duration", ["ban", "11.22.33.98", "--for", "soon", "--reason", "x"], "--for", 2),
         ("a reason with a control byte", ["delist", "11.22.33.98", "--reason", "a\x01b"],
-         "control byte"),
+         "control byte", 2),
         ("unban of a subject that is not banned", ["unban", "11.22.33.98", "--reason", "x"],
-         "not banned")]:
+         "not banned", 1)]:
     r = admin(*args)
-    check(f"{what}: exit 1 and one line naming it",
-          r.returncode == 1 and r.stderr.count("\n") == 1 and needle in r.stderr,
+    check(f"{what}: exit {status} and one line naming it",
+          r.returncode == status and r.stderr.count("\n") == 1 and needle in r.stderr,
           f"rc={r.returncode} {r.stderr!r}")
 r = admin("ban", "11.22.33.98", "--reason", "no duration")
 check("ban without --for is refused", r.returncode != 0 and "--for" in r.stderr, r.stderr)

@@ -43,7 +43,7 @@ c = SignedCollector(root, keys, "--tls-cert", crt, "--tls-key", key).start()
 fill(grey, 10, 0)
 
 r = run_once(forwarder(root, grey, [c], "--tls-ca", other_ca))
-expect("a collector certificate from another CA is refused (exit 1)", 1, r.returncode)
+expect("a collector certificate from another CA is refused (exit 3)", 3, r.returncode)
 check("and the forwarder says why", "certificate verify failed" in r.stderr, r.stderr[-300:])
 expect("nothing left the outbox", 10, pending(grey))
 

@@ -6,6 +6,7 @@
 
 #include "exigrey/duration.h"
 #include "exigrey/error.h"
+#include "exigrey/exit_status.h"
 #include "exigrey/rbldnsd_zone.h"
 #include "exigrey/reputation_lookup.h"
 #include "web_page.h"
@@ -241,7 +242,7 @@ int run_admin(const CollectConfig& cfg, const AdminCommand& cmd, std::FILE* out)
     done = "banned";
   } else if (cmd.name == "unban") {
     if (!unban(store, cfg.policy, subject, cmd.reason, now)) {
-      throw UsageError(fmt::format("exigrey-collect: {} is not banned", subject.text));
+      throw NotFound(fmt::format("exigrey-collect: {} is not banned", subject.text));
     }
     done = "unbanned";
   } else if (cmd.name == "delist") {

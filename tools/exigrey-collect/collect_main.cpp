@@ -15,6 +15,7 @@
 #include "dump.h"
 #include "exigrey/collect_config.h"
 #include "exigrey/error.h"
+#include "exigrey/exit_status.h"
 #include "exigrey/reputation.h"
 #include "exigrey/reputation_policy.h"
 #include "settings.h"
@@ -48,9 +49,7 @@ CollectConfig running_settings(const CollectConfig& cfg, bool write) {
   return parse_collect_config(*text, "the settings stored by the running collector");
 }
 
-}  // namespace
-
-int collect_main(int argc, char** argv) {
+int run(int argc, char** argv) {
   CLI::App app{
       "exigrey-collect: aggregates black/white reports from Exim servers and publishes them "
       "as rbldnsd data files. See exigrey-collect(8)."};
@@ -103,7 +102,8 @@ int collect_main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    const int rc = app.exit(e);  // --help and --version are ParseErrors too
+    return rc == 0 ? kExitOk : kExitUsage;
   }
   try {
     for (const auto& [key, opt] : options) {
@@ -129,15 +129,19 @@ int collect_main(int argc, char** argv) {
     check_collect_config(cfg);
     if (check) {
       std::fputs(describe_collect_config(cfg).c_str(), stdout);
-      return 0;
+      return kExitOk;
     }
     return run_collector(cmd, std::move(cfg));
-  } catch (const Error& e) {
-    print_error(e.what());
   } catch (const std::exception& e) {
     print_error(e.what());
+    return exit_status_of(e);
   }
-  return 1;
+}
+
+}  // namespace
+
+int collect_main(int argc, char** argv) {
+  return run_program([&] { return run(argc, argv); }, print_error);
 }
 
 }  // namespace exigrey::collect

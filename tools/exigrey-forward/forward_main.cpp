@@ -18,6 +18,7 @@
 #include "exigrey/batch.h"
 #include "exigrey/duration.h"
 #include "exigrey/error.h"
+#include "exigrey/exit_status.h"
 #include "exigrey/paths.h"
 #include "exigrey/peers_file.h"
 #include "exigrey/secret_file.h"
@@ -118,7 +119,7 @@ int run(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
+    return rc == 0 ? kExitOk : kExitUsage;
   }
 
   std::optional<daemon::Endpoint> metrics_at;
@@ -159,7 +160,7 @@ int run(int argc, char** argv) {
     }
   } catch (const std::exception& e) {
     daemon::log_startup_error("exigrey-forward", e.what());
-    return 2;
+    return exit_status_of(e);
   }
 
   struct sigaction sa{};
@@ -179,7 +180,7 @@ int run(int argc, char** argv) {
     } catch (const std::exception& e) {
       daemon::log_startup_error("exigrey-forward", fmt::format("--metrics {}: {}",
                                                                metrics_at->to_string(), e.what()));
-      return 2;
+      return kExitFailure;
     }
     metrics_thread = std::thread([&metrics_io] { metrics_io.run(); });
   }
@@ -191,12 +192,12 @@ int run(int argc, char** argv) {
     LOG_INFO("sharing the greylisting of {} with {} peer(s) as {}", o.dir,
              o.peers->peers.size() - 1, o.peers->self);
   }
-  int rc = 0;
+  int rc = kExitOk;
   try {
     rc = run_forwarder(o, registry, g_stop);
   } catch (const std::exception& e) {
     LOG_ERROR("{}", e.what());
-    rc = 1;
+    rc = exit_status_of(e);
   }
   if (metrics_at) {
     metrics_io.stop();
@@ -209,15 +210,9 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int forward_main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "exigrey-forward: %s\n", e.what());
-    return 1;
-  } catch (...) {
-    std::fprintf(stderr, "exigrey-forward: internal error\n");
-    return 1;
-  }
+  return run_program([&] { return run(argc, argv); }, [](std::string_view line) {
+    std::fprintf(stderr, "exigrey-forward: %.*s\n", static_cast<int>(line.size()), line.data());
+  });
 }
 
 }  // namespace exigrey::forward

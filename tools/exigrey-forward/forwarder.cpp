@@ -13,6 +13,7 @@
 #include "exigrey-forward/link.h"
 #include "exigrey/batch.h"
 #include "exigrey/durability.h"
+#include "exigrey/exit_status.h"
 #include "exigrey/outbox.h"
 #include "exigrey/paths.h"
 #include "exigrey/store.h"
@@ -100,7 +101,7 @@ int run_forwarder(const ForwardOptions& o, daemon::Metrics& metrics, const std::
     if (!outbox) {
       // Never create the outbox: the plugin creates it, as Exim's user.
       if (!std::filesystem::exists(outbox_path)) {
-        if (o.once) return 0;  // nothing was ever reported
+        if (o.once) return kExitOk;  // nothing was ever reported
         std::this_thread::sleep_for(o.poll);
         continue;
       }
@@ -163,7 +164,7 @@ int run_forwarder(const ForwardOptions& o, daemon::Metrics& metrics, const std::
         ++c->failed_in_a_row;
         if (o.once) {
           LOG_ERROR("{}", failure);
-          return 1;
+          return kExitFailure;
         }
         const auto wait = backoff(o.backoff_min, o.backoff_max, c->failed_in_a_row, rng);
         c->next_attempt = Clock::now() + wait;
@@ -177,7 +178,7 @@ int run_forwarder(const ForwardOptions& o, daemon::Metrics& metrics, const std::
       removed += outbox->remove_upto(min_acked);
       removed_upto = min_acked;
     }
-    if (o.once && all_drained) return 0;
+    if (o.once && all_drained) return kExitOk;
     if (!sent_any) std::this_thread::sleep_for(o.poll);
   }
   return 0;

@@ -52,7 +52,8 @@ struct ForwardOptions {
   std::optional<PeerSyncOptions> peers;  // share greylisting with the site's MX hosts
 };
 
-// Returns 0 when stopped or drained, 1 when --once could not deliver.
+// Returns kExitOk (0) when stopped or drained, kExitFailure (3) when --once
+// could not deliver (exigrey/exit_status.h).
 int run_forwarder(const ForwardOptions& options, daemon::Metrics& metrics,
                   const std::atomic<bool>& stop);
 

@@ -8,25 +8,13 @@
 
 #include "exigrey/clock.h"
 #include "exigrey/config.h"
+#include "exigrey/exit_status.h"  // kExit*, NotFound (docs/exigrey.1, EXIT STATUS)
 #include "exigrey/store.h"
 #include "exim_host.h"
 #include "output.h"
 
 namespace exigrey::cli {
 
-// Exit statuses (docs/exigrey.1).
-enum ExitCode : int {
-  kExitOk = 0,
-  kExitNotFound = 1,
-  kExitUsage = 2,
-  kExitFailure = 3,
-};
-
-// A store, key or entry that does not exist: exit status 1.
-class NotFound : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 struct GlobalOptions {
   std::string dir;                               // --dir: the directory of named stores

@@ -129,21 +129,7 @@ std::int64_t parse_age(const std::string& text, std::string_view option) {
 }
 
 int exigrey_main(int argc, char** argv) noexcept {
-  try {
-    return run(argc, argv);
-  } catch (const NotFound& e) {
-    print_error(e.what());
-    return kExitNotFound;
-  } catch (const Error& e) {
-    print_error(e.what());
-    return e.kind() == ErrorKind::kUsage ? kExitUsage : kExitFailure;
-  } catch (const std::exception& e) {
-    print_error(std::string("internal error: ") + e.what());
-    return kExitFailure;
-  } catch (...) {
-    print_error("internal error");
-    return kExitFailure;
-  }
+  return run_program([&] { return run(argc, argv); }, print_error);
 }
 
 }  // namespace exigrey::cli
