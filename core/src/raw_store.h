@@ -135,6 +135,7 @@ class RawTxn {
 };
 
 // A cursor, closed before its transaction ends (declare it in an inner scope).
+// get() and the helpers return false at the end (MDB_NOTFOUND).
 class RawCursor {
  public:
   RawCursor(Env& env, MDB_txn* txn) : env_(env) {
@@ -150,6 +151,13 @@ class RawCursor {
     if (rc != 0) env_.fail("mdb_cursor_get", rc);
     return true;
   }
+  // Positions at the first key >= `key`.
+  bool seek(std::string_view key, MDB_val& k, MDB_val& v) {
+    k = val_of(key);
+    return get(k, v, MDB_SET_RANGE);
+  }
+  bool first(MDB_val& k, MDB_val& v) { return get(k, v, MDB_FIRST); }
+  bool next(MDB_val& k, MDB_val& v) { return get(k, v, MDB_NEXT); }
   void del() {
     const int rc = mdb_cursor_del(c_, 0);
     if (rc != 0) env_.fail("mdb_cursor_del", rc);

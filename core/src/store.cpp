@@ -71,42 +71,13 @@ std::string_view view(const MDB_val& v) {
   return {static_cast<const char*>(v.mv_data), v.mv_size};
 }
 
-class Cursor {
- public:
-  Cursor(detail::Env* env, MDB_txn* txn) : env_(env) {
-    const int rc = mdb_cursor_open(txn, env->dbi(), &cursor_);
-    if (rc != 0) env->fail("mdb_cursor_open", rc);
-  }
-  ~Cursor() { mdb_cursor_close(cursor_); }
-  Cursor(const Cursor&) = delete;
-  Cursor& operator=(const Cursor&) = delete;
-
-  // Positions at the first key >= `key`; false at the end.
-  bool seek(std::string_view key, MDB_val& k, MDB_val& v) {
-    k = MDB_val{key.size(), const_cast<char*>(key.data())};
-    return step(MDB_SET_RANGE, k, v);
-  }
-  bool first(MDB_val& k, MDB_val& v) { return step(MDB_FIRST, k, v); }
-  bool next(MDB_val& k, MDB_val& v) { return step(MDB_NEXT, k, v); }
-
- private:
-  bool step(MDB_cursor_op op, MDB_val& k, MDB_val& v) {
-    const int rc = mdb_cursor_get(cursor_, &k, &v, op);
-    if (rc == MDB_NOTFOUND) return false;
-    if (rc != 0) env_->fail("mdb_cursor_get", rc);
-    return true;
-  }
-  detail::Env* env_;
-  MDB_cursor* cursor_ = nullptr;
-};
-
 // Visits every entry whose key starts with one of the two namespace bytes
 // (plain, hashed), after `after`.
 template <typename F>
 std::size_t scan(detail::Env* env, MDB_txn* txn, Namespace plain, std::string_view after, F&& fn) {
   const auto lo = static_cast<char>(plain);
   const auto hi = static_cast<char>(static_cast<std::uint8_t>(plain) + 1);
-  Cursor cur(env, txn);
+  detail::RawCursor cur(*env, txn);
   MDB_val k{}, v{};
   const std::string start(1, lo);
   bool ok = after.empty() ? cur.seek(start, k, v) : cur.seek(after, k, v);
@@ -178,7 +149,7 @@ std::size_t TxnView::scan_whitelist(std::string_view after, const WhitelistVisit
 
 std::size_t TxnView::scan_raw(
     const std::function<bool(std::string_view key, std::string_view value)>& fn) const {
-  Cursor cur(env_, txn_);
+  detail::RawCursor cur(*env_, txn_);
   MDB_val k{}, v{};
   std::size_t visited = 0;
   for (bool ok = cur.first(k, v); ok; ok = cur.next(k, v)) {
@@ -321,7 +292,7 @@ bool WriteTxn::erase_whitelist(std::string_view suffix) {
 bool WriteTxn::flush_overdue() const {
   if (!env_->keep_active() || env_->options().read_only) return false;
   const std::string first = detail::keep_log_key(0);
-  Cursor cur(env_, txn_);
+  detail::RawCursor cur(*env_, txn_);
   MDB_val k{}, v{};
   if (!cur.seek(first, k, v) || k.mv_size != 9 ||
       static_cast<const char*>(k.mv_data)[0] != detail::kKeepLogNs || v.mv_size < 8) {
