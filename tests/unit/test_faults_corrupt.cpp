@@ -26,24 +26,18 @@
 #include "exigrey/error.h"
 #include "exigrey/greylist.h"
 #include "exigrey/store.h"
+#include "support/files.h"
 #include "support/temp_dir.h"
 
 using namespace exigrey;
 
 namespace {
 
+using test::slurp;
+using test::spit;
+
 constexpr UnixTime t0 = 1'700'000'000;
 constexpr int kItems = 3000;  // about 40 pages of 4 KiB: a tree with branch pages
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
-void spit(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 std::string item_name(int i) { return "<s" + std::to_string(i) + "@x.test>:<r@y.test>"; }
 

@@ -10,20 +10,16 @@
 
 #include "exigrey/error.h"
 #include "exigrey/rbldnsd_zone.h"
+#include "support/files.h"
 #include "support/temp_dir.h"
 
 using namespace exigrey;
 
 namespace {
 
-constexpr UnixTime kT0 = 1'735'787'045;  // 2025-01-02T03:04:05Z
+using test::slurp;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+constexpr UnixTime kT0 = 1'735'787'045;  // 2025-01-02T03:04:05Z
 
 UnixTime mtime_of(const std::string& path) {
   struct stat st {};

@@ -13,16 +13,14 @@
 #include "exigrey/error.h"
 #include "exigrey/greylist.h"
 #include "exigrey/store.h"
+#include "support/files.h"
 #include "support/temp_dir.h"
 
 using namespace exigrey;
 
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
+using test::slurp;
 
 // Runs `fn` in a child; returns its exit status (0 = success).
 template <typename F>
