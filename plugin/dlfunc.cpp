@@ -325,9 +325,12 @@ std::string empty_db_error(std::string_view name) {
 
 std::string_view to_string(Function fn) noexcept {
   switch (fn) {
-    case Function::kUnseen: return "unseen";
-    case Function::kSeen: return "seen";
-    case Function::kDecide: return "decide";
+    case Function::kUnseen:
+      return "unseen";
+    case Function::kSeen:
+      return "seen";
+    case Function::kDecide:
+      return "decide";
   }
   return "?";
 }
@@ -375,9 +378,9 @@ Outcome greylist(Function fn, std::span<const std::string_view> args, Host& host
     const Store& store = store_for(state, cfg, db, host);
     const std::string& db_path = store.path();
     const Decision d = decide(store, key, delay, clock.now());
-    std::string answer = fn == Function::kDecide ? fields(d)
+    std::string answer = fn == Function::kDecide                           ? fields(d)
                          : (fn == Function::kUnseen ? unseen(d) : seen(d)) ? "yes"
-                                                                            : "no";
+                                                                           : "no";
     const bool defer = d.verdict == Verdict::kDefer;
 
     if (cfg.log == DecisionLog::kDecisions || (cfg.log == DecisionLog::kDefers && defer)) {
@@ -414,10 +417,10 @@ Outcome suffix_function(SuffixFunction fn, std::span<const std::string_view> arg
                         const Clock& clock) {
   const std::string_view name = to_string(fn);
   if (args.empty() || args.size() > 2) {
-    return failure(fmt::format(
-        "exigrey: {} takes 1 or 2 arguments, got {}: use "
-        "${{dlfunc{{libexigrey.so}}{{{}}}{{SUFFIX}}{{DB}}}}",
-        name, args.size(), name));
+    return failure(
+        fmt::format("exigrey: {} takes 1 or 2 arguments, got {}: use "
+                    "${{dlfunc{{libexigrey.so}}{{{}}}{{SUFFIX}}{{DB}}}}",
+                    name, args.size(), name));
   }
   const std::string_view suffix = args[0];
   const std::string_view db = args.size() >= 2 ? args[1] : kDefaultDbName;
@@ -468,10 +471,10 @@ Outcome suffix_function(SuffixFunction fn, std::span<const std::string_view> arg
 
 Outcome report(std::span<const std::string_view> args, Host& host, const Clock& clock) {
   if (args.size() < 2 || args.size() > 3) {
-    return failure(fmt::format(
-        "exigrey: report takes 2 or 3 arguments, got {}: use "
-        "${{dlfunc{{libexigrey.so}}{{report}}{{black|white}}{{SUBJECT}}{{NOTE}}}}",
-        args.size()));
+    return failure(
+        fmt::format("exigrey: report takes 2 or 3 arguments, got {}: use "
+                    "${{dlfunc{{libexigrey.so}}{{report}}{{black|white}}{{SUBJECT}}{{NOTE}}}}",
+                    args.size()));
   }
   try {
     // Validate everything before the outbox is touched.
@@ -492,9 +495,8 @@ Outcome report(std::span<const std::string_view> args, Host& host, const Clock& 
                            r.subject.text, seq));
     }
     if (host.debugging()) {
-      host.debug(fmt::format("exigrey: report({}, {}, {:?}) queued as #{} in {}",
-                             to_string(r.verb), r.subject.text, r.note, seq,
-                             Outbox::path_in(dir)));
+      host.debug(fmt::format("exigrey: report({}, {}, {:?}) queued as #{} in {}", to_string(r.verb),
+                             r.subject.text, r.note, seq, Outbox::path_in(dir)));
     }
     return Outcome{true, "yes"};
   } catch (const Error& e) {

@@ -18,8 +18,8 @@ using detail::number;
 using detail::strip_cr;
 
 bool reporter_byte(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '.' || c == '_' || c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
 }
 
 constexpr UnixTime kMaxTime = detail::kMaxProtocolTime;
@@ -98,9 +98,8 @@ std::string encode_batch(const Batch& batch, std::string_view secret) {
     body += '\n';
   }
   if (body.size() > kMaxBatchBody) throw UsageError("exigrey: batch body over the size limit");
-  return detail::signed_frame(fmt::format("{} BATCH {} {} {} {} {}\n", kBatchMagic,
-                                          batch.reporter, last, batch.sent, batch.items.size(),
-                                          body.size()),
+  return detail::signed_frame(fmt::format("{} BATCH {} {} {} {} {}\n", kBatchMagic, batch.reporter,
+                                          last, batch.sent, batch.items.size(), body.size()),
                               body, secret);
 }
 
@@ -180,9 +179,12 @@ std::vector<BatchItem> parse_batch_body(std::string_view body, const BatchHeader
 
 std::string format_answer(const Answer& a) {
   switch (a.kind) {
-    case AnswerKind::kAck: return fmt::format("ACK {}\n", a.seq);
-    case AnswerKind::kAckDup: return fmt::format("ACK {} dup\n", a.seq);
-    case AnswerKind::kNak: return fmt::format("NAK {} {}\n", a.seq, a.reason);
+    case AnswerKind::kAck:
+      return fmt::format("ACK {}\n", a.seq);
+    case AnswerKind::kAckDup:
+      return fmt::format("ACK {} dup\n", a.seq);
+    case AnswerKind::kNak:
+      return fmt::format("NAK {} {}\n", a.seq, a.reason);
   }
   return "NAK 0 malformed\n";
 }

@@ -699,8 +699,8 @@ std::string read_collect_config_file(const std::string& path) {
   std::string text;
   // Beyond the limit parse_collect_config reports it.
   if (const int err = read_all(fd.get(), kMaxCollectConfigBytes, &text); err != 0) {
-    throw UsageError(fmt::format("exigrey-collect: cannot read settings file {}: {}", path,
-                                 std::strerror(err)));
+    throw UsageError(
+        fmt::format("exigrey-collect: cannot read settings file {}: {}", path, std::strerror(err)));
   }
   return text;
 }

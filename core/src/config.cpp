@@ -89,9 +89,10 @@ Config parse_config(std::string_view text, std::string_view origin) {
     const std::string_view value = trim(line.substr(eq + 1));
     const auto key = parse_key(name);
     if (!key) {
-      fail(fmt::format("unknown setting {:?} (known: directory, sync, map_size, fail_open, log, "
-                       "boot_id_file, peers)",
-                       name));
+      fail(
+          fmt::format("unknown setting {:?} (known: directory, sync, map_size, fail_open, log, "
+                      "boot_id_file, peers)",
+                      name));
     }
     auto& first = seen_on[static_cast<std::size_t>(*key)];
     if (first != 0) fail(fmt::format("{} is set twice (first on line {})", name, first));

@@ -37,13 +37,17 @@ std::string printable(std::string_view text) {
   throw UsageError(fmt::format("invalid DNS name '{}': {}", printable(name), why));
 }
 
-constexpr char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+constexpr char ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+}
 
 constexpr bool plain_label_byte(unsigned char c) {
   return c > 0x20 && c < 0x7f && c != '.' && c != '\\';
 }
 
-unsigned char byte_at(std::string_view s, std::size_t i) { return static_cast<unsigned char>(s[i]); }
+unsigned char byte_at(std::string_view s, std::size_t i) {
+  return static_cast<unsigned char>(s[i]);
+}
 
 void put16(std::string& out, std::uint16_t v) {
   out += static_cast<char>(v >> 8);
@@ -238,8 +242,8 @@ std::size_t wire_name_length(std::string_view wire) {
 
 std::string rcode_name(unsigned rcode) {
   static constexpr std::array<std::string_view, 12> kNames = {
-      "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED",
-      "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE", "DSOTYPENI"};
+      "NOERROR",  "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED",
+      "YXDOMAIN", "YXRRSET", "NXRRSET",  "NOTAUTH",  "NOTZONE", "DSOTYPENI"};
   if (rcode < kNames.size()) return std::string(kNames[rcode]);
   return fmt::format("RCODE{}", rcode);
 }
@@ -451,8 +455,8 @@ void MessageBuilder::question(std::string_view name, Type type, std::uint16_t kl
   add(sections_[0], counts_[0], name, type, klass);
 }
 
-void MessageBuilder::record(Section section, std::string_view name, Type type,
-                            std::uint16_t klass, std::uint32_t ttl, std::string_view rdata) {
+void MessageBuilder::record(Section section, std::string_view name, Type type, std::uint16_t klass,
+                            std::uint32_t ttl, std::string_view rdata) {
   if (rdata.size() > 0xffff) throw UsageError("DNS record data longer than 65535 bytes");
   const std::size_t s = 1 + static_cast<std::size_t>(section);
   add(sections_[s], counts_[s], name, type, klass);
@@ -469,8 +473,8 @@ std::size_t MessageBuilder::size() const noexcept {
 
 std::string MessageBuilder::finish() const {
   if (size() > kMaxMessageBytes) {
-    throw UsageError(fmt::format("DNS message of {} bytes is over the limit of {}", size(),
-                                 kMaxMessageBytes));
+    throw UsageError(
+        fmt::format("DNS message of {} bytes is over the limit of {}", size(), kMaxMessageBytes));
   }
   std::string out;
   out.reserve(size());
@@ -486,11 +490,11 @@ UpdateBuilder::UpdateBuilder(std::uint16_t id, std::string_view zone)
   builder_.question(zone_, Type::kSOA, kClassIN);
 }
 
-void UpdateBuilder::change(std::string_view name, Type type, std::uint16_t klass,
-                           std::uint32_t ttl, std::string_view rdata) {
+void UpdateBuilder::change(std::string_view name, Type type, std::uint16_t klass, std::uint32_t ttl,
+                           std::string_view rdata) {
   if (!name_in_zone(name, zone_)) {
-    throw UsageError(fmt::format("DNS name '{}' is not in zone '{}'", printable(name),
-                                 printable(zone_)));
+    throw UsageError(
+        fmt::format("DNS name '{}' is not in zone '{}'", printable(name), printable(zone_)));
   }
   builder_.record(MessageBuilder::Section::kAuthority, name, type, klass, ttl, rdata);
   ++changes_;

@@ -15,12 +15,18 @@ constexpr bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 std::int64_t unit_seconds(char u) {
   switch (u) {
-    case 's': return 1;
-    case 'm': return 60;
-    case 'h': return 3600;
-    case 'd': return 86400;
-    case 'w': return 604800;
-    default: return 0;
+    case 's':
+      return 1;
+    case 'm':
+      return 60;
+    case 'h':
+      return 3600;
+    case 'd':
+      return 86400;
+    case 'w':
+      return 604800;
+    default:
+      return 0;
   }
 }
 

@@ -1,6 +1,7 @@
 #include "env.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -15,11 +16,10 @@
 #include <ctime>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <new>
-#include <memory>
 #include <optional>
-#include <fmt/format.h>
 
 #include "exigrey/error.h"
 #include "exigrey/records.h"
@@ -33,10 +33,14 @@ constexpr std::size_t kMaxIdleReaders = 16;
 
 unsigned sync_flags(SyncMode mode) {
   switch (mode) {
-    case SyncMode::kFull: return 0;
-    case SyncMode::kMeta: return MDB_NOMETASYNC;
-    case SyncMode::kNone: return MDB_NOSYNC;
-    case SyncMode::kPrecious: return MDB_NOSYNC;  // the keep file carries what must survive
+    case SyncMode::kFull:
+      return 0;
+    case SyncMode::kMeta:
+      return MDB_NOMETASYNC;
+    case SyncMode::kNone:
+      return MDB_NOSYNC;
+    case SyncMode::kPrecious:
+      return MDB_NOSYNC;  // the keep file carries what must survive
   }
   return 0;
 }
@@ -56,7 +60,8 @@ template <typename Probe>
 auto guarded_from_sigbus(Probe probe) -> decltype(probe()) {
   static std::mutex probe_mu;
   std::lock_guard lock(probe_mu);
-  struct sigaction ours {}, previous {};
+  struct sigaction ours {
+  }, previous{};
   ours.sa_sigaction = on_sigbus;
   ours.sa_flags = SA_SIGINFO;
   sigemptyset(&ours.sa_mask);
@@ -154,7 +159,7 @@ Env& Env::for_this_process(const std::string& path, const StoreOptions& options,
   if (auto it = reg.by_path.find(abs); it != reg.by_path.end()) {
     env = it->second;
   } else {
-    struct stat st{};
+    struct stat st {};
     if (::stat(abs.c_str(), &st) == 0) {
       if (auto f = reg.by_file.find({st.st_dev, st.st_ino}); f != reg.by_file.end()) {
         env = f->second;  // the same file under another name
@@ -173,13 +178,13 @@ Env& Env::for_this_process(const std::string& path, const StoreOptions& options,
     throw UsageError(fmt::format("exigrey: {} is already open as another kind of store", abs));
   }
   if (env->options_.read_only && !options.read_only) {
-    throw UsageError(fmt::format(
-        "exigrey: store {} is already open read-only in this process", abs));
+    throw UsageError(
+        fmt::format("exigrey: store {} is already open read-only in this process", abs));
   }
   if (env->options_.sync != options.sync && !options.read_only) {
-    throw UsageError(fmt::format(
-        "exigrey: store {} is already open with sync mode {} in this process, not {}", abs,
-        to_string(env->options_.sync), to_string(options.sync)));
+    throw UsageError(
+        fmt::format("exigrey: store {} is already open with sync mode {} in this process, not {}",
+                    abs, to_string(env->options_.sync), to_string(options.sync)));
   }
   return *env;
 }
@@ -285,7 +290,8 @@ std::optional<Env::Truncation> Env::truncation(int fd) const {
     if (mdb_cursor_open(raw, 0, &cur) != 0) return std::nullopt;  // 0: the freelist
     // The freelist's own pages may lie beyond the end of a damaged file; the
     // probe holds nothing that a jump out of it would leak.
-    const auto free_in_range = guarded_from_sigbus([cur, first, last]() -> std::optional<std::uint64_t> {
+    const auto free_in_range = guarded_from_sigbus([cur, first,
+                                                    last]() -> std::optional<std::uint64_t> {
       // Each record is an ID list (a count, then page numbers); a page is
       // free in at most one record.
       std::uint64_t count = 0;
@@ -462,14 +468,13 @@ void Env::fail(const char* function, int rc) const {
   switch (rc) {
     case MDB_MAP_FULL:
     case MDB_TXN_FULL:
-      throw StoreError(ErrorKind::kMapFull,
-                       fmt::format("exigrey: store {} is full (map_size {} {}): {}", path_,
-                                   options_.map_size >= (std::uint64_t{1} << 20)
-                                       ? options_.map_size >> 20
-                                       : options_.map_size >> 10,
-                                   options_.map_size >= (std::uint64_t{1} << 20) ? "MiB" : "KiB",
-                                   full_advice()),
-                       rc);
+      throw StoreError(
+          ErrorKind::kMapFull,
+          fmt::format("exigrey: store {} is full (map_size {} {}): {}", path_,
+                      options_.map_size >= (std::uint64_t{1} << 20) ? options_.map_size >> 20
+                                                                    : options_.map_size >> 10,
+                      options_.map_size >= (std::uint64_t{1} << 20) ? "MiB" : "KiB", full_advice()),
+          rc);
     case MDB_INVALID:
       throw StoreError(ErrorKind::kCorrupt,
                        fmt::format("exigrey: {} is not an LMDB file, or its header is "
@@ -503,13 +508,11 @@ void Env::fail(const char* function, int rc) const {
                        rc);
     case ENOSPC:
       throw StoreError(ErrorKind::kStore,
-                       fmt::format("exigrey: no space left on the device of store {}", path_),
-                       rc);
+                       fmt::format("exigrey: no space left on the device of store {}", path_), rc);
     default:
-      throw StoreError(ErrorKind::kStore,
-                       fmt::format("exigrey: store {}: {} failed: {}", path_, function,
-                                   mdb_strerror(rc)),
-                       rc);
+      throw StoreError(
+          ErrorKind::kStore,
+          fmt::format("exigrey: store {}: {} failed: {}", path_, function, mdb_strerror(rc)), rc);
   }
 }
 

@@ -36,7 +36,8 @@ std::optional<Decision> decide_without_writing(const TxnView& txn, const KeyPart
                                                std::int64_t delay, UnixTime now, bool for_check) {
   if (parts.suffix) {
     if (auto w = txn.whitelisted(*parts.suffix)) {
-      if (for_check || !needs_refresh(*w, now)) return Decision{Verdict::kPass, Reason::kWhitelisted};
+      if (for_check || !needs_refresh(*w, now))
+        return Decision{Verdict::kPass, Reason::kWhitelisted};
       return std::nullopt;
     }
   }
@@ -70,19 +71,26 @@ void whitelist(WriteTxn& txn, std::string_view suffix, UnixTime now) {
 
 std::string_view to_string(Reason reason) noexcept {
   switch (reason) {
-    case Reason::kWhitelisted: return "whitelisted";
-    case Reason::kNew: return "new";
-    case Reason::kTooEarly: return "too-early";
-    case Reason::kPassed: return "passed";
+    case Reason::kWhitelisted:
+      return "whitelisted";
+    case Reason::kNew:
+      return "new";
+    case Reason::kTooEarly:
+      return "too-early";
+    case Reason::kPassed:
+      return "passed";
   }
   return "?";
 }
 
 std::string_view to_string(WhitelistChange change) noexcept {
   switch (change) {
-    case WhitelistChange::kAdded: return "added";
-    case WhitelistChange::kRefreshed: return "refreshed";
-    case WhitelistChange::kFresh: return "fresh";
+    case WhitelistChange::kAdded:
+      return "added";
+    case WhitelistChange::kRefreshed:
+      return "refreshed";
+    case WhitelistChange::kFresh:
+      return "fresh";
   }
   return "?";
 }

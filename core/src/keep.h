@@ -27,7 +27,10 @@ inline constexpr char kKeepLogNs = static_cast<char>(Namespace::kKeepLog);
 // that logs dirties the log's newest leaf only. The time of the last flush
 // is a meta record of the keep file.
 inline constexpr std::string_view kKeepSeqKey = std::string_view("\x05\xff", 2);
-inline constexpr std::string_view kFlushedKey = std::string_view("\x00" "flushed", 8);
+inline constexpr std::string_view kFlushedKey = std::string_view(
+    "\x00"
+    "flushed",
+    8);
 
 // A write transaction that finds the keep log's oldest entry older than
 // this flushes it itself (normally a timer or exigrey-forward does first).

@@ -32,7 +32,8 @@ KeyRing parse_keys(std::string_view text, std::string_view origin) {
     const std::string_view id = line.substr(0, sp);
     const std::string_view secret = trim(line.substr(sp));
     if (secret.find_first_of(" \t") != std::string_view::npos) {
-      throw UsageError(fmt::format("{}:{}: expected 'ID SECRET', found more fields", origin, number));
+      throw UsageError(
+          fmt::format("{}:{}: expected 'ID SECRET', found more fields", origin, number));
     }
     try {
       check_reporter_id(id);

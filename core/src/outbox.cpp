@@ -1,15 +1,14 @@
 #include "exigrey/outbox.h"
 
+#include <fmt/format.h>
 #include <lmdb.h>
 
 #include <cstring>
 #include <utility>
 
-#include <fmt/format.h>
-
 #include "env.h"
-#include "raw_store.h"
 #include "exigrey/error.h"
+#include "raw_store.h"
 
 namespace exigrey {
 namespace {
@@ -26,8 +25,14 @@ using Cursor = detail::RawCursor;
 //                          u16 subject_len | subject | note
 constexpr std::string_view kOutboxFormat = "exigrey-outbox 1";
 constexpr char kReportNs = 0x10;
-constexpr std::string_view kNextKey = std::string_view("\x00" "next", 5);
-constexpr std::string_view kDroppedKey = std::string_view("\x00" "dropped", 8);
+constexpr std::string_view kNextKey = std::string_view(
+    "\x00"
+    "next",
+    5);
+constexpr std::string_view kDroppedKey = std::string_view(
+    "\x00"
+    "dropped",
+    8);
 constexpr std::uint8_t kReportVersion = 1;
 
 struct SeqKey {

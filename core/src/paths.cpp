@@ -5,9 +5,8 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "exigrey/outbox.h"
-
 #include "exigrey/error.h"
+#include "exigrey/outbox.h"
 
 namespace exigrey {
 namespace {
@@ -59,7 +58,8 @@ std::vector<std::string> stores_in(const std::string& dir) {
     const std::string name = entry.path().filename().string();
     if (reserved(name) || name == kOutboxName || !entry.is_regular_file(ec)) continue;
     const std::string path = entry.path().string();
-    if (std::filesystem::exists(path + "-lock", ec) || std::filesystem::exists(path + ".state", ec)) {
+    if (std::filesystem::exists(path + "-lock", ec) ||
+        std::filesystem::exists(path + ".state", ec)) {
       out.push_back(path);
     }
   }

@@ -44,10 +44,10 @@ std::string encode_peer_batch(const PeerBatch& batch, std::string_view secret) {
                 : dump_whitelist_line(r.record.name, r.record.entry);
   }
   if (body.size() > kMaxPeerBatchBody) throw UsageError("exigrey: peer batch over the size limit");
-  return detail::signed_frame(fmt::format("{} GREY {} {} {} {} {} {}\n", kBatchMagic,
-                                          batch.sender, batch.db, last, batch.sent,
-                                          batch.records.size(), body.size()),
-                              body, secret);
+  return detail::signed_frame(
+      fmt::format("{} GREY {} {} {} {} {} {}\n", kBatchMagic, batch.sender, batch.db, last,
+                  batch.sent, batch.records.size(), body.size()),
+      body, secret);
 }
 
 PeerBatchHeader parse_peer_batch_header(std::string_view line) {

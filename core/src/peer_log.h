@@ -19,7 +19,10 @@ inline constexpr char kPeerLogNs = static_cast<char>(Namespace::kPeerLog);
 inline constexpr std::string_view kPeerSeqKey = std::string_view("\x06\xff", 2);
 // Meta records of the peers: "\0peer:NAME" (a peer's last committed id) and
 // "\0peerdropped" (log entries dropped at the bound).
-inline constexpr std::string_view kPeerMetaPrefix = std::string_view("\x00" "peer", 5);
+inline constexpr std::string_view kPeerMetaPrefix = std::string_view(
+    "\x00"
+    "peer",
+    5);
 
 inline std::string peer_log_key(std::uint64_t id) {
   std::string key(1, kPeerLogNs);

@@ -1,9 +1,9 @@
 #include "exigrey/peers.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <ctime>
-
-#include <fmt/format.h>
 
 #include "env.h"
 #include "exigrey/error.h"
@@ -23,11 +23,17 @@ using detail::RawTxn;
 using detail::val_of;
 using detail::view_of;
 
-constexpr std::string_view kPeerDroppedKey = std::string_view("\x00" "peerdropped", 12);
+constexpr std::string_view kPeerDroppedKey = std::string_view(
+    "\x00"
+    "peerdropped",
+    12);
 static_assert(kPeerDroppedKey.starts_with(detail::kPeerMetaPrefix));
 
 std::string cursor_key(std::string_view peer) {
-  std::string k("\x00" "peer:", 6);
+  std::string k(
+      "\x00"
+      "peer:",
+      6);
   k.append(peer);
   return k;
 }
@@ -79,9 +85,7 @@ std::optional<LoadedRecord> current(RawTxn& txn, std::string_view key) {
   }
 }
 
-UnixTime clamp_future(UnixTime t, UnixTime now) {
-  return t - now > kFutureTolerance ? now : t;
-}
+UnixTime clamp_future(UnixTime t, UnixTime now) { return t - now > kFutureTolerance ? now : t; }
 
 }  // namespace
 

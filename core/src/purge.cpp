@@ -1,8 +1,7 @@
 #include "exigrey/purge.h"
 
-#include <ctime>
-
 #include <algorithm>
+#include <ctime>
 #include <string>
 #include <vector>
 

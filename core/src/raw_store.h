@@ -64,9 +64,7 @@ class LeReader {
   const char* message_;
 };
 
-inline MDB_val val_of(std::string_view s) {
-  return MDB_val{s.size(), const_cast<char*>(s.data())};
-}
+inline MDB_val val_of(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
 inline std::string_view view_of(const MDB_val& v) {
   return {static_cast<const char*>(v.mv_data), v.mv_size};
 }

@@ -27,9 +27,7 @@ Verb parse_verb(std::string_view text) {
   throw UsageError(fmt::format("exigrey: invalid verb {:?} (use black or white)", shorten(text)));
 }
 
-std::string_view to_string(Verb verb) noexcept {
-  return verb == Verb::kWhite ? "white" : "black";
-}
+std::string_view to_string(Verb verb) noexcept { return verb == Verb::kWhite ? "white" : "black"; }
 
 Subject parse_subject(std::string_view text) {
   if (text.empty()) throw UsageError("exigrey: empty subject (give an IP address or a domain)");
@@ -56,9 +54,10 @@ Subject parse_subject(std::string_view text) {
                  [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; });
   if (!name.empty() && name.back() == '.') name.pop_back();
   auto bad = [&](std::string_view why) -> Subject {
-    throw UsageError(fmt::format("exigrey: invalid subject {:?}: {} (give an IP address or a "
-                                 "domain name)",
-                                 shorten(text), why));
+    throw UsageError(
+        fmt::format("exigrey: invalid subject {:?}: {} (give an IP address or a "
+                    "domain name)",
+                    shorten(text), why));
   };
   if (name.empty() || name.size() > kMaxSubjectBytes) return bad("bad length");
   bool all_numeric = true;

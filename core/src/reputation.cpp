@@ -8,8 +8,8 @@
 #include <utility>
 
 #include "env.h"
-#include "raw_store.h"
 #include "exigrey/error.h"
+#include "raw_store.h"
 
 namespace exigrey {
 namespace {
@@ -384,8 +384,8 @@ StoreOptions ReputationStore::default_options() {
 ReputationStore::ReputationStore(std::string path, StoreOptions options)
     : path_(std::move(path)), options_(options) {}
 
-void ReputationStore::apply(std::span<const IncomingReport> reports, UnixTime now,
-                            std::int64_t ttl, std::span<const ReporterCursor> cursors) {
+void ReputationStore::apply(std::span<const IncomingReport> reports, UnixTime now, std::int64_t ttl,
+                            std::span<const ReporterCursor> cursors) {
   if (reports.empty() && cursors.empty()) return;
   for (const IncomingReport& r : reports) {
     if (r.reporter.empty() || r.reporter.size() > kMaxReporterBytes) {
@@ -748,8 +748,9 @@ std::vector<RemovalRequest> ReputationStore::requests() const {
     } catch (const StoreError&) {
     }
   }
-  std::stable_sort(out.begin(), out.end(),
-                   [](const RemovalRequest& a, const RemovalRequest& b) { return a.time < b.time; });
+  std::stable_sort(out.begin(), out.end(), [](const RemovalRequest& a, const RemovalRequest& b) {
+    return a.time < b.time;
+  });
   return out;
 }
 

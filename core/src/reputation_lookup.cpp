@@ -15,8 +15,8 @@ Subject stored_subject(const Subject& subject, const ListingPolicy& policy) {
 
 }  // namespace
 
-LookupResult lookup(const ReputationStore& store, const ListingPolicy& policy,
-                    const Subject& query, UnixTime now) {
+LookupResult lookup(const ReputationStore& store, const ListingPolicy& policy, const Subject& query,
+                    UnixTime now) {
   LookupResult out;
   out.query = query;
   out.subject = stored_subject(query, policy);
@@ -61,8 +61,8 @@ void ban(ReputationStore& store, const ListingPolicy& policy, const Subject& sub
   if (duration <= 0) throw UsageError("exigrey: a ban needs a duration (--for AGE)");
   const Subject s = stored_subject(subject, policy);
   if (is_reserved(s)) {
-    throw UsageError(fmt::format("exigrey: {} is a reserved network or name and is never listed",
-                                 s.text));
+    throw UsageError(
+        fmt::format("exigrey: {} is a reserved network or name and is never listed", s.text));
   }
   store.update(s, [&](SubjectRecord& r) {
     if (r.first_seen == 0) r.first_seen = now;
@@ -101,9 +101,9 @@ void delist(ReputationStore& store, const ListingPolicy& policy, const Subject& 
     r.delist_reason = why;
     r.hold_until = 0;
     r.ban_until = 0;
-    add_event(r, now, EventKind::kDelisted,
-              exemption > 0 ? fmt::format("exempt until {}: {}", format_utc(r.exempt_until), why)
-                            : why);
+    add_event(
+        r, now, EventKind::kDelisted,
+        exemption > 0 ? fmt::format("exempt until {}: {}", format_utc(r.exempt_until), why) : why);
   });
   store.drop_request(s);
 }

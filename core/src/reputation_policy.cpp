@@ -133,9 +133,9 @@ std::optional<Subject> escalation_network(const Subject& subject) {
   const auto addr = address_of(subject);
   if (!addr) return std::nullopt;
   const auto slash = subject.text.find('/');
-  const unsigned prefix =
-      slash == std::string::npos ? addr->bits()
-                                 : static_cast<unsigned>(std::atoi(subject.text.c_str() + slash + 1));
+  const unsigned prefix = slash == std::string::npos
+                              ? addr->bits()
+                              : static_cast<unsigned>(std::atoi(subject.text.c_str() + slash + 1));
   const unsigned net = addr->v6 ? 48 : 24;
   if (prefix <= net) return std::nullopt;
   return Subject{subject.kind, network_of(*addr, net).to_string()};
@@ -256,8 +256,8 @@ Assessment assess(const Subject& subject, const SubjectRecord& record, const Lis
     a.rule = Rule::kNotListed;
   }
   a.black_listed = a.rule == Rule::kVotes || a.rule == Rule::kHeld || a.rule == Rule::kBanned;
-  a.white_listed = a.exclusion != Exclusion::kReserved && a.white_votes > 0 &&
-                   white_score >= min && a.white_weight > a.black_weight;
+  a.white_listed = a.exclusion != Exclusion::kReserved && a.white_votes > 0 && white_score >= min &&
+                   a.white_weight > a.black_weight;
   return a;
 }
 
@@ -269,8 +269,9 @@ std::string explain(const Assessment& a, const SubjectRecord& r, const ListingPo
           plural(a.black_votes, "black reporter"), a.black_score, policy.min_reporters,
           a.black_weight, a.white_weight);
     case Rule::kHeld:
-      return fmt::format("listed: held until {} (listing {} within {}s); the votes alone would not list it",
-                         format_utc(r.hold_until), r.offenses, policy.offense_memory);
+      return fmt::format(
+          "listed: held until {} (listing {} within {}s); the votes alone would not list it",
+          format_utc(r.hold_until), r.offenses, policy.offense_memory);
     case Rule::kBanned:
       return fmt::format("listed: banned by the operator until {}: {}", format_utc(r.ban_until),
                          r.ban_reason);
@@ -297,9 +298,10 @@ std::string explain(const Assessment& a, const SubjectRecord& r, const ListingPo
 std::vector<std::string> categories_of(const SubjectRecord& record) {
   if (record.categories.empty()) return {};
   std::vector<CategoryCount> sorted = record.categories;
-  std::stable_sort(sorted.begin(), sorted.end(), [](const CategoryCount& x, const CategoryCount& y) {
-    return x.reports != y.reports ? x.reports > y.reports : x.last > y.last;
-  });
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const CategoryCount& x, const CategoryCount& y) {
+                     return x.reports != y.reports ? x.reports > y.reports : x.last > y.last;
+                   });
   std::vector<std::string> out;
   for (CategoryCount& c : sorted) out.push_back(std::move(c.name));
   return out;
@@ -324,14 +326,15 @@ const Listing* consider(ListingSet& out, const Subject& subject, const SubjectRe
     }
     if (a.rule == Rule::kHeld) ++out.held;
     if (a.rule == Rule::kBanned) ++out.banned;
-    out.black.push_back(
-        Listing{subject, a.black_votes, since, categories_of(record), a.rule == Rule::kBanned, a.rule});
+    out.black.push_back(Listing{subject, a.black_votes, since, categories_of(record),
+                                a.rule == Rule::kBanned, a.rule});
     added = &out.black.back();
   } else if (a.exclusion != Exclusion::kNone && a.black_votes > 0) {
     ++out.excluded;
   }
   if (a.black_listed != (record.listed_since != 0)) {
-    out.transitions.push_back(Transition{subject, a.black_listed, a.rule, explain(a, record, policy)});
+    out.transitions.push_back(
+        Transition{subject, a.black_listed, a.rule, explain(a, record, policy)});
   }
   if (a.white_listed) {
     out.white.push_back(Listing{subject, a.white_votes, record.white_since, {}, false});
@@ -353,28 +356,30 @@ ListingSet collect_listings(const ReputationStore& store, const ListingPolicy& p
   };
   std::map<std::string, Escalation> candidates;  // network text -> what it would list
   std::map<std::string, UnixTime> networks;      // network records -> listed_since
-  store.for_each([&](const Subject& subject, const SubjectRecord& record) {
-    ++out.subjects;
-    if (record.network) {
-      networks.emplace(subject.text, record.listed_since);
-      return true;
-    }
-    const Listing* l = consider(out, subject, record, policy, now, ages);
-    // Escalation is off by default: spend nothing on it per listing then.
-    const unsigned threshold = subject.kind == SubjectKind::kIPv4   ? policy.escalate_ipv4
-                               : subject.kind == SubjectKind::kIPv6 ? policy.escalate_ipv6
-                                                                    : 0;
-    if (l != nullptr && threshold > 0) {
-      if (const auto net = escalation_network(subject)) {
-        Escalation& e = candidates[net->text];
-        ++e.listed;
-        e.reporters += l->reporters;
-        if (e.since == 0 || l->since < e.since) e.since = l->since;
-        for (const std::string& c : l->categories) ++e.categories[c];
-      }
-    }
-    return true;
-  }, nullptr, /*evidence=*/false);
+  store.for_each(
+      [&](const Subject& subject, const SubjectRecord& record) {
+        ++out.subjects;
+        if (record.network) {
+          networks.emplace(subject.text, record.listed_since);
+          return true;
+        }
+        const Listing* l = consider(out, subject, record, policy, now, ages);
+        // Escalation is off by default: spend nothing on it per listing then.
+        const unsigned threshold = subject.kind == SubjectKind::kIPv4   ? policy.escalate_ipv4
+                                   : subject.kind == SubjectKind::kIPv6 ? policy.escalate_ipv6
+                                                                        : 0;
+        if (l != nullptr && threshold > 0) {
+          if (const auto net = escalation_network(subject)) {
+            Escalation& e = candidates[net->text];
+            ++e.listed;
+            e.reporters += l->reporters;
+            if (e.since == 0 || l->since < e.since) e.since = l->since;
+            for (const std::string& c : l->categories) ++e.categories[c];
+          }
+        }
+        return true;
+      },
+      nullptr, /*evidence=*/false);
   for (auto& [text, e] : candidates) {
     const bool v6 = text.find(':') != std::string::npos;
     const Subject net{v6 ? SubjectKind::kIPv6 : SubjectKind::kIPv4, text};
@@ -399,9 +404,9 @@ ListingSet collect_listings(const ReputationStore& store, const ListingPolicy& p
   for (const auto& [text, since] : networks) {
     if (since == 0) continue;
     const bool v6 = text.find(':') != std::string::npos;
-    out.transitions.push_back(Transition{Subject{v6 ? SubjectKind::kIPv6 : SubjectKind::kIPv4, text},
-                                         false, Rule::kNotListed,
-                                         "unlisted: too few listed addresses left (escalation)"});
+    out.transitions.push_back(
+        Transition{Subject{v6 ? SubjectKind::kIPv6 : SubjectKind::kIPv4, text}, false,
+                   Rule::kNotListed, "unlisted: too few listed addresses left (escalation)"});
   }
   return out;
 }
@@ -411,11 +416,14 @@ ListingSet evaluate_subjects(const ReputationStore& store, std::span<const Subje
   ListingSet out;
   if (subjects.empty()) return out;
   const ReporterAges ages = store.reporters();
-  store.for_subjects(subjects, [&](const Subject& subject, const SubjectRecord* record) {
-    if (record == nullptr || record->network) return;  // gone, or escalation's (full publish)
-    ++out.subjects;
-    consider(out, subject, *record, policy, now, ages);
-  }, /*evidence=*/false);
+  store.for_subjects(
+      subjects,
+      [&](const Subject& subject, const SubjectRecord* record) {
+        if (record == nullptr || record->network) return;  // gone, or escalation's (full publish)
+        ++out.subjects;
+        consider(out, subject, *record, policy, now, ages);
+      },
+      /*evidence=*/false);
   return out;
 }
 

@@ -1,13 +1,12 @@
 #include "exigrey/secret_file.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
 
 #include "exigrey/error.h"
 #include "exigrey/fd.h"
@@ -24,8 +23,8 @@ std::string read_secret_file(const std::string& path, std::string_view what,
     throw UsageError(fmt::format("{} {} is not a regular file", what, path));
   }
   if ((st.st_mode & 0027) != 0) {
-    throw UsageError(fmt::format(
-        "{} {} is readable or writable by others: chmod 0600 (or 0640) it", what, path));
+    throw UsageError(fmt::format("{} {} is readable or writable by others: chmod 0600 (or 0640) it",
+                                 what, path));
   }
   if (static_cast<std::size_t>(st.st_size) > max_bytes) {
     throw UsageError(fmt::format("{} {} is larger than {} bytes", what, path, max_bytes));

@@ -28,7 +28,8 @@ constexpr std::size_t kBody = kStateRecordBytes - kChecksumBytes;
 // costs about a millisecond (every Exim process reads this record once).
 std::string checksum(std::string_view body) {
   std::string out;
-  for (std::uint64_t h : {std::uint64_t{0xcbf29ce484222325ULL}, std::uint64_t{0x84222325cbf29ce4ULL}}) {
+  for (std::uint64_t h :
+       {std::uint64_t{0xcbf29ce484222325ULL}, std::uint64_t{0x84222325cbf29ce4ULL}}) {
     for (const char c : body) {
       h ^= static_cast<unsigned char>(c);
       h *= 0x100000001b3ULL;

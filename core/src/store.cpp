@@ -1,5 +1,6 @@
 #include "exigrey/store.h"
 
+#include <fmt/format.h>
 #include <lmdb.h>
 #include <sys/stat.h>
 
@@ -10,13 +11,11 @@
 #include <ctime>
 #include <utility>
 
-#include <fmt/format.h>
-
 #include "env.h"
+#include "exigrey/error.h"
 #include "keep.h"
 #include "peer_log.h"
 #include "raw_store.h"
-#include "exigrey/error.h"
 
 namespace exigrey {
 namespace {
@@ -67,9 +66,7 @@ class KeyBuf {
 std::span<const std::byte> bytes(const MDB_val& v) {
   return {static_cast<const std::byte*>(v.mv_data), v.mv_size};
 }
-std::string_view view(const MDB_val& v) {
-  return {static_cast<const char*>(v.mv_data), v.mv_size};
-}
+std::string_view view(const MDB_val& v) { return {static_cast<const char*>(v.mv_data), v.mv_size}; }
 
 // Visits every entry whose key starts with one of the two namespace bytes
 // (plain, hashed), after `after`.
@@ -341,8 +338,7 @@ std::vector<std::string> store_files(const std::string& path) {
           detail::suspect_path(path)};
 }
 
-Store::Store(std::string path, StoreOptions options)
-    : path_(std::move(path)), options_(options) {}
+Store::Store(std::string path, StoreOptions options) : path_(std::move(path)), options_(options) {}
 
 detail::Env& Store::env() const {
   const auto generation = detail::Env::fork_generation();
@@ -392,7 +388,7 @@ StoreStats Store::stats() const {
   s.map_used = (static_cast<std::uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
   s.entries = st.ms_entries;
   s.max_readers = info.me_maxreaders;
-  struct stat fst{};
+  struct stat fst {};
   if (::stat(e.path().c_str(), &fst) == 0) s.file_size = static_cast<std::uint64_t>(fst.st_size);
   // mdb_reader_list prints one line per taken slot after a header line.
   int lines = 0;

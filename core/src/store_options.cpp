@@ -19,18 +19,22 @@ SyncMode parse_sync_mode(std::string_view text) {
 
 std::string_view to_string(SyncMode mode) noexcept {
   switch (mode) {
-    case SyncMode::kFull: return "full";
-    case SyncMode::kMeta: return "meta";
-    case SyncMode::kNone: return "none";
-    case SyncMode::kPrecious: return "precious";
+    case SyncMode::kFull:
+      return "full";
+    case SyncMode::kMeta:
+      return "meta";
+    case SyncMode::kNone:
+      return "none";
+    case SyncMode::kPrecious:
+      return "precious";
   }
   return "?";
 }
 
 std::uint64_t parse_size(std::string_view text, std::string_view what) {
   auto bad = [&]() -> std::uint64_t {
-    throw UsageError(fmt::format(
-        "exigrey: invalid {} {:?} (use bytes or a size such as 512M, 4G)", what, text));
+    throw UsageError(
+        fmt::format("exigrey: invalid {} {:?} (use bytes or a size such as 512M, 4G)", what, text));
   };
   if (text.empty()) return bad();
   std::uint64_t value = 0;
@@ -45,11 +49,24 @@ std::uint64_t parse_size(std::string_view text, std::string_view what) {
   unsigned shift = 0;
   if (i < text.size()) {
     switch (text[i]) {
-      case 'K': case 'k': shift = 10; break;
-      case 'M': case 'm': shift = 20; break;
-      case 'G': case 'g': shift = 30; break;
-      case 'T': case 't': shift = 40; break;
-      default: return bad();
+      case 'K':
+      case 'k':
+        shift = 10;
+        break;
+      case 'M':
+      case 'm':
+        shift = 20;
+        break;
+      case 'G':
+      case 'g':
+        shift = 30;
+        break;
+      case 'T':
+      case 't':
+        shift = 40;
+        break;
+      default:
+        return bad();
     }
     if (++i != text.size()) return bad();
   }

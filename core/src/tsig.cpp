@@ -16,8 +16,8 @@ namespace exigrey::dns {
 namespace {
 
 struct Algorithm {
-  std::string_view name;     // as on the wire, without the root label
-  std::string_view digest;   // OpenSSL's name
+  std::string_view name;    // as on the wire, without the root label
+  std::string_view digest;  // OpenSSL's name
   std::size_t mac_size;
 };
 
@@ -56,7 +56,9 @@ const Algorithm* find_algorithm(std::string_view name) {
   return nullptr;
 }
 
-unsigned char byte_at(std::string_view s, std::size_t i) { return static_cast<unsigned char>(s[i]); }
+unsigned char byte_at(std::string_view s, std::size_t i) {
+  return static_cast<unsigned char>(s[i]);
+}
 
 void put16(std::string& out, std::uint16_t v) {
   out += static_cast<char>(v >> 8);
@@ -85,11 +87,16 @@ bool base64_decode(std::string_view in, std::string& out) {
   int bits = 0;
   for (char c : in) {
     int v = -1;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == '+') v = 62;
-    else if (c == '/') v = 63;
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == '+')
+      v = 62;
+    else if (c == '/')
+      v = 63;
     if (v < 0) return false;
     acc = (acc << 6) | static_cast<std::uint32_t>(v);
     bits += 6;
@@ -114,8 +121,9 @@ WireKey wire_key(const TsigKey& key) {
   WireKey k;
   k.alg = find_algorithm(lower(key.algorithm));
   if (k.alg == nullptr) {
-    bad_key("unsupported algorithm (use hmac-sha256, hmac-sha384, hmac-sha512, hmac-sha224 or "
-            "hmac-sha1)");
+    bad_key(
+        "unsupported algorithm (use hmac-sha256, hmac-sha384, hmac-sha512, hmac-sha224 or "
+        "hmac-sha1)");
   }
   try {
     k.name = normalize_name(key.name);
@@ -137,16 +145,14 @@ std::string hmac(const WireKey& key, std::string_view data) {
   EVP_MAC_CTX* ctx = EVP_MAC_CTX_new(mac_algorithm);
   if (ctx == nullptr) throw std::bad_alloc();
   std::string digest_name(key.alg->digest);
-  const OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string("digest", digest_name.data(), 0),
-      OSSL_PARAM_construct_end()};
+  const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest_name.data(), 0),
+                               OSSL_PARAM_construct_end()};
   unsigned char mac[EVP_MAX_MD_SIZE];
   std::size_t len = 0;
   const bool ok =
       EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(key.secret.data()),
                    key.secret.size(), params) == 1 &&
-      EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size()) ==
-          1 &&
+      EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1 &&
       EVP_MAC_final(ctx, mac, &len, sizeof mac) == 1;
   EVP_MAC_CTX_free(ctx);
   if (!ok) throw std::runtime_error("exigrey: HMAC failed in OpenSSL");
@@ -279,8 +285,7 @@ TsigFields parse_tsig_rdata(std::string_view rdata) {
         for (char c : f.other) t = (t << 8) | static_cast<unsigned char>(c);
         server_time = fmt::format("; server time {}", t);
       }
-      fail(fmt::format("the server refused our time (BADTIME{}): check the clocks",
-                       server_time));
+      fail(fmt::format("the server refused our time (BADTIME{}): check the clocks", server_time));
     }
     case 22:
       fail("the server refused our truncated MAC (BADTRUNC)");

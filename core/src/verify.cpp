@@ -121,7 +121,8 @@ class Walker {
 
   void meta(std::string_view key, std::string_view value) {
     ++r_.meta;
-    if (key == detail::kFlushedKey || key == kPurgedKey || key.starts_with(detail::kPeerMetaPrefix)) {
+    if (key == detail::kFlushedKey || key == kPurgedKey ||
+        key.starts_with(detail::kPeerMetaPrefix)) {
       if (value.size() != 8) {
         problem(fmt::format("{}: {} bytes, not 8", describe(key), value.size()));
       }

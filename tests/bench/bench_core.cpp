@@ -62,8 +62,8 @@
 #include "exigrey/durability.h"
 #include "exigrey/greylist.h"
 #include "exigrey/outbox.h"
-#include "exigrey/report.h"
 #include "exigrey/records.h"
+#include "exigrey/report.h"
 #include "exigrey/store.h"
 #include "exigrey/store_options.h"
 
@@ -83,8 +83,7 @@ static_assert(std::endian::native == std::endian::little, "the raw codec writes 
 constexpr UnixTime kNow = 1'700'000'000;
 constexpr std::int64_t kDelay = 600;
 constexpr std::size_t kRing = 1024;  // keys per path, cycled through
-constexpr std::array kModes{SyncMode::kFull, SyncMode::kMeta, SyncMode::kNone,
-                            SyncMode::kPrecious};
+constexpr std::array kModes{SyncMode::kFull, SyncMode::kMeta, SyncMode::kNone, SyncMode::kPrecious};
 
 std::size_t g_items = 100000;
 std::vector<SyncMode> g_modes(kModes.begin(), kModes.end());
@@ -96,10 +95,14 @@ constexpr std::array kPaths{Path::kWhitelisted, Path::kTooEarly, Path::kNew, Pat
 
 const char* path_name(Path p) {
   switch (p) {
-    case Path::kWhitelisted: return "whitelisted";
-    case Path::kTooEarly: return "too_early";
-    case Path::kNew: return "new";
-    case Path::kPass: return "pass";
+    case Path::kWhitelisted:
+      return "whitelisted";
+    case Path::kTooEarly:
+      return "too_early";
+    case Path::kNew:
+      return "new";
+    case Path::kPass:
+      return "pass";
   }
   return "?";
 }
@@ -136,10 +139,18 @@ std::vector<Key> keys_for(Path p) {
   keys.reserve(kRing);
   for (std::size_t i = 0; i < kRing; ++i) {
     switch (p) {
-      case Path::kWhitelisted: keys.push_back(make_key("wl", 172, 16, i)); break;  // suffix = base wl
-      case Path::kTooEarly: keys.push_back(make_key("early", 198, 51, i)); break;
-      case Path::kNew: keys.push_back(make_key("new", 100, 64, i)); break;
-      case Path::kPass: keys.push_back(make_key("pass", 203, 0, i)); break;
+      case Path::kWhitelisted:
+        keys.push_back(make_key("wl", 172, 16, i));
+        break;  // suffix = base wl
+      case Path::kTooEarly:
+        keys.push_back(make_key("early", 198, 51, i));
+        break;
+      case Path::kNew:
+        keys.push_back(make_key("new", 100, 64, i));
+        break;
+      case Path::kPass:
+        keys.push_back(make_key("pass", 203, 0, i));
+        break;
     }
   }
   return keys;
@@ -167,8 +178,8 @@ Entry wl_entry(std::string_view suffix, const WhitelistEntry& w) {
 std::vector<Entry> initial_contents() {
   std::vector<Entry> out;
   for (std::size_t i = 0; i < g_items; ++i) {
-    out.push_back(item_entry(item_name("base", i),
-                             ItemRecord{kNow - 86400, kNow - 3600, 3, std::nullopt}));
+    out.push_back(
+        item_entry(item_name("base", i), ItemRecord{kNow - 86400, kNow - 3600, 3, std::nullopt}));
   }
   // Whitelist entries; the first kRing are the suffixes of the whitelisted path.
   for (std::size_t i = 0; i < std::max(g_items / 10, kRing); ++i) {
@@ -185,10 +196,14 @@ std::vector<Entry> initial_contents() {
 
 unsigned sync_flag(SyncMode m) {
   switch (m) {
-    case SyncMode::kFull: return 0;
-    case SyncMode::kMeta: return MDB_NOMETASYNC;
-    case SyncMode::kNone: return MDB_NOSYNC;
-    case SyncMode::kPrecious: return MDB_NOSYNC;  // the store itself never syncs
+    case SyncMode::kFull:
+      return 0;
+    case SyncMode::kMeta:
+      return MDB_NOMETASYNC;
+    case SyncMode::kNone:
+      return MDB_NOSYNC;
+    case SyncMode::kPrecious:
+      return MDB_NOSYNC;  // the store itself never syncs
   }
   return 0;
 }
@@ -316,9 +331,8 @@ bool raw_too_early(RawStore& s, std::string_view key, UnixTime now) {
   ok(mdb_txn_renew(txn), "mdb_txn_renew");
   MDB_val v;
   bool early = raw_get(txn, s.dbi(), Namespace::kWhitelist, p.suffix, v) == MDB_NOTFOUND &&
-               raw_get(txn, s.dbi(), Namespace::kItem, p.item, v) == 0 &&
-               v.mv_size >= kItemFixed && load<std::uint8_t>(v, 0) == 1 &&
-               now - load<std::int64_t>(v, 1) < kDelay;
+               raw_get(txn, s.dbi(), Namespace::kItem, p.item, v) == 0 && v.mv_size >= kItemFixed &&
+               load<std::uint8_t>(v, 0) == 1 && now - load<std::int64_t>(v, 1) < kDelay;
   mdb_txn_reset(txn);
   return early;
 }
@@ -331,9 +345,9 @@ bool raw_read_first(RawStore& s, const Split& p, UnixTime now, bool item_expecte
   MDB_val v;
   bool go = raw_get(txn, s.dbi(), Namespace::kWhitelist, p.suffix, v) == MDB_NOTFOUND;
   const int rc = raw_get(txn, s.dbi(), Namespace::kItem, p.item, v);
-  go = go && (item_expected ? rc == 0 && v.mv_size >= kItemFixed &&
-                                  now - load<std::int64_t>(v, 1) >= kDelay
-                            : rc == MDB_NOTFOUND);
+  go = go && (item_expected
+                  ? rc == 0 && v.mv_size >= kItemFixed && now - load<std::int64_t>(v, 1) >= kDelay
+                  : rc == MDB_NOTFOUND);
   mdb_txn_reset(txn);
   return go;
 }
@@ -529,20 +543,28 @@ bool exigrey_call(const Store& store, Path p, std::string_view key, UnixTime now
   const Decision d = exigrey::decide(store, key, kDelay, now);
   benchmark::DoNotOptimize(d);
   switch (p) {
-    case Path::kWhitelisted: return d.reason == Reason::kWhitelisted && !d.wrote;
-    case Path::kTooEarly: return d.reason == Reason::kTooEarly && !d.wrote;
-    case Path::kNew: return d.reason == Reason::kNew && d.wrote;
-    case Path::kPass: return d.reason == Reason::kPassed && d.wrote;
+    case Path::kWhitelisted:
+      return d.reason == Reason::kWhitelisted && !d.wrote;
+    case Path::kTooEarly:
+      return d.reason == Reason::kTooEarly && !d.wrote;
+    case Path::kNew:
+      return d.reason == Reason::kNew && d.wrote;
+    case Path::kPass:
+      return d.reason == Reason::kPassed && d.wrote;
   }
   return false;
 }
 
 bool raw_call(RawStore& s, Path p, std::string_view key, UnixTime now) {
   switch (p) {
-    case Path::kWhitelisted: return raw_whitelisted(s, key, now);
-    case Path::kTooEarly: return raw_too_early(s, key, now);
-    case Path::kNew: return raw_new(s, key, now);
-    case Path::kPass: return raw_pass(s, key, now);
+    case Path::kWhitelisted:
+      return raw_whitelisted(s, key, now);
+    case Path::kTooEarly:
+      return raw_too_early(s, key, now);
+    case Path::kNew:
+      return raw_new(s, key, now);
+    case Path::kPass:
+      return raw_pass(s, key, now);
   }
   return false;
 }
@@ -581,8 +603,8 @@ void run(benchmark::State& state, Path p, SyncMode m, Impl impl, Variant v = Var
       }
     }
     const std::string_view key = ks[next++].full;
-    const bool took_path = impl == Impl::kExigrey ? exigrey_call(store, p, key, now)
-                                                  : raw_call(*s.raw, p, key, now);
+    const bool took_path =
+        impl == Impl::kExigrey ? exigrey_call(store, p, key, now) : raw_call(*s.raw, p, key, now);
     if (!took_path) {
       g_failed = true;
       state.SkipWithError("the call did not take the path this benchmark is named after");
@@ -627,9 +649,9 @@ void register_all() {
       for (Impl impl : {Impl::kExigrey, Impl::kRaw}) {
         const std::string name = fmt::format("decide/{}/{}/{}", path_name(p), exigrey::to_string(m),
                                              impl == Impl::kExigrey ? "exigrey" : "raw");
-        benchmark::RegisterBenchmark(name.c_str(),
-                                     [p, m, impl](benchmark::State& st) { run(st, p, m, impl); })
-            ->UseRealTime();  // commits wait for fsync: wall time is what Exim waits
+        benchmark::RegisterBenchmark(name.c_str(), [p, m, impl](benchmark::State& st) {
+          run(st, p, m, impl);
+        })->UseRealTime();  // commits wait for fsync: wall time is what Exim waits
       }
     }
   }
@@ -668,7 +690,8 @@ bool take_own_flags(int& argc, char** argv, std::string& dir) {
     } else if (arg.starts_with("--exigrey_modes=")) {
       g_modes.clear();
       for (SyncMode m : kModes) {
-        if (std::string_view(arg).substr(16).find(exigrey::to_string(m)) != std::string_view::npos) {
+        if (std::string_view(arg).substr(16).find(exigrey::to_string(m)) !=
+            std::string_view::npos) {
           g_modes.push_back(m);
         }
       }

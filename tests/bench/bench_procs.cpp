@@ -213,7 +213,8 @@ int main(int argc, char** argv) {
     else if (f == "--dir")
       a.dir = v;
     else
-      die("usage: --impl exigrey|raw --sync full|meta|none|precious --procs P --keys N [--repeat R] [--dir "
+      die("usage: --impl exigrey|raw --sync full|meta|none|precious --procs P --keys N [--repeat "
+          "R] [--dir "
           "D]");
   }
   if (a.impl != "raw" && a.impl != "exigrey") die("--impl must be exigrey or raw");

@@ -16,7 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (line.size() > 64) std::abort();
     const PlainLine p = parse_plain_line(line);
-    if (p.error == LineError::kNone && !(parse_subject(p.report.subject.text) == p.report.subject)) {
+    if (p.error == LineError::kNone &&
+        !(parse_subject(p.report.subject.text) == p.report.subject)) {
       std::abort();
     }
     if (p.message.find('\n') != std::string::npos) std::abort();

@@ -12,7 +12,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const ItemRecord r = decode_item(value, hashed, &name);
     // What decodes must encode back to the same bytes.
     const std::string again = encode_item(r, hashed, name);
-    if (again.size() != value.size() || std::memcmp(again.data(), value.data(), again.size()) != 0) {
+    if (again.size() != value.size() ||
+        std::memcmp(again.data(), value.data(), again.size()) != 0) {
       std::abort();
     }
   });

@@ -241,7 +241,8 @@ TEST_CASE("The settings file chooses the directory and is re-read when it change
 TEST_CASE("Invalid settings are a clear error, even with fail_open", "[plugin]") {
   Fixture fx("fail_open = yes\nsync = sometimes\n");
   CHECK(fail("unseen", {"k"}) ==
-        "exigrey: " + fx.config + ":2: invalid sync \"sometimes\" (use precious, meta, full or none)");
+        "exigrey: " + fx.config +
+            ":2: invalid sync \"sometimes\" (use precious, meta, full or none)");
 }
 
 TEST_CASE("Store errors fail closed by default", "[plugin]") {

@@ -10,7 +10,8 @@ const std::string kSecret(40, 'k');
 
 Batch sample() {
   Batch b{"mx1.example", 1700000000, {}};
-  b.items.push_back({3, Report{Verb::kBlack, parse_subject("11.22.33.44"), "virus found", 1699999990}});
+  b.items.push_back(
+      {3, Report{Verb::kBlack, parse_subject("11.22.33.44"), "virus found", 1699999990}});
   b.items.push_back({5, Report{Verb::kWhite, parse_subject("2001:db8::1"), "", 1699999991}});
   b.items.push_back({7, Report{Verb::kBlack, parse_subject("spam.example"), "", 1699999992}});
   return b;
@@ -31,7 +32,8 @@ Frame split(const std::string& frame) {
 TEST_CASE("A batch survives encode and parse", "[batch]") {
   const Batch b = sample();
   const Frame f = split(encode_batch(b, kSecret));
-  CHECK(f.header == "EXIGREY/1 BATCH mx1.example 7 1700000000 3 " + std::to_string(f.body.size()) + "\n");
+  CHECK(f.header ==
+        "EXIGREY/1 BATCH mx1.example 7 1700000000 3 " + std::to_string(f.body.size()) + "\n");
   const BatchHeader h = parse_batch_header(f.header.substr(0, f.header.size() - 1));
   CHECK(h.reporter == "mx1.example");
   CHECK(h.seq == 7);
@@ -62,12 +64,12 @@ TEST_CASE("A wrong key or any tampered byte fails the MAC", "[batch]") {
 }
 
 TEST_CASE("Malformed headers are refused as malformed", "[batch]") {
-  for (const char* bad : {"", "EXIGREY/2 BATCH a 1 1 1 1", "EXIGREY/1 BATCH a 1 1 1",
-                          "EXIGREY/1 BATCH a 0 1 1 1", "EXIGREY/1 BATCH a 1 1 0 1",
-                          "EXIGREY/1 BATCH a 1 1 1001 1", "EXIGREY/1 BATCH a 1 1 1 262145",
-                          "EXIGREY/1 BATCH a b 1 1 1", "EXIGREY/1 BATCH a  1 1 1 1",
-                          "EXIGREY/1 BATCH a/b 1 1 1 1", "EXIGREY/1 BATCH a 01 1 1 1",
-                          "EXIGREY/1 BATCH a 1 1 1 1 extra", "EXIGREY/1 BATCH a -1 1 1 1"}) {
+  for (const char* bad :
+       {"", "EXIGREY/2 BATCH a 1 1 1 1", "EXIGREY/1 BATCH a 1 1 1", "EXIGREY/1 BATCH a 0 1 1 1",
+        "EXIGREY/1 BATCH a 1 1 0 1", "EXIGREY/1 BATCH a 1 1 1001 1",
+        "EXIGREY/1 BATCH a 1 1 1 262145", "EXIGREY/1 BATCH a b 1 1 1", "EXIGREY/1 BATCH a  1 1 1 1",
+        "EXIGREY/1 BATCH a/b 1 1 1 1", "EXIGREY/1 BATCH a 01 1 1 1",
+        "EXIGREY/1 BATCH a 1 1 1 1 extra", "EXIGREY/1 BATCH a -1 1 1 1"}) {
     INFO(bad);
     try {
       parse_batch_header(bad);
@@ -98,18 +100,21 @@ TEST_CASE("Bodies must match count, length and seq exactly", "[batch]") {
   h.seq = 9;
   h.length += 1;
   CHECK_THROWS_AS(parse_batch_body(two, h), ProtocolError);
-  for (const char* bad : {"1 grey 1.2.3.4 5\n", "1 black 1.2.3 5\n", "1 black 1.2.3.4\n",
-                          "1 black 1.2.3.4 x\n", "1 black 1.2.3.4 5", "1 black 1.2.3.4 5 a\x01b\n",
-                          "0 black 1.2.3.4 5\n", "x black 1.2.3.4 5\n", "2 black 1.2.3.4 5\n",
-                          "1  black 1.2.3.4 5\n"}) {
+  for (const char* bad :
+       {"1 grey 1.2.3.4 5\n", "1 black 1.2.3 5\n", "1 black 1.2.3.4\n", "1 black 1.2.3.4 x\n",
+        "1 black 1.2.3.4 5", "1 black 1.2.3.4 5 a\x01b\n", "0 black 1.2.3.4 5\n",
+        "x black 1.2.3.4 5\n", "2 black 1.2.3.4 5\n", "1  black 1.2.3.4 5\n"}) {
     INFO(bad);
     const std::string body = bad;
-    CHECK_THROWS_AS(parse_batch_body(body, BatchHeader{"a", 1, 0, 1, static_cast<std::uint32_t>(body.size())}),
-                    ProtocolError);
+    CHECK_THROWS_AS(
+        parse_batch_body(body, BatchHeader{"a", 1, 0, 1, static_cast<std::uint32_t>(body.size())}),
+        ProtocolError);
   }
   const std::string descending = "5 black 1.2.3.4 5\n4 black 1.2.3.5 5\n";
-  CHECK_THROWS_AS(parse_batch_body(descending, BatchHeader{"a", 5, 0, 2, static_cast<std::uint32_t>(descending.size())}),
-                  ProtocolError);
+  CHECK_THROWS_AS(
+      parse_batch_body(descending,
+                       BatchHeader{"a", 5, 0, 2, static_cast<std::uint32_t>(descending.size())}),
+      ProtocolError);
 }
 
 TEST_CASE("Answers round-trip", "[batch]") {

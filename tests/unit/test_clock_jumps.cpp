@@ -11,7 +11,6 @@
 //   - the collector clamps stored vote times to now when it applies a
 //     report, and a vote more than `ttl` in the future does not count.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <limits>
 #include <map>

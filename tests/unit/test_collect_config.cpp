@@ -1,5 +1,4 @@
 #include <catch2/catch.hpp>
-
 #include <fstream>
 #include <string>
 
@@ -144,7 +143,7 @@ TEST_CASE("Publishing by DNS UPDATE needs a key and a zone, and may replace the 
   apply_collect_setting(c, "dns_zones", "black=BL.Example.ORG., black_names=dbl.example.org");
   CHECK(c.dns_zones.black == "bl.example.org");
   CHECK(c.dns_zones.black_names == "dbl.example.org");
-  CHECK_NOTHROW(check_collect_config(c));  // no rbldnsd_dir: DNS only
+  CHECK_NOTHROW(check_collect_config(c));                        // no rbldnsd_dir: DNS only
   apply_collect_setting(c, "dns_zones", "rpz=rpz.example.org");  // a flag replaces the list
   CHECK(c.dns_zones.black.empty());
   CHECK(c.dns_zones.rpz == "rpz.example.org");

@@ -67,7 +67,7 @@ std::string compressed_response() {
   m += bytes({7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'o', 'r', 'g', 0});  // at 12
   m += bytes({0, 1, 0, 1});
   m += bytes({0xc0, 12, 0, 5, 0, 1, 0, 0, 0x0e, 0x10, 0, 6});  // CNAME, rdlength 6
-  const std::size_t www = m.size();                              // 41
+  const std::size_t www = m.size();                            // 41
   m += bytes({3, 'w', 'w', 'w', 0xc0, 12});
   m += bytes({0xc0, static_cast<int>(www), 0, 15, 0, 1, 0, 0, 0, 60, 0, 9});  // MX, rdlength 9
   m += bytes({0, 10, 4, 'm', 'a', 'i', 'l', 0xc0, 12});
@@ -341,7 +341,8 @@ TEST_CASE("dns: pointer loops, forward pointers and bad labels are refused", "[d
 
   // Two questions whose second points into the first and back: the second's
   // chain ends, the first cannot point forward into the second.
-  const std::string ok = header(1, 0, 2, 0, 0, 0) + bytes({1, 'a', 0}) + q + bytes({1, 'b', 0xc0, 12}) + q;
+  const std::string ok =
+      header(1, 0, 2, 0, 0, 0) + bytes({1, 'a', 0}) + q + bytes({1, 'b', 0xc0, 12}) + q;
   const Message m = parse_message(ok);
   REQUIRE(m.questions.size() == 2);
   CHECK(m.questions[1].name == "b.a");
@@ -362,8 +363,9 @@ TEST_CASE("dns: pointer loops, forward pointers and bad labels are refused", "[d
   std::string rec = header(1, 0, 0, 1, 0, 0) + bytes({0, 0, 5, 0, 1, 0, 0, 0, 0, 0, 2});
   CHECK(throws_corrupt([&] { parse_message(rec + bytes({0xc0, 23})); }));
   CHECK(throws_corrupt([&] { parse_message(rec + bytes({1, 'a'})); }));
-  CHECK(throws_corrupt(
-      [&] { parse_message(header(1, 0, 0, 1, 0, 0) + bytes({0, 0, 5, 0, 1, 0, 0, 0, 0, 0, 3, 0, 0, 0})); }));
+  CHECK(throws_corrupt([&] {
+    parse_message(header(1, 0, 0, 1, 0, 0) + bytes({0, 0, 5, 0, 1, 0, 0, 0, 0, 0, 3, 0, 0, 0}));
+  }));
 }
 
 TEST_CASE("dns: truncations, excess counts and trailing bytes are corrupt, never a crash",

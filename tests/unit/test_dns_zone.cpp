@@ -143,9 +143,9 @@ TEST_CASE("dns_changes_of: only the records of the listings that changed") {
   addr3.reporters = 3;
   const Listing name{parse_subject("bad.example.net"), 2, 1700000000, {}, false};
   std::vector<ListingIndex::Change> changes = {
-      {Verb::kBlack, addr, addr3},            // a changed text
-      {Verb::kBlack, std::nullopt, name},     // a new name: dbl and rpz
-      {Verb::kWhite, addr, std::nullopt}};    // a white listing gone
+      {Verb::kBlack, addr, addr3},          // a changed text
+      {Verb::kBlack, std::nullopt, name},   // a new name: dbl and rpz
+      {Verb::kWhite, addr, std::nullopt}};  // a white listing gone
   const std::vector<DnsZoneChanges> out = dns_changes_of(changes, o, zones);
   REQUIRE(out.size() == 4);
   // bl: the TXT changes (delete and add), the A stays as it was.
@@ -153,7 +153,8 @@ TEST_CASE("dns_changes_of: only the records of the listings that changed") {
   REQUIRE(out[0].changes.remove.size() == 1);
   CHECK(out[0].changes.remove[0].type == T::kTxt);
   CHECK(out[0].changes.add ==
-        std::vector<DnsEntry>{{"44.33.22.11.bl.t", T::kTxt, black_txt(addr3, o).replace(0, 1, "11.22.33.44")}});
+        std::vector<DnsEntry>{
+            {"44.33.22.11.bl.t", T::kTxt, black_txt(addr3, o).replace(0, 1, "11.22.33.44")}});
   CHECK(out[1].zone == "dbl.t");
   CHECK(out[1].changes.remove.empty());
   CHECK(out[1].changes.add.size() == 2);  // A and TXT, no test point

@@ -4,8 +4,8 @@
 // phase runs in a new process, as after a reboot, and a "crash" is a
 // process that ends with _exit, so no exit hook flushes anything (what a
 // power cut leaves on disk is the crash-state explorer's job, tests/crash).
-#include <lmdb.h>
 #include <fcntl.h>
+#include <lmdb.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -438,8 +438,7 @@ TEST_CASE(
 // writes the marker and keeps the store open (shared) for its SMTP session.
 // The others went on waiting for the exclusive lock, which they no longer
 // needed, until every user was gone: 10 s, then an error and a 451.
-TEST_CASE("openers that wanted to change the marker see another's change at once",
-          "[durability]") {
+TEST_CASE("openers that wanted to change the marker see another's change at once", "[durability]") {
   Site site;
   site.boot("boot-A");
   // An empty marker, held shared here: both children read it, find it needs
@@ -479,9 +478,8 @@ TEST_CASE("openers that wanted to change the marker see another's change at once
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // both are waiting
   const auto released = std::chrono::steady_clock::now();
   ::close(fd);  // drops the shared lock: one child gets the exclusive one
-  const std::int64_t released_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                       released.time_since_epoch())
-                                       .count();
+  const std::int64_t released_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(released.time_since_epoch()).count();
   for (int i = 0; i < 2; ++i) {
     std::int64_t at = 0;
     REQUIRE(::read(times[0], &at, sizeof at) == sizeof at);
@@ -528,7 +526,8 @@ TEST_CASE("a writer flushes a keep log that nothing flushed for too long", "[dur
     MDB_val k{1, const_cast<char*>(&ns)}, v{};
     int n = 0;
     for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-         rc == 0 && static_cast<const char*>(k.mv_data)[0] == ns && k.mv_size == 9;  // not the counter
+         rc == 0 && static_cast<const char*>(k.mv_data)[0] == ns &&
+         k.mv_size == 9;  // not the counter
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
       std::string value(static_cast<const char*>(v.mv_data), v.mv_size);
       std::int64_t at = 0;

@@ -13,8 +13,8 @@ TEST_CASE("Plain integers are seconds", "[duration]") {
 }
 
 TEST_CASE("Exim time units are accepted", "[duration]") {
-  CHECK(parse_duration("10m") == 600);            // case 21
-  CHECK(parse_duration("1h30m") == 5400);         // case 22
+  CHECK(parse_duration("10m") == 600);     // case 21
+  CHECK(parse_duration("1h30m") == 5400);  // case 22
   CHECK(parse_duration("2d") == 172800);
   CHECK(parse_duration("1w2d3h4m5s") == 604800 + 2 * 86400 + 3 * 3600 + 4 * 60 + 5);
   CHECK(parse_duration("30s") == 30);

@@ -1,6 +1,5 @@
 // exigrey/exit_status.h: the one ending every program shares.
 #include <catch2/catch.hpp>
-
 #include <new>
 #include <string>
 #include <system_error>
@@ -27,8 +26,7 @@ Ending end_of(Body body) {
 
 }  // namespace
 
-TEST_CASE("run_program maps what escapes a program to one line and the shared status",
-          "[exit]") {
+TEST_CASE("run_program maps what escapes a program to one line and the shared status", "[exit]") {
   CHECK(end_of([] { return 0; }).status == kExitOk);
   CHECK(end_of([] { return 7; }).status == 7);  // the body's own status stands
   CHECK(end_of([] { return 7; }).lines.empty());

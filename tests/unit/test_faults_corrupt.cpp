@@ -7,15 +7,14 @@
 //
 // Every open runs in a forked child: the registry keeps one environment per
 // file per process, and a crash must be seen as a signal, not kill the test.
-#include <catch2/catch.hpp>
-
 #include <fcntl.h>
+#include <lmdb.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <lmdb.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -45,8 +44,8 @@ std::string item_name(int i) { return "<s" + std::to_string(i) + "@x.test>:<r@y.
 struct Outcome {
   bool signalled = false;
   int signal = 0;
-  bool ok = false;          // everything readable
-  std::string error;        // the StoreError's message otherwise
+  bool ok = false;    // everything readable
+  std::string error;  // the StoreError's message otherwise
   ErrorKind kind = ErrorKind::kStore;
 };
 
@@ -77,7 +76,8 @@ Outcome in_child(F fn) {
   close(fds[1]);
   std::string msg;
   char buf[4096];
-  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) msg.append(buf, static_cast<std::size_t>(n));
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;)
+    msg.append(buf, static_cast<std::size_t>(n));
   close(fds[0]);
   int status = 0;
   waitpid(pid, &status, 0);
@@ -243,7 +243,8 @@ TEST_CASE("Garbage over data pages: errors name the file, readers never write",
       const bool whole_page = rng() % 2 == 0;
       const std::size_t from = page * page_size() + (whole_page ? 0 : rng() % page_size());
       const std::size_t len = whole_page ? page_size() : 1 + rng() % 64;
-      for (std::size_t i = from; i < from + len && i < bad.size(); ++i) bad[i] = static_cast<char>(rng());
+      for (std::size_t i = from; i < from + len && i < bad.size(); ++i)
+        bad[i] = static_cast<char>(rng());
     }
     spit(path, bad);
     INFO("round " << round);
@@ -291,7 +292,8 @@ std::size_t trailing_free_pages(const std::string& path) {
     MDB_env* env = nullptr;
     MDB_txn* txn = nullptr;
     MDB_cursor* cur = nullptr;
-    if (mdb_env_create(&env) == 0 && mdb_env_open(env, path.c_str(), MDB_NOSUBDIR | MDB_RDONLY, 0) == 0 &&
+    if (mdb_env_create(&env) == 0 &&
+        mdb_env_open(env, path.c_str(), MDB_NOSUBDIR | MDB_RDONLY, 0) == 0 &&
         mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == 0 && mdb_cursor_open(txn, 0, &cur) == 0) {
       MDB_envinfo info{};
       mdb_env_info(env, &info);

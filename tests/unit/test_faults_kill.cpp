@@ -5,13 +5,12 @@
 // (a record decided with delay 0) is at least the passes it logged and never
 // goes down. After the kills every record reads, stale reader slots are
 // found and reclaimed, and a new writer is served at once.
-#include <catch2/catch.hpp>
-
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -57,8 +56,11 @@ std::string counter_key(int p) { return "ctr-" + std::to_string(p); }
       if (d.reason != Reason::kNew) _exit(5);
       append("K " + key.substr(0, key.find('/')) + "\n");
       if (decide(store, counter_key(p), 0, t0 + i).reason == Reason::kPassed) append("C\n");
-      if (i > 0) (void)check(store, "w" + std::to_string(p) + "-g" + std::to_string(gen) + "-" +
-                                        std::to_string(rng() % static_cast<unsigned long>(i)), 3600, t0 + i);
+      if (i > 0)
+        (void)check(store,
+                    "w" + std::to_string(p) + "-g" + std::to_string(gen) + "-" +
+                        std::to_string(rng() % static_cast<unsigned long>(i)),
+                    3600, t0 + i);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "writer %d: %s\n", p, e.what());
@@ -238,16 +240,16 @@ TEST_CASE("50 SIGKILLs among 8 writers: nothing committed is lost, stale readers
     alarm(30);  // a deadlocked writer lock would hang here: fail instead
     std::ofstream res(out);
     try {
-    StoreOptions o;
-    o.clear_stale_readers = false;
-    const Store store(path, o);
-    int before = 0;
-    for (const ReaderSlot& r : store.readers()) before += dead(r.pid) ? 1 : 0;
-    const int cleared = store.clear_stale_readers();
-    int after = 0;
-    for (const ReaderSlot& r : store.readers()) after += dead(r.pid) ? 1 : 0;
-    const Decision d = decide(store, "after-the-kills", 0, t0);
-    res << before << " " << cleared << " " << after << " " << (d.reason == Reason::kNew) << "\n";
+      StoreOptions o;
+      o.clear_stale_readers = false;
+      const Store store(path, o);
+      int before = 0;
+      for (const ReaderSlot& r : store.readers()) before += dead(r.pid) ? 1 : 0;
+      const int cleared = store.clear_stale_readers();
+      int after = 0;
+      for (const ReaderSlot& r : store.readers()) after += dead(r.pid) ? 1 : 0;
+      const Decision d = decide(store, "after-the-kills", 0, t0);
+      res << before << " " << cleared << " " << after << " " << (d.reason == Reason::kNew) << "\n";
     } catch (const std::exception& e) {
       res << "-1 -1 -1 0 " << e.what() << "\n";
     }

@@ -1,9 +1,8 @@
 // exigrey/fd.h: the descriptor owner and the bounded whole-file read.
-#include <catch2/catch.hpp>
-
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cerrno>
 #include <fstream>
 #include <string>
@@ -51,8 +50,7 @@ TEST_CASE("Fd closes what it owns once: on scope exit, reset, move and close()",
   CHECK_FALSE(is_open(kept));
 }
 
-TEST_CASE("read_all reads a whole file, stops past the limit, and reports read errors",
-          "[fd]") {
+TEST_CASE("read_all reads a whole file, stops past the limit, and reports read errors", "[fd]") {
   test::TempDir dir;
   const std::string path = dir.file("f");
   const std::string body(20000, 'x');

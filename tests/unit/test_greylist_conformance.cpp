@@ -342,8 +342,7 @@ TEST_CASE("whitelist_suffix adds, refreshes after 60 s, and whitelisted_suffix r
   CHECK(whitelist_suffix(g.store, "bob@example.org", g.clock.now()) == WhitelistChange::kFresh);
   CHECK(g.wl("bob@example.org") == WhitelistEntry{t0, t0});
   g.at(t0 + 61);
-  CHECK(whitelist_suffix(g.store, "bob@example.org", g.clock.now()) ==
-        WhitelistChange::kRefreshed);
+  CHECK(whitelist_suffix(g.store, "bob@example.org", g.clock.now()) == WhitelistChange::kRefreshed);
   CHECK(g.wl("bob@example.org") == WhitelistEntry{t0, t0 + 61});
   g.at(t0 + 200);
   CHECK(whitelisted_suffix(g.store, "bob@example.org", g.clock.now()));

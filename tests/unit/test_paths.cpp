@@ -13,8 +13,9 @@ TEST_CASE("DB names resolve as in Exim::Grey", "[paths]") {  // case 18
 }
 
 TEST_CASE("Bad DB names are usage errors", "[paths]") {
-  for (std::string_view bad : {std::string_view(""), std::string_view("a/b"), std::string_view(".."),
-                               std::string_view("."), std::string_view("a\0b", 3)}) {
+  for (std::string_view bad :
+       {std::string_view(""), std::string_view("a/b"), std::string_view(".."),
+        std::string_view("."), std::string_view("a\0b", 3)}) {
     CHECK_THROWS_AS(resolve_db_path(bad, "/g"), exigrey::UsageError);
   }
 }

@@ -3,9 +3,8 @@
 // same result), the peer log captures what decisions write and nothing that
 // was merged, a peer's batch is applied once, and the codec and the peers
 // file refuse what they must.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <random>
 #include <string>
 #include <vector>
@@ -124,8 +123,7 @@ TEST_CASE("decisions log what they write for the peers; merged records are not l
   CHECK(peer_log_last(s) == 0);  // emptied: the counter alone is no entry
 }
 
-TEST_CASE("a peer's batch is applied once: retransmissions and replays change nothing",
-          "[peers]") {
+TEST_CASE("a peer's batch is applied once: retransmissions and replays change nothing", "[peers]") {
   test::TempDir dir;
   const Store s(dir.file("seen"), sharing());
   std::vector<PeerRecord> batch{{10, item_record("a->b", ItemRecord{t0, t0, 0, "192.0.2.1"})},
@@ -162,8 +160,9 @@ TEST_CASE("peer batches: what is encoded parses back; hostile frames are refused
   b.sender = "mx1";
   b.db = "seen";
   b.sent = t0;
-  b.records = {{7, item_record("<a@x.test>:<b@y.test> with space\n", ItemRecord{t0, t0 + 5, 0, "ip 1"})},
-               {9, white_record(std::string(600, 'w'), t0, t0 + 1)}};
+  b.records = {
+      {7, item_record("<a@x.test>:<b@y.test> with space\n", ItemRecord{t0, t0 + 5, 0, "ip 1"})},
+      {9, white_record(std::string(600, 'w'), t0, t0 + 1)}};
   const std::string frame = encode_peer_batch(b, kSecret);
   const auto nl = frame.find('\n');
   const std::string header_line = frame.substr(0, nl + 1);
@@ -205,20 +204,23 @@ TEST_CASE("peer batches: what is encoded parses back; hostile frames are refused
   };
   CHECK(body_reason("3 white 192.0.2.1 1 2\n") == "accepted");
   CHECK(body_reason("3 white 192.0.2.1 1\n") == "malformed");
-  CHECK(body_reason("4 white 192.0.2.1 1 2\n") == "malformed");       // id above seq
-  CHECK(body_reason("3 white %zz 1 2\n") == "malformed");             // bad escape
-  CHECK(body_reason("3 white - 1 2\n") == "malformed");               // empty suffix
-  CHECK(body_reason("3 item a 1 2 x -\n") == "malformed");            // bad number
+  CHECK(body_reason("4 white 192.0.2.1 1 2\n") == "malformed");  // id above seq
+  CHECK(body_reason("3 white %zz 1 2\n") == "malformed");        // bad escape
+  CHECK(body_reason("3 white - 1 2\n") == "malformed");          // empty suffix
+  CHECK(body_reason("3 item a 1 2 x -\n") == "malformed");       // bad number
   CHECK(body_reason("3 end 1 1\n") == "malformed");
-  CHECK(body_reason("3 white 192.0.2.1 1 2") == "malformed");         // no newline
+  CHECK(body_reason("3 white 192.0.2.1 1 2") == "malformed");  // no newline
 }
 
 TEST_CASE("the peers file: names, addresses, secrets, scopes", "[peers]") {
   const auto peers = parse_peers(
       "# the site's MX hosts\n"
-      "mx1 192.0.2.1:2526 " + kSecret + "\n"
-      "\n"
-      "mx2  [2001:db8::2]:2526\t" + kSecret + "  scope=items\n",
+      "mx1 192.0.2.1:2526 " +
+          kSecret +
+          "\n"
+          "\n"
+          "mx2  [2001:db8::2]:2526\t" +
+          kSecret + "  scope=items\n",
       "peers");
   REQUIRE(peers.size() == 2);
   CHECK(peers[0] == PeerEntry{"mx1", "192.0.2.1:2526", kSecret, true});
@@ -231,7 +233,8 @@ TEST_CASE("the peers file: names, addresses, secrets, scopes", "[peers]") {
     }
     return std::string("accepted");
   };
-  CHECK(error("mx1 192.0.2.1:2526\n") == "peers:1: expected 'NAME ADDRESS:PORT SECRET [scope=...]'");
+  CHECK(error("mx1 192.0.2.1:2526\n") ==
+        "peers:1: expected 'NAME ADDRESS:PORT SECRET [scope=...]'");
   CHECK(error("mx1 192.0.2.1 " + kSecret + "\n") ==
         "peers:1: peer mx1: the address must be HOST:PORT");
   CHECK(error("m/x 192.0.2.1:1 " + kSecret + "\n").starts_with("peers:1: exigrey: reporter id"));

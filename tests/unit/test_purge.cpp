@@ -1,9 +1,9 @@
 // Batched purge and chunked listings (purge.h, listing.h).
+#include <fmt/format.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
-#include <fmt/format.h>
 #include <set>
 #include <string>
 

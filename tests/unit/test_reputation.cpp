@@ -212,10 +212,9 @@ TEST_CASE("A full collector store names the collector's remedy, not the greylist
   std::string message;
   try {
     for (int i = 0; i < 100000; ++i) {
-      const std::vector<IncomingReport> one = {
-          incoming(Verb::kBlack,
-                   fmt::format("11.{}.{}.{}", i / 62500 % 250, i / 250 % 250, i % 250 + 1), "r1",
-                   1'700'000'000)};
+      const std::vector<IncomingReport> one = {incoming(
+          Verb::kBlack, fmt::format("11.{}.{}.{}", i / 62500 % 250, i / 250 % 250, i % 250 + 1),
+          "r1", 1'700'000'000)};
       store.apply(one, 1'700'000'000, 3600);
     }
   } catch (const StoreError& e) {

@@ -56,7 +56,8 @@ TEST_CASE("A note's first word is its category, bounded and sanitised", "[eviden
   CHECK(category_of_note("<script>alert(1)</script>") == "other");
   CHECK(category_of_note(std::string(25, 'a')) == "other");
   CHECK(category_of_note(std::string(24, 'a')) == std::string(24, 'a'));
-  CHECK(sanitize_text("a\x01" "b\nc") == "a?b?c");
+  CHECK(sanitize_text("a\x01"
+                      "b\nc") == "a?b?c");
   // Cut at a character boundary: "é" is two bytes.
   CHECK(sanitize_text("ab\xc3\xa9", 3) == "ab");
   CHECK(sanitize_text(std::string(500, 'x')).size() == kMaxEvidenceTextBytes);

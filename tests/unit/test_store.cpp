@@ -1,11 +1,10 @@
-#include <catch2/catch.hpp>
-
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -46,7 +45,7 @@ TEST_CASE("A new store is created with the format marker and the file mode", "[s
   test::TempDir dir;
   Store s(dir.file("seen"));
   s.open();
-  struct stat st{};
+  struct stat st {};
   REQUIRE(stat(dir.file("seen").c_str(), &st) == 0);
   CHECK((st.st_mode & 0777u & ~0660u) == 0u);
   CHECK(stat(dir.file("seen-lock").c_str(), &st) == 0);
@@ -95,7 +94,7 @@ TEST_CASE("Opening read-only never creates a store", "[store]") {
   test::TempDir dir;
   Store s(dir.file("absent"), StoreOptions{.read_only = true});
   CHECK_THROWS_WITH(s.open(), Catch::Contains("does not exist"));
-  struct stat st{};
+  struct stat st {};
   CHECK(stat(dir.file("absent").c_str(), &st) != 0);
 }
 

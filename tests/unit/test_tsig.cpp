@@ -16,7 +16,8 @@ constexpr std::uint64_t kNow = 1'750'000'000;
 
 TsigKey test_key() {
   // "exigrey-test-secret-32-bytes-ok!" in base64.
-  return parse_tsig_key("hmac-sha256:collector.example.org:ZXhpZ3JleS10ZXN0LXNlY3JldC0zMi1ieXRlcy1vayE=");
+  return parse_tsig_key(
+      "hmac-sha256:collector.example.org:ZXhpZ3JleS10ZXN0LXNlY3JldC0zMi1ieXRlcy1vayE=");
 }
 
 template <typename F>
@@ -75,10 +76,9 @@ TEST_CASE("dns tsig: keys parse from kdig's -y form", "[tsig]") {
   CHECK(parse_tsig_key("k:c2VjcmV0cw").secret == "secrets");  // unpadded
   CHECK(parse_tsig_key("k:c2VjcmV0cw==").secret == "secrets");
 
-  for (const char* bad :
-       {"", "  \n", "c2VjcmV0", "k:", ":c2VjcmV0", "a:b:c:c2VjcmV0", "hmac-md5:k:c2VjcmV0",
-        "k:c2VjcmV0!", "k:c2Vjc", "k:c2V=jcmV0", "a..b:c2VjcmV0", ".:c2VjcmV0",
-        "hmac-sha256:k:c2VjcmV0 extra"}) {
+  for (const char* bad : {"", "  \n", "c2VjcmV0", "k:", ":c2VjcmV0", "a:b:c:c2VjcmV0",
+                          "hmac-md5:k:c2VjcmV0", "k:c2VjcmV0!", "k:c2Vjc", "k:c2V=jcmV0",
+                          "a..b:c2VjcmV0", ".:c2VjcmV0", "hmac-sha256:k:c2VjcmV0 extra"}) {
     INFO(bad);
     const std::string msg = error_of([&] { parse_tsig_key(bad); }, ErrorKind::kUsage);
     CHECK_THAT(msg, Catch::StartsWith("invalid TSIG key: "));
@@ -125,7 +125,8 @@ TEST_CASE("dns tsig: a signed request carries a TSIG record with its MAC", "[tsi
 }
 
 TEST_CASE("dns tsig: an answer signed over the request MAC verifies", "[tsig]") {
-  for (const char* alg : {"hmac-sha256", "hmac-sha1", "hmac-sha224", "hmac-sha384", "hmac-sha512"}) {
+  for (const char* alg :
+       {"hmac-sha256", "hmac-sha1", "hmac-sha224", "hmac-sha384", "hmac-sha512"}) {
     INFO(alg);
     TsigKey key = test_key();
     key.algorithm = alg;
@@ -249,8 +250,8 @@ TEST_CASE("dns tsig: unsigned answers and the server's TSIG errors are named", "
     rdata += other;
     MessageBuilder b(0x4242, Opcode::kUpdate);
     b.question("bl.example.org", Type::kSOA);
-    b.record(MessageBuilder::Section::kAdditional, "collector.example.org", Type::kTSIG,
-             kClassANY, 0, rdata);
+    b.record(MessageBuilder::Section::kAdditional, "collector.example.org", Type::kTSIG, kClassANY,
+             0, rdata);
     TsigVerifier fresh(key, request_mac, kNow);
     return error_of([&] { fresh.verify(b.finish(), true); }, ErrorKind::kCorrupt);
   };

@@ -15,8 +15,8 @@ std::string Endpoint::to_string() const {
 
 Endpoint parse_endpoint(std::string_view text, std::string_view flag) {
   auto bad = [&]() -> Endpoint {
-    throw UsageError(fmt::format("{}: invalid address {:?} (use ADDR:PORT or [IPv6]:PORT)", flag,
-                                 text));
+    throw UsageError(
+        fmt::format("{}: invalid address {:?} (use ADDR:PORT or [IPv6]:PORT)", flag, text));
   };
   Endpoint e;
   std::string_view port;

@@ -17,8 +17,13 @@ struct FrameListener::Impl : std::enable_shared_from_this<FrameListener::Impl> {
 
   Impl(asio::io_context& ctx, std::string n, SessionFactory f, FrameLimits l,
        std::atomic<std::int64_t>& g)
-      : io(ctx), acceptor(ctx), accept_retry(ctx), name(std::move(n)), factory(std::move(f)),
-        limits(l), open_gauge(g) {}
+      : io(ctx),
+        acceptor(ctx),
+        accept_retry(ctx),
+        name(std::move(n)),
+        factory(std::move(f)),
+        limits(l),
+        open_gauge(g) {}
 
   void accept() { accept_loop(shared_from_this(), name, &Impl::take); }
   void take(tcp::socket s);
@@ -36,9 +41,11 @@ struct FrameListener::Impl : std::enable_shared_from_this<FrameListener::Impl> {
 };
 
 struct FrameListener::Impl::Conn : std::enable_shared_from_this<Conn> {
-  Conn(std::shared_ptr<Impl> o, tcp::socket s, std::string p,
-       std::unique_ptr<FrameSession> sess)
-      : owner(std::move(o)), socket(std::move(s)), timer(owner->io), peer(std::move(p)),
+  Conn(std::shared_ptr<Impl> o, tcp::socket s, std::string p, std::unique_ptr<FrameSession> sess)
+      : owner(std::move(o)),
+        socket(std::move(s)),
+        timer(owner->io),
+        peer(std::move(p)),
         session(std::move(sess)) {}
 
   // Runs `op` on the connection's stream: the TLS stream, or the socket.
@@ -58,8 +65,8 @@ struct FrameListener::Impl::Conn : std::enable_shared_from_this<Conn> {
     stream->async_handshake(asio::ssl::stream_base::server,
                             [self = shared_from_this()](std::error_code ec) {
                               if (ec) {
-                                LOG_INFO("{}: TLS handshake with {} failed: {}",
-                                         self->owner->name, self->peer, ec.message());
+                                LOG_INFO("{}: TLS handshake with {} failed: {}", self->owner->name,
+                                         self->peer, ec.message());
                                 return self->close();
                               }
                               self->read_header();

@@ -25,7 +25,6 @@
 #pragma once
 
 #include <asio.hpp>
-
 #include <atomic>
 #include <cstdint>
 #include <functional>

@@ -43,11 +43,11 @@ std::string printable(std::string_view text, std::size_t max = 80);
 
 }  // namespace exigrey::daemon
 
-#define EXIGREY_LOG(level, ...)                                                  \
-  do {                                                                           \
-    if (::exigrey::daemon::log_enabled(level)) {                                 \
-      ::exigrey::daemon::log_line(level, ::fmt::format(__VA_ARGS__));            \
-    }                                                                            \
+#define EXIGREY_LOG(level, ...)                                       \
+  do {                                                                \
+    if (::exigrey::daemon::log_enabled(level)) {                      \
+      ::exigrey::daemon::log_line(level, ::fmt::format(__VA_ARGS__)); \
+    }                                                                 \
   } while (0)
 #define LOG_ERROR(...) EXIGREY_LOG(::exigrey::daemon::LogLevel::kError, __VA_ARGS__)
 #define LOG_WARNING(...) EXIGREY_LOG(::exigrey::daemon::LogLevel::kWarning, __VA_ARGS__)

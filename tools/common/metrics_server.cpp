@@ -38,7 +38,8 @@ struct MetricsServer::Impl : std::enable_shared_from_this<MetricsServer::Impl> {
       std::string buf;
       std::string reply;
     };
-    auto conn = std::make_shared<Conn>(Conn{std::move(s), asio::steady_timer(acceptor.get_executor()), {}, {}});
+    auto conn = std::make_shared<Conn>(
+        Conn{std::move(s), asio::steady_timer(acceptor.get_executor()), {}, {}});
     ++open;
     conn->timer.expires_after(kRequestTimeout);
     conn->timer.async_wait([conn](std::error_code ec) {

@@ -8,7 +8,6 @@
 #pragma once
 
 #include <asio.hpp>
-
 #include <functional>
 #include <memory>
 #include <string>

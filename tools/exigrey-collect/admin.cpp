@@ -119,12 +119,12 @@ void print_lookup(const LookupResult& r, std::FILE* out) {
   if (!r.record) {
     row("evidence", "none: never reported");
   } else {
-    row("reports", fmt::format("black {}, white {}; first {}, last {}", rec.black_reports,
-                               rec.white_reports, time_or_none(rec.first_seen),
-                               time_or_none(rec.last_seen)));
-    row("votes", fmt::format("{} black (score {:.2f}, weight {:.2f}), {} white (weight {:.2f})",
-                             a.black_votes, a.black_score, a.black_weight, a.white_votes,
-                             a.white_weight));
+    row("reports",
+        fmt::format("black {}, white {}; first {}, last {}", rec.black_reports, rec.white_reports,
+                    time_or_none(rec.first_seen), time_or_none(rec.last_seen)));
+    row("votes",
+        fmt::format("{} black (score {:.2f}, weight {:.2f}), {} white (weight {:.2f})",
+                    a.black_votes, a.black_score, a.black_weight, a.white_votes, a.white_weight));
     for (const Vote& v : rec.votes) {
       row("", fmt::format("{}: black {}, white {}", v.reporter, time_or_none(v.last_black),
                           time_or_none(v.last_white)));
@@ -138,17 +138,17 @@ void print_lookup(const LookupResult& r, std::FILE* out) {
     if (!rec.last_note.empty()) row("last note", rec.last_note);
     row("listed since", time_or_none(rec.listed_since));
     if (rec.hold_until != 0) {
-      row("hold", fmt::format("until {} (listing {} in a row)", format_utc(rec.hold_until),
-                              rec.offenses));
+      row("hold",
+          fmt::format("until {} (listing {} in a row)", format_utc(rec.hold_until), rec.offenses));
     }
     if (rec.ban_until != 0) {
       row("ban", fmt::format("until {}: {}", format_utc(rec.ban_until), rec.ban_reason));
     }
     if (rec.delisted_at != 0) {
       row("delisted", fmt::format("{}{}: {}", format_utc(rec.delisted_at),
-                                  rec.exempt_until != 0
-                                      ? fmt::format(", exempt until {}", format_utc(rec.exempt_until))
-                                      : std::string(),
+                                  rec.exempt_until != 0 ? fmt::format(", exempt until {}",
+                                                                      format_utc(rec.exempt_until))
+                                                        : std::string(),
                                   rec.delist_reason));
     }
     bool first = true;
@@ -158,8 +158,8 @@ void print_lookup(const LookupResult& r, std::FILE* out) {
       first = false;
     }
   }
-  if (r.network) row("network", fmt::format("{} listed since {}", r.network->text,
-                                            format_utc(r.network_since)));
+  if (r.network)
+    row("network", fmt::format("{} listed since {}", r.network->text, format_utc(r.network_since)));
   if (r.request) {
     row("request", fmt::format("{} from {} ({}): {}", format_utc(r.request->time),
                                r.request->client, r.request->contact, r.request->message));
@@ -174,7 +174,8 @@ int run_list(const CollectConfig& cfg, const AdminCommand& cmd, const Reputation
       if (cmd.limit != 0 && n >= cmd.limit) break;
       ++n;
       if (cmd.json) {
-        fmt::print(out, "{{\"subject\":{},\"time\":{},\"client\":{},\"contact\":{},\"message\":{}}}\n",
+        fmt::print(out,
+                   "{{\"subject\":{},\"time\":{},\"client\":{},\"contact\":{},\"message\":{}}}\n",
                    quoted(r.subject.text), json_time(r.time), quoted(r.client), quoted(r.contact),
                    quoted(r.message));
       } else {
@@ -192,24 +193,23 @@ int run_list(const CollectConfig& cfg, const AdminCommand& cmd, const Reputation
     if (cmd.banned && r.ban_until <= now) return true;
     if (cmd.delisted && r.delisted_at == 0) return true;
     const std::vector<std::string> cats = categories_of(r);
-    if (!cmd.category.empty() &&
-        std::find(cats.begin(), cats.end(), cmd.category) == cats.end()) {
+    if (!cmd.category.empty() && std::find(cats.begin(), cats.end(), cmd.category) == cats.end()) {
       return true;
     }
     ++n;
     if (cmd.json) {
-      fmt::print(out,
-                 "{{\"subject\":{},\"listed\":{},\"rule\":{},\"black_votes\":{},"
-                 "\"black_reports\":{},\"last_report\":{},\"listed_since\":{},\"categories\":{}}}\n",
-                 quoted(s.text), a.black_listed, quoted(to_string(a.rule)), a.black_votes,
-                 r.black_reports, json_time(r.last_seen), json_time(r.listed_since),
-                 json_list(cats));
+      fmt::print(
+          out,
+          "{{\"subject\":{},\"listed\":{},\"rule\":{},\"black_votes\":{},"
+          "\"black_reports\":{},\"last_report\":{},\"listed_since\":{},\"categories\":{}}}\n",
+          quoted(s.text), a.black_listed, quoted(to_string(a.rule)), a.black_votes, r.black_reports,
+          json_time(r.last_seen), json_time(r.listed_since), json_list(cats));
     } else {
       std::string c;
       for (const std::string& x : cats) c += (c.empty() ? "" : ",") + x;
       fmt::print(out, "{:<40} {:<10} {:<11} votes={} reports={} last={} categories={}\n", s.text,
-                 a.black_listed ? "listed" : "-", to_string(a.rule), a.black_votes,
-                 r.black_reports, time_or_none(r.last_seen), c.empty() ? "none" : c);
+                 a.black_listed ? "listed" : "-", to_string(a.rule), a.black_votes, r.black_reports,
+                 time_or_none(r.last_seen), c.empty() ? "none" : c);
     }
     return cmd.limit == 0 || n < cmd.limit;
   });

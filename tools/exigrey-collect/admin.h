@@ -19,10 +19,10 @@
 namespace exigrey::collect {
 
 struct AdminCommand {
-  std::string name;     // lookup, ban, unban, delist, list
-  std::string subject;  // lookup, ban, unban, delist
-  std::string reason;   // ban, unban, delist
-  std::string duration; // ban (required), delist (optional exemption)
+  std::string name;      // lookup, ban, unban, delist, list
+  std::string subject;   // lookup, ban, unban, delist
+  std::string reason;    // ban, unban, delist
+  std::string duration;  // ban (required), delist (optional exemption)
   bool json = false;
   // list filters
   bool listed = false;

@@ -17,7 +17,8 @@ Aggregator::Aggregator(asio::io_context& io, ReputationStore& store, CollectMetr
 }
 
 bool Aggregator::admit(IncomingReport& r) {
-  r.report.subject = aggregate_subject(canonical_subject(std::move(r.report.subject)), ipv6_prefix_);
+  r.report.subject =
+      aggregate_subject(canonical_subject(std::move(r.report.subject)), ipv6_prefix_);
   if (is_reserved(r.report.subject)) {
     ++metrics_.reports_reserved;
     LOG_DEBUG("ignored {} {} from {}: reserved, never listed", to_string(r.report.verb),

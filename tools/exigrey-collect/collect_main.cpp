@@ -73,8 +73,8 @@ int run(int argc, char** argv) {
   ban->add_option("--reason", admin.reason, "why (recorded in its history)")->required();
   CLI::App* unban = subject_command("unban", "lift a ban");
   unban->add_option("--reason", admin.reason, "why (recorded in its history)")->required();
-  CLI::App* delist = subject_command(
-      "delist", "end a listing now; reports made before it stop counting");
+  CLI::App* delist =
+      subject_command("delist", "end a listing now; reports made before it stop counting");
   delist->add_option("--for", admin.duration, "also keep it unlisted this long (e.g. 30d)");
   delist->add_option("--reason", admin.reason, "why (recorded in its history)")->required();
   CLI::App* list = app.add_subcommand("list", "subjects in the store, or removal requests");

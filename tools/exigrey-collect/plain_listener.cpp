@@ -185,7 +185,6 @@ struct PlainListener::Impl : std::enable_shared_from_this<PlainListener::Impl> {
 
   void accept() { daemon::accept_loop(shared_from_this(), "plain", &Impl::admit); }
 
-
   void admit(tcp::socket s) {
     std::error_code ec;
     const tcp::endpoint peer = s.remote_endpoint(ec);

@@ -51,9 +51,12 @@ daemon::LogLevel log_level_of(LogLevel level) noexcept {
 
 daemon::LogTarget log_target_of(LogTarget target) noexcept {
   switch (target) {
-    case LogTarget::kSyslog: return daemon::LogTarget::kSyslog;
-    case LogTarget::kStderr: return daemon::LogTarget::kStderr;
-    case LogTarget::kAuto: break;
+    case LogTarget::kSyslog:
+      return daemon::LogTarget::kSyslog;
+    case LogTarget::kStderr:
+      return daemon::LogTarget::kStderr;
+    case LogTarget::kAuto:
+      break;
   }
   return daemon::auto_log_target();
 }

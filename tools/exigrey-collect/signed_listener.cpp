@@ -33,10 +33,9 @@ struct SignedListener::State {
         open_gauge(m.gauge("exigrey_collect_signed_connections_open",
                            "Open connections on the signed listener")) {
     for (std::string_view r : kRefusals) {
-      refused.emplace(std::string(r),
-                      &m.counter("exigrey_collect_batches_refused_total",
-                                 "Signed batches refused, by reason",
-                                 fmt::format("reason=\"{}\"", r)));
+      refused.emplace(std::string(r), &m.counter("exigrey_collect_batches_refused_total",
+                                                 "Signed batches refused, by reason",
+                                                 fmt::format("reason=\"{}\"", r)));
     }
   }
 
@@ -85,8 +84,8 @@ class SignedListener::Session : public daemon::FrameSession {
     return refuse(header_.seq, header_.reporter, "malformed", why);
   }
 
-  void on_frame(const std::string& header_line, const std::string& body,
-                std::string_view mac_line, daemon::Reply reply) override {
+  void on_frame(const std::string& header_line, const std::string& body, std::string_view mac_line,
+                daemon::Reply reply) override {
     std::vector<BatchItem> items;
     try {
       verify_batch_mac(mac_line, secret_, header_line, body);
@@ -121,8 +120,8 @@ class SignedListener::Session : public daemon::FrameSession {
     st.pending.insert(header_.reporter);
     st.aggregator.submit_signed(
         std::move(fresh), ReporterCursor{reporter, header_.seq},
-        [state = state_, peer = peer_, reply = std::move(reply), counted,
-         name = header_.reporter, seq = header_.seq](bool ok) {
+        [state = state_, peer = peer_, reply = std::move(reply), counted, name = header_.reporter,
+         seq = header_.seq](bool ok) {
           State& o = *state;
           o.pending.erase(name);
           if (!ok) {
@@ -174,16 +173,19 @@ SignedListener::SignedListener(asio::io_context& io, const Endpoint& at, Aggrega
                                const Clock& clock, KeyRing keys, ListenerLimits limits,
                                const TlsFiles& tls)
     : state_(std::make_shared<State>(aggregator, store, metrics, clock, std::move(keys))),
-      listener_(io, tcp_endpoint(at), "signed",
-                [state = state_](const std::string& peer) {
-                  return std::make_unique<Session>(state, peer);
-                },
-                frame_limits(limits), state_->open_gauge, tls) {}
+      listener_(
+          io, tcp_endpoint(at), "signed",
+          [state = state_](const std::string& peer) {
+            return std::make_unique<Session>(state, peer);
+          },
+          frame_limits(limits), state_->open_gauge, tls) {}
 
 SignedListener::~SignedListener() { stop(); }
 
 void SignedListener::set_keys(KeyRing keys) { state_->keys = std::move(keys); }
-void SignedListener::set_limits(ListenerLimits limits) { listener_.set_limits(frame_limits(limits)); }
+void SignedListener::set_limits(ListenerLimits limits) {
+  listener_.set_limits(frame_limits(limits));
+}
 void SignedListener::stop() { listener_.stop(); }
 std::uint16_t SignedListener::port() const { return listener_.port(); }
 

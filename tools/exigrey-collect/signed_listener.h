@@ -37,7 +37,6 @@
 
 namespace exigrey::collect {
 
-
 using daemon::TlsFiles;
 
 class SignedListener {

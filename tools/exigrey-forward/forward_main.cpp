@@ -1,12 +1,10 @@
 #include "exigrey-forward/forward_main.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <asio.hpp>
-
-#include <unistd.h>
-
 #include <atomic>
 #include <charconv>
 #include <optional>
@@ -62,7 +60,8 @@ std::chrono::milliseconds millis_flag(const std::string& text, std::string_view 
 // The short host name: what `hostname` prints, up to the first dot.
 std::string host_name() {
   char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0) throw UsageError("cannot read the host name; use --name");
+  if (::gethostname(buf, sizeof buf - 1) != 0)
+    throw UsageError("cannot read the host name; use --name");
   std::string n(buf);
   if (const auto dot = n.find('.'); dot != std::string::npos) n.resize(dot);
   return n;
@@ -79,34 +78,40 @@ std::uint64_t bounded(const std::string& text, std::string_view flag, std::uint6
 }
 
 int run(int argc, char** argv) {
-  CLI::App app{"exigrey-forward: deliver exigrey's outbox of reports to collectors, signed and "
-               "acknowledged"};
+  CLI::App app{
+      "exigrey-forward: deliver exigrey's outbox of reports to collectors, signed and "
+      "acknowledged"};
   app.set_version_flag("--version", std::string("exigrey-forward ") + EXIGREY_VERSION);
   ForwardOptions o;
   std::vector<std::string> collectors;
   std::string secret_file, config_file = config_path(), log_target = "auto", metrics;
   std::string batch_delay = "200ms", timeout = "10", backoff_max = "60";
   bool verbose = false;
-  app.add_option("--dir", o.dir, "store directory holding the outbox (default: the config's "
-                                 "directory, else /var/spool/exim4/grey)");
+  app.add_option("--dir", o.dir,
+                 "store directory holding the outbox (default: the config's "
+                 "directory, else /var/spool/exim4/grey)");
   std::string peers_file, name, peer_listen, peer_rate = "20000", peer_log_max = "1000000";
-  app.add_option("--collector", collectors, "collector HOST:PORT (repeatable: each gets every report)");
+  app.add_option("--collector", collectors,
+                 "collector HOST:PORT (repeatable: each gets every report)");
   app.add_option("--reporter", o.reporter, "this reporter's id, as in the collector's keys file");
   app.add_option("--secret-file", secret_file, "file holding this reporter's secret");
-  app.add_option("--peers", peers_file, "share greylisting with the MX hosts of this peers file "
-                                        "(default: the setting `peers`)");
+  app.add_option("--peers", peers_file,
+                 "share greylisting with the MX hosts of this peers file "
+                 "(default: the setting `peers`)");
   app.add_option("--name", name, "this host's name in the peers file (default: the host name)");
   app.add_option("--peer-listen", peer_listen,
                  "listen for peers on ADDR:PORT (default: this host's address in the peers file)");
   app.add_option("--peer-rate", peer_rate, "records per second taken from each peer (1-1000000)");
   app.add_option("--peer-log-max", peer_log_max,
                  "peer log entries kept per store for peers that are down (1000-100000000)");
-  app.add_option("--tls-ca", o.tls_ca_file, "speak TLS and verify the collector against this CA file")
+  app.add_option("--tls-ca", o.tls_ca_file,
+                 "speak TLS and verify the collector against this CA file")
       ->check(CLI::ExistingFile);
   app.add_flag("--once", o.once, "deliver what is pending, then exit (0 drained, 1 failed)");
   app.add_option("--batch-size", o.batch_size, "reports per batch (1-1000)")
       ->check(CLI::Range(1, static_cast<int>(kMaxBatchReports)));
-  app.add_option("--batch-delay", batch_delay, "send a partial batch after it waited this long (e.g. 200ms, 1s)");
+  app.add_option("--batch-delay", batch_delay,
+                 "send a partial batch after it waited this long (e.g. 200ms, 1s)");
   app.add_option("--timeout", timeout, "connect/send/answer timeout (seconds or Exim units)");
   app.add_option("--backoff-max", backoff_max, "longest wait between retries");
   app.add_option("--config", config_file, "settings file (sync mode of the greylist stores)");
@@ -126,13 +131,15 @@ int run(int argc, char** argv) {
   try {
     daemon::log_init("exigrey-forward", daemon::parse_log_target(log_target),
                      verbose ? daemon::LogLevel::kDebug : daemon::LogLevel::kInfo);
-    for (const auto& c : collectors) o.collectors.push_back(daemon::parse_endpoint(c, "--collector"));
+    for (const auto& c : collectors)
+      o.collectors.push_back(daemon::parse_endpoint(c, "--collector"));
     if (!metrics.empty()) metrics_at = daemon::parse_endpoint(metrics, "--metrics");
     o.config = load_config(config_file);
     if (peers_file.empty()) peers_file = o.config.peers_file;
     if (o.collectors.empty() && peers_file.empty()) {
-      throw UsageError("nothing to do: give --collector, or share greylisting with --peers "
-                       "(or the setting `peers`)");
+      throw UsageError(
+          "nothing to do: give --collector, or share greylisting with --peers "
+          "(or the setting `peers`)");
     }
     if (!o.collectors.empty()) {
       if (o.reporter.empty()) throw UsageError("--collector needs --reporter");
@@ -140,8 +147,10 @@ int run(int argc, char** argv) {
       check_reporter_id(o.reporter);
       o.secret = read_secret(secret_file);
     }
-    if (o.once && o.collectors.empty()) throw UsageError("--once drains the outbox: give --collector");
-    if (o.dir.empty()) o.dir = o.config.directory.empty() ? "/var/spool/exim4/grey" : o.config.directory;
+    if (o.once && o.collectors.empty())
+      throw UsageError("--once drains the outbox: give --collector");
+    if (o.dir.empty())
+      o.dir = o.config.directory.empty() ? "/var/spool/exim4/grey" : o.config.directory;
     o.batch_delay = millis_flag(batch_delay, "--batch-delay");
     o.timeout = millis_flag(timeout, "--timeout");
     o.backoff_max = millis_flag(backoff_max, "--backoff-max");
@@ -163,7 +172,7 @@ int run(int argc, char** argv) {
     return exit_status_of(e);
   }
 
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGTERM, &sa, nullptr);
@@ -178,8 +187,8 @@ int run(int argc, char** argv) {
     try {
       server.emplace(metrics_io, *metrics_at, [&registry] { return registry.exposition(); });
     } catch (const std::exception& e) {
-      daemon::log_startup_error("exigrey-forward", fmt::format("--metrics {}: {}",
-                                                               metrics_at->to_string(), e.what()));
+      daemon::log_startup_error("exigrey-forward",
+                                fmt::format("--metrics {}: {}", metrics_at->to_string(), e.what()));
       return kExitFailure;
     }
     metrics_thread = std::thread([&metrics_io] { metrics_io.run(); });
@@ -210,9 +219,11 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int forward_main(int argc, char** argv) {
-  return run_program([&] { return run(argc, argv); }, [](std::string_view line) {
-    std::fprintf(stderr, "exigrey-forward: %.*s\n", static_cast<int>(line.size()), line.data());
-  });
+  return run_program([&] { return run(argc, argv); },
+                     [](std::string_view line) {
+                       std::fprintf(stderr, "exigrey-forward: %.*s\n",
+                                    static_cast<int>(line.size()), line.data());
+                     });
 }
 
 }  // namespace exigrey::forward

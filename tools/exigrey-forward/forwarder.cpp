@@ -70,9 +70,11 @@ void maintain_stores(const ForwardOptions& o) {
 
 }  // namespace
 
-int run_forwarder(const ForwardOptions& o, daemon::Metrics& metrics, const std::atomic<bool>& stop) {
+int run_forwarder(const ForwardOptions& o, daemon::Metrics& metrics,
+                  const std::atomic<bool>& stop) {
   std::vector<std::unique_ptr<Collector>> collectors;
-  for (const auto& e : o.collectors) collectors.push_back(std::make_unique<Collector>(o, e, metrics));
+  for (const auto& e : o.collectors)
+    collectors.push_back(std::make_unique<Collector>(o, e, metrics));
   auto& pending_gauge = metrics.gauge("exigrey_forward_outbox_pending", "Reports in the outbox");
   auto& oldest_gauge = metrics.gauge("exigrey_forward_outbox_oldest_age_seconds",
                                      "Age of the oldest report in the outbox (0 when empty)");
@@ -141,7 +143,8 @@ int run_forwarder(const ForwardOptions& o, daemon::Metrics& metrics, const std::
       try {
         const Answer a = c->link.exchange(encode_batch(batch, o.secret));
         if (a.kind == AnswerKind::kNak) {
-          failure = fmt::format("collector {} refused batch {}: {}", c->link.name(), a.seq, a.reason);
+          failure =
+              fmt::format("collector {} refused batch {}: {}", c->link.name(), a.seq, a.reason);
         } else if (a.seq != batch.items.back().id) {
           failure = fmt::format("collector {} acknowledged {} for batch {}", c->link.name(), a.seq,
                                 batch.items.back().id);

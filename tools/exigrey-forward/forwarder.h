@@ -48,7 +48,7 @@ struct ForwardOptions {
   std::chrono::milliseconds backoff_max{60'000};
   std::chrono::milliseconds timeout{10'000};
   std::chrono::seconds maintenance_every{20};  // stale readers, keep file flushes
-  Config config;  // sync mode and map size of the greylist stores in `dir`
+  Config config;                         // sync mode and map size of the greylist stores in `dir`
   std::optional<PeerSyncOptions> peers;  // share greylisting with the site's MX hosts
 };
 

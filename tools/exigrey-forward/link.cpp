@@ -1,9 +1,9 @@
 #include "exigrey-forward/link.h"
 
-#include <asio.hpp>
-#include <asio/ssl.hpp>
 #include <fmt/format.h>
 
+#include <asio.hpp>
+#include <asio/ssl.hpp>
 #include <optional>
 #include <stdexcept>
 
@@ -95,9 +95,11 @@ struct Link::Impl {
   Answer exchange(const std::string& frame) {
     if (!socket && !stream) connect();
     io_op([&](auto& s, auto h) { asio::async_write(s, asio::buffer(frame), h); }, "send");
-    io_op([&](auto& s, auto h) {
-      asio::async_read_until(s, asio::dynamic_buffer(inbox, kMaxProtocolLine), '\n', h);
-    }, "waiting for the answer");
+    io_op(
+        [&](auto& s, auto h) {
+          asio::async_read_until(s, asio::dynamic_buffer(inbox, kMaxProtocolLine), '\n', h);
+        },
+        "waiting for the answer");
     const auto nl = inbox.find('\n');
     const std::string line = inbox.substr(0, nl);
     inbox.erase(0, nl + 1);

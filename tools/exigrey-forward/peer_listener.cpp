@@ -36,8 +36,8 @@ struct Sender {
 struct PeerListener::State {
   State(PeerListenerOptions o, daemon::Metrics& m)
       : options(std::move(o)),
-        open_gauge(m.gauge("exigrey_forward_peer_connections_open",
-                           "Open connections from peers")) {
+        open_gauge(
+            m.gauge("exigrey_forward_peer_connections_open", "Open connections from peers")) {
     for (const PeerEntry& p : options.peers) {
       if (p.name == options.self) continue;
       const std::string label = fmt::format("peer=\"{}\"", p.name);
@@ -50,9 +50,9 @@ struct PeerListener::State {
       s.accepted = &m.counter("exigrey_forward_peer_batches_received_total",
                               "Peer batches acknowledged, by peer and result",
                               label + ",result=\"accepted\"");
-      s.duplicates = &m.counter("exigrey_forward_peer_batches_received_total",
-                                "Peer batches acknowledged, by peer and result",
-                                label + ",result=\"dup\"");
+      s.duplicates =
+          &m.counter("exigrey_forward_peer_batches_received_total",
+                     "Peer batches acknowledged, by peer and result", label + ",result=\"dup\"");
       senders.emplace(p.name, s);
     }
     for (std::string_view r : kRefusals) {
@@ -102,8 +102,8 @@ class PeerListener::Session : public daemon::FrameSession {
     return refuse(header_.seq, header_.sender, "malformed", why);
   }
 
-  void on_frame(const std::string& header_line, const std::string& body,
-                std::string_view mac_line, daemon::Reply reply) override {
+  void on_frame(const std::string& header_line, const std::string& body, std::string_view mac_line,
+                daemon::Reply reply) override {
     std::vector<PeerRecord> records;
     try {
       verify_batch_mac(mac_line, sender_->entry->secret, header_line, body);
@@ -120,10 +120,10 @@ class PeerListener::Session : public daemon::FrameSession {
     if (!sender_->entry->may_whitelist) {
       for (const PeerRecord& r : records) {
         if (r.record.kind == LoadedRecord::Kind::kWhitelist) {
-          return reply(refuse(header_.seq, header_.sender, "scope",
-                              fmt::format("whitelist entry {:?}; its scope is items",
-                                          r.record.name)),
-                       false);
+          return reply(
+              refuse(header_.seq, header_.sender, "scope",
+                     fmt::format("whitelist entry {:?}; its scope is items", r.record.name)),
+              false);
         }
       }
     }
@@ -134,9 +134,10 @@ class PeerListener::Session : public daemon::FrameSession {
       const auto now_steady = std::chrono::steady_clock::now();
       ++sender_->busy_unlogged;
       if (now_steady - sender_->busy_logged >= std::chrono::minutes(1)) {
-        LOG_INFO("peers: {} from {} sends over {} records/s: {} batch(es) answered busy "
-                 "(it sends them again)",
-                 header_.sender, peer_, state_->options.rate, sender_->busy_unlogged);
+        LOG_INFO(
+            "peers: {} from {} sends over {} records/s: {} batch(es) answered busy "
+            "(it sends them again)",
+            header_.sender, peer_, state_->options.rate, sender_->busy_unlogged);
         sender_->busy_logged = now_steady;
         sender_->busy_unlogged = 0;
       }
@@ -157,8 +158,8 @@ class PeerListener::Session : public daemon::FrameSession {
     }
     ++*sender_->accepted;
     *sender_->merged += result.applied;
-    LOG_DEBUG("peers: {} from {}: batch {} of {}: {} records merged, {} unchanged",
-              header_.sender, peer_, header_.seq, header_.db, result.applied, result.unchanged);
+    LOG_DEBUG("peers: {} from {}: batch {} of {}: {} records merged, {} unchanged", header_.sender,
+              peer_, header_.seq, header_.db, result.applied, result.unchanged);
     reply(Answer{AnswerKind::kAck, header_.seq, {}}, false);
   }
 
@@ -181,11 +182,12 @@ class PeerListener::Session : public daemon::FrameSession {
 PeerListener::PeerListener(asio::io_context& io, const asio::ip::tcp::endpoint& at,
                            PeerListenerOptions options, daemon::Metrics& metrics)
     : state_(std::make_shared<State>(std::move(options), metrics)),
-      listener_(io, at, "peers",
-                [state = state_](const std::string& peer) {
-                  return std::make_unique<Session>(state, peer);
-                },
-                daemon::FrameLimits{kMaxPeerBatchBody, 30, 64}, state_->open_gauge) {}
+      listener_(
+          io, at, "peers",
+          [state = state_](const std::string& peer) {
+            return std::make_unique<Session>(state, peer);
+          },
+          daemon::FrameLimits{kMaxPeerBatchBody, 30, 64}, state_->open_gauge) {}
 
 PeerListener::~PeerListener() { stop(); }
 

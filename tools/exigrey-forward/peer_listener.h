@@ -27,7 +27,6 @@
 #pragma once
 
 #include <asio.hpp>
-
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -41,9 +40,9 @@
 namespace exigrey::forward {
 
 struct PeerListenerOptions {
-  std::string dir;           // the store directory
-  StoreOptions store;        // how to open the stores (from the settings)
-  std::string self;          // this host's name in the peers file
+  std::string dir;     // the store directory
+  StoreOptions store;  // how to open the stores (from the settings)
+  std::string self;    // this host's name in the peers file
   std::vector<PeerEntry> peers;
   std::uint32_t rate = 20'000;  // records per second per sender
 };

@@ -61,8 +61,7 @@ struct PeerSync::Impl {
           up(m.gauge("exigrey_forward_peer_up", "1 when the last exchange with a peer succeeded",
                      label())),
           busy(m.counter("exigrey_forward_peer_busy_total",
-                         "Batches a peer answered busy (its --peer-rate; sent again)",
-                         label())) {}
+                         "Batches a peer answered busy (its --peer-rate; sent again)", label())) {}
 
     std::string label() const { return fmt::format("peer=\"{}\"", entry.name); }
 
@@ -98,16 +97,17 @@ struct PeerSync::Impl {
     const auto me = std::find_if(options.peers.begin(), options.peers.end(),
                                  [&](const PeerEntry& p) { return p.name == options.self; });
     if (me == options.peers.end()) {
-      throw UsageError(fmt::format("this host, {:?}, is not in the peers file (use --name)",
-                                   options.self));
+      throw UsageError(
+          fmt::format("this host, {:?}, is not in the peers file (use --name)", options.self));
     }
     self = &*me;
     const std::string listen = options.listen.empty() ? self->address : options.listen;
-    const auto at = resolve_listen(io, listen, options.listen.empty() ? "peers file" : "--peer-listen");
-    listener.emplace(io, at,
-                     PeerListenerOptions{options.dir, options.store, options.self, options.peers,
-                                         options.rate},
-                     m);
+    const auto at =
+        resolve_listen(io, listen, options.listen.empty() ? "peers file" : "--peer-listen");
+    listener.emplace(
+        io, at,
+        PeerListenerOptions{options.dir, options.store, options.self, options.peers, options.rate},
+        m);
     for (const PeerEntry& p : options.peers) {
       if (p.name != options.self) peers.push_back(std::make_unique<Peer>(p, options, m));
     }
@@ -293,9 +293,10 @@ struct PeerSync::Impl {
         const Store store(path, options.store);
         if (const std::uint64_t dropped = bound_peer_log(store, options.log_max); dropped > 0) {
           log_dropped += dropped;
-          LOG_WARNING("peer log of {} above {} entries: dropped the {} oldest (a peer has been "
-                      "down long; those updates reach it only if they change again)",
-                      path, options.log_max, dropped);
+          LOG_WARNING(
+              "peer log of {} above {} entries: dropped the {} oldest (a peer has been "
+              "down long; those updates reach it only if they change again)",
+              path, options.log_max, dropped);
         }
         entries += static_cast<std::int64_t>(peer_log_stats(store).entries);
       } catch (const std::exception& e) {

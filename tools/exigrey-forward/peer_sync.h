@@ -38,10 +38,10 @@ namespace exigrey::forward {
 struct PeerSyncOptions {
   std::string dir;
   StoreOptions store;
-  std::string self;                // this host's name in the peers file
-  std::vector<PeerEntry> peers;    // the whole file, this host included
-  std::string listen;              // ADDR:PORT to listen on; empty: this host's entry
-  std::uint32_t rate = 20'000;     // records per second taken from each peer
+  std::string self;              // this host's name in the peers file
+  std::vector<PeerEntry> peers;  // the whole file, this host included
+  std::string listen;            // ADDR:PORT to listen on; empty: this host's entry
+  std::uint32_t rate = 20'000;   // records per second taken from each peer
   std::uint64_t log_max = 1'000'000;
   std::chrono::milliseconds poll{50};
   std::chrono::milliseconds backoff_min{200};

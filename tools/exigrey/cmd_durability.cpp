@@ -53,7 +53,8 @@ int flush_one(Context& ctx, const std::string& path, const FlushArgs& a,
   const FlushResult f = flush(store);
   std::string what;
   if (!f.managed) {
-    what = fmt::format("sync = {}: no keep file", to_string(store.options().sync));  // after "path: "
+    what =
+        fmt::format("sync = {}: no keep file", to_string(store.options().sync));  // after "path: "
   } else if (f.rebuilt) {
     what = fmt::format("keep file made whole: {} records copied", f.copied);
   } else if (f.logged == 0) {

@@ -64,7 +64,8 @@ int run_purge(Context& ctx, const PurgeArgs& a) {
   PurgeOptions opts;
   opts.cutoff = ctx.now() - age;
   opts.dry_run = a.dry_run;
-  const Store store = a.dry_run ? ctx.open_read() : ctx.open_write(/*create=*/false, /*to_free=*/true);
+  const Store store =
+      a.dry_run ? ctx.open_read() : ctx.open_write(/*create=*/false, /*to_free=*/true);
   Output& out = ctx.out;
   const char* verb = a.dry_run ? "would remove" : "removed";
   Progress progress;

@@ -210,12 +210,12 @@ int run_verify(Context& ctx) {
   } else {
     std::vector<std::pair<std::string_view, std::string>> fields{{"store", store.path()}};
     if (c.reported) {
-      fields.emplace_back("entries",
-                          fmt::format("{} walked (items {}, whitelist {}, meta {}{}); LMDB counts {}",
-                                      r.walked, r.items, r.whitelist, r.meta,
-                                      r.keep_log > 0 ? fmt::format(", keep log {}", r.keep_log)
-                                                     : std::string(),
-                                      r.lmdb_entries));
+      fields.emplace_back(
+          "entries",
+          fmt::format("{} walked (items {}, whitelist {}, meta {}{}); LMDB counts {}", r.walked,
+                      r.items, r.whitelist, r.meta,
+                      r.keep_log > 0 ? fmt::format(", keep log {}", r.keep_log) : std::string(),
+                      r.lmdb_entries));
     }
     for (const std::string& p : r.problems) fields.emplace_back("problem", p);
     if (failure.empty()) {

@@ -15,7 +15,6 @@
 
 namespace exigrey::cli {
 
-
 struct GlobalOptions {
   std::string dir;                               // --dir: the directory of named stores
   std::string db = std::string(kDefaultDbName);  // --db: a name, ./path or /path

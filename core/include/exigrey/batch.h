@@ -90,8 +90,7 @@ void verify_batch_mac(std::string_view mac_line, std::string_view secret,
 std::vector<BatchItem> parse_batch_body(std::string_view body, const BatchHeader& header);
 
 // HMAC-SHA256 over header_line + body, as 64 lower-case hex digits.
-std::string batch_mac(std::string_view secret, std::string_view header_line,
-                      std::string_view body);
+std::string batch_mac(std::string_view secret, std::string_view header_line, std::string_view body);
 
 // Answers.
 enum class AnswerKind { kAck, kAckDup, kNak };

@@ -107,7 +107,7 @@ enum class LogLevel : std::uint8_t { kError = 0, kWarning = 1, kInfo = 2, kDebug
 std::string_view to_string(LogLevel level) noexcept;
 
 struct CollectConfig {
-  std::string plain;    // endpoint text; empty: no plain listener
+  std::string plain;      // endpoint text; empty: no plain listener
   std::string signed_at;  // endpoint text; empty: no signed listener
   std::string keys_file;  // reporters' secrets; required with signed_at
   std::string tls_cert;   // with tls_key: the signed listener speaks TLS
@@ -115,13 +115,13 @@ struct CollectConfig {
   std::string metrics;  // endpoint text; empty: no metrics listener
   std::string web;      // endpoint text; empty: no lookup page
   std::string list_name = "exigrey";
-  std::string removal_text;          // the operator's "how to get removed"
-  std::size_t max_requests = 1000;   // removal requests stored at most
+  std::string removal_text;         // the operator's "how to get removed"
+  std::size_t max_requests = 1000;  // removal requests stored at most
   std::string state_dir;
-  std::string rbldnsd_dir;  // empty: no rbldnsd files (dns_primary must be set)
+  std::string rbldnsd_dir;      // empty: no rbldnsd files (dns_primary must be set)
   unsigned rbldnsd_shards = 1;  // parts per file (1..kMaxShards)
-  std::string dns_primary;  // endpoint text; empty: no DNS UPDATEs
-  std::string dns_key;      // TSIG key file, required with dns_primary
+  std::string dns_primary;      // endpoint text; empty: no DNS UPDATEs
+  std::string dns_key;          // TSIG key file, required with dns_primary
   DnsZoneNames dns_zones;
   std::vector<std::string> dns_notify;  // endpoint texts: secondaries told at once
   NetworkSet allow = default_allow();

@@ -61,9 +61,8 @@ struct Config {
   friend bool operator==(const Config& a, const Config& b) {
     return a.directory == b.directory && a.store.sync == b.store.sync &&
            a.store.map_size == b.store.map_size && a.store.read_only == b.store.read_only &&
-           a.store.boot_id_file == b.store.boot_id_file &&
-           a.store.peer_log == b.store.peer_log && a.fail_open == b.fail_open && a.log == b.log &&
-           a.peers_file == b.peers_file;
+           a.store.boot_id_file == b.store.boot_id_file && a.store.peer_log == b.store.peer_log &&
+           a.fail_open == b.fail_open && a.log == b.log && a.peers_file == b.peers_file;
   }
 };
 

@@ -72,7 +72,7 @@ enum class Rcode : std::uint8_t {
   kNotZone = 10,
 };
 
-inline constexpr std::size_t kMaxNameBytes = 255;      // wire form, root byte included
+inline constexpr std::size_t kMaxNameBytes = 255;  // wire form, root byte included
 inline constexpr std::size_t kMaxLabelBytes = 63;
 inline constexpr std::size_t kMaxMessageBytes = 65535;  // what a TCP length prefix can frame
 
@@ -108,8 +108,8 @@ struct Soa {
   std::uint32_t serial = 0, refresh = 0, retry = 0, expire = 0, minimum = 0;
   friend bool operator==(const Soa&, const Soa&) = default;
 };
-std::string rdata_soa(const Soa& soa);     // UsageError for a bad name
-Soa parse_soa(std::string_view rdata);     // uncompressed rdata; kCorrupt if malformed
+std::string rdata_soa(const Soa& soa);  // UsageError for a bad name
+Soa parse_soa(std::string_view rdata);  // uncompressed rdata; kCorrupt if malformed
 
 struct Record {
   std::string name;  // text, normalized (lower-case, no trailing dot)
@@ -128,7 +128,7 @@ struct Message {
   std::uint16_t id = 0;
   bool qr = false, aa = false, tc = false, rd = false, ra = false;
   Opcode opcode = Opcode::kQuery;
-  unsigned rcode = 0;                // the header's 4 bits (OPT's extended bits are not added)
+  unsigned rcode = 0;               // the header's 4 bits (OPT's extended bits are not added)
   std::vector<Question> questions;  // UPDATE: the zone section
   std::vector<Record> answers;      // UPDATE: prerequisites
   std::vector<Record> authority;    // UPDATE: updates

@@ -14,16 +14,15 @@
 namespace exigrey {
 
 enum class ErrorKind {
-  kUsage,     // bad argument from the caller (ACL, CLI, config): fix the input
-  kStore,     // the store could not be opened, read or written
-  kMapFull,   // the store's map is full: purge, or raise map_size
-  kCorrupt,   // a record or file is not in exigrey's format
+  kUsage,    // bad argument from the caller (ACL, CLI, config): fix the input
+  kStore,    // the store could not be opened, read or written
+  kMapFull,  // the store's map is full: purge, or raise map_size
+  kCorrupt,  // a record or file is not in exigrey's format
 };
 
 class Error : public std::runtime_error {
  public:
-  Error(ErrorKind kind, const std::string& message)
-      : std::runtime_error(message), kind_(kind) {}
+  Error(ErrorKind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
   ErrorKind kind() const noexcept { return kind_; }
 
  private:

@@ -30,7 +30,7 @@
 
 namespace exigrey {
 
-inline constexpr std::int64_t kDefaultDelay = 600;           // seconds, as Exim::Grey
+inline constexpr std::int64_t kDefaultDelay = 600;          // seconds, as Exim::Grey
 inline constexpr std::int64_t kWhitelistRefreshAfter = 60;  // seconds
 // Clock steps (docs/reliability.md): a record created up to this far in the
 // future counts as too early and is left alone (Exim::Grey's rule); one

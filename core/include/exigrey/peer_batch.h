@@ -48,7 +48,6 @@ std::string encode_peer_batch(const PeerBatch& batch, std::string_view secret);
 // `line` without its "\n".
 PeerBatchHeader parse_peer_batch_header(std::string_view line);
 // The MAC check is verify_batch_mac (batch.h): the same rule.
-std::vector<PeerRecord> parse_peer_batch_body(std::string_view body,
-                                              const PeerBatchHeader& header);
+std::vector<PeerRecord> parse_peer_batch_body(std::string_view body, const PeerBatchHeader& header);
 
 }  // namespace exigrey

@@ -26,8 +26,8 @@ namespace exigrey {
 struct ItemRecord {
   UnixTime created = 0;
   UnixTime used = 0;
-  std::uint32_t count = 0;            // passes seen (saturates)
-  std::optional<std::string> first;   // the suffix of the first sighting, until a pass
+  std::uint32_t count = 0;           // passes seen (saturates)
+  std::optional<std::string> first;  // the suffix of the first sighting, until a pass
   friend bool operator==(const ItemRecord&, const ItemRecord&) = default;
 };
 
@@ -68,11 +68,17 @@ WhitelistEntry decode_whitelist(std::span<const std::byte> value, bool hashed,
                                 std::string* full_name);
 
 // The meta record that marks a store as exigrey's, and its format version.
-inline constexpr std::string_view kFormatKey = std::string_view("\x00" "format", 7);
+inline constexpr std::string_view kFormatKey = std::string_view(
+    "\x00"
+    "format",
+    7);
 inline constexpr std::string_view kFormatValue = "exigrey-store 1";
 // When the last purge finished (i64): written twice at its end, because
 // LMDB gives a page freed by commit T to commits from T+2 on, and the
 // decision right after a purge of a full store needs those pages.
-inline constexpr std::string_view kPurgedKey = std::string_view("\x00" "purged", 7);
+inline constexpr std::string_view kPurgedKey = std::string_view(
+    "\x00"
+    "purged",
+    7);
 
 }  // namespace exigrey

@@ -50,7 +50,7 @@ struct Vote {
   friend bool operator==(const Vote&, const Vote&) = default;
 };
 
-inline constexpr std::size_t kMaxCategories = 8;        // per subject
+inline constexpr std::size_t kMaxCategories = 8;  // per subject
 inline constexpr std::size_t kMaxCategoryBytes = 24;
 inline constexpr std::size_t kMaxEvidenceTextBytes = 120;  // a kept note or reason
 inline constexpr std::size_t kMaxHistory = 16;             // events per subject
@@ -95,16 +95,16 @@ struct SubjectRecord {
   std::vector<HistoryEvent> history;      // oldest first, at most kMaxHistory
 
   // Published state, written by the publisher when it changes.
-  UnixTime listed_since = 0;  // black-listed since (0: not listed now)
-  UnixTime hold_until = 0;    // the current listing lasts at least until then
-  std::uint32_t offenses = 0; // listings within the policy's memory (growing hold)
-  UnixTime last_offense = 0;  // start of the latest listing
+  UnixTime listed_since = 0;   // black-listed since (0: not listed now)
+  UnixTime hold_until = 0;     // the current listing lasts at least until then
+  std::uint32_t offenses = 0;  // listings within the policy's memory (growing hold)
+  UnixTime last_offense = 0;   // start of the latest listing
 
   // Operator actions.
   UnixTime ban_until = 0;  // listed by the operator until then (0: no ban)
   std::string ban_reason;
-  UnixTime delisted_at = 0;    // black votes cast up to then (that second included) no longer count
-  UnixTime exempt_until = 0;   // not black-listed before then, whatever the votes
+  UnixTime delisted_at = 0;   // black votes cast up to then (that second included) no longer count
+  UnixTime exempt_until = 0;  // not black-listed before then, whatever the votes
   std::string delist_reason;
   bool network = false;  // a network listed by escalation (policy), not a reported subject
   friend bool operator==(const SubjectRecord&, const SubjectRecord&) = default;
@@ -169,7 +169,7 @@ struct ReputationTotals {
   std::uint64_t subjects = 0;       // records in the store now
   std::uint64_t black_reports = 0;  // reports ever applied (survive pruning)
   std::uint64_t white_reports = 0;
-  std::uint64_t requests = 0;       // removal requests stored
+  std::uint64_t requests = 0;  // removal requests stored
 };
 
 class ReputationStore {

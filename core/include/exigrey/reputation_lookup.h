@@ -30,11 +30,11 @@ namespace exigrey {
 inline constexpr std::size_t kMaxReasonBytes = kMaxEvidenceTextBytes;
 
 struct LookupResult {
-  Subject query;             // as asked, normalised
-  Subject subject;           // what the store keys it by (the /64 of an IPv6 address)
+  Subject query;    // as asked, normalised
+  Subject subject;  // what the store keys it by (the /64 of an IPv6 address)
   std::optional<SubjectRecord> record;
   Assessment assessment;
-  std::string explanation;   // one line: the rule that decided (explain())
+  std::string explanation;              // one line: the rule that decided (explain())
   std::vector<std::string> categories;  // most reported first
   // The escalation network covering the subject, when it is listed.
   std::optional<Subject> network;
@@ -43,8 +43,8 @@ struct LookupResult {
   bool listed() const noexcept { return assessment.black_listed || network.has_value(); }
 };
 
-LookupResult lookup(const ReputationStore& store, const ListingPolicy& policy,
-                    const Subject& query, UnixTime now);
+LookupResult lookup(const ReputationStore& store, const ListingPolicy& policy, const Subject& query,
+                    UnixTime now);
 
 // A reason: 1..kMaxReasonBytes bytes, no control bytes. Throws UsageError.
 std::string check_reason(std::string_view reason);

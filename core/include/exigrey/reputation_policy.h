@@ -71,15 +71,15 @@ struct ListingPolicy {
   NetworkSet whitelist_networks;                  // never black-listed
   std::vector<std::string> whitelist_domains;     // normalised; covers subdomains
   std::vector<std::pair<std::string, double>> reporter_weights;  // 0..kMaxReporterWeight
-  std::int64_t probation = 0;                     // seconds; 0: no probation
-  double probation_weight = 0.5;                  // 0..1
-  std::int64_t hold = 3600;                       // first listing lasts at least this
-  std::int64_t hold_max = 7 * 86400;              // bound of the doubling
-  std::int64_t offense_memory = 30 * 86400;       // listings further apart start again at 1
-  unsigned ipv6_prefix = 64;                      // 48..128 (128: per address)
-  unsigned escalate_ipv4 = 0;                     // listed addresses in a /24; 0: never
-  unsigned escalate_ipv6 = 0;                     // listed networks in a /48; 0: never
-  std::int64_t retention = 30 * 86400;            // evidence kept this long after the last event
+  std::int64_t probation = 0;                                    // seconds; 0: no probation
+  double probation_weight = 0.5;                                 // 0..1
+  std::int64_t hold = 3600;                  // first listing lasts at least this
+  std::int64_t hold_max = 7 * 86400;         // bound of the doubling
+  std::int64_t offense_memory = 30 * 86400;  // listings further apart start again at 1
+  unsigned ipv6_prefix = 64;                 // 48..128 (128: per address)
+  unsigned escalate_ipv4 = 0;                // listed addresses in a /24; 0: never
+  unsigned escalate_ipv6 = 0;                // listed networks in a /48; 0: never
+  std::int64_t retention = 30 * 86400;       // evidence kept this long after the last event
   friend bool operator==(const ListingPolicy&, const ListingPolicy&) = default;
 };
 
@@ -121,15 +121,15 @@ Exclusion exclusion_of(const Subject& subject, const ListingPolicy& policy) noex
 Subject canonical_subject(Subject subject);
 
 enum class Rule : std::uint8_t {
-  kNotListed,   // not enough evidence
-  kReserved,    // a reserved network or name
-  kWhitelisted, // the configured whitelist
-  kExempt,      // delisted by the operator with an exemption
-  kOutweighed,  // white votes outweigh black ones
-  kVotes,       // listed: enough black votes
-  kHeld,        // listed: held after the votes expired (repeat offender)
-  kBanned,      // listed: the operator's ban
-  kEscalated,   // listed: a network with enough listed addresses
+  kNotListed,    // not enough evidence
+  kReserved,     // a reserved network or name
+  kWhitelisted,  // the configured whitelist
+  kExempt,       // delisted by the operator with an exemption
+  kOutweighed,   // white votes outweigh black ones
+  kVotes,        // listed: enough black votes
+  kHeld,         // listed: held after the votes expired (repeat offender)
+  kBanned,       // listed: the operator's ban
+  kEscalated,    // listed: a network with enough listed addresses
 };
 std::string_view to_string(Rule rule) noexcept;
 
@@ -142,7 +142,7 @@ struct Assessment {
   double white_weight = 0;
   bool black_listed = false;
   bool white_listed = false;
-  Rule rule = Rule::kNotListed;          // why black_listed is what it is
+  Rule rule = Rule::kNotListed;         // why black_listed is what it is
   std::optional<UnixTime> next_change;  // when a counting vote, a hold, ban or exemption ends
 };
 
@@ -164,7 +164,7 @@ struct Listing {
   // Categories reported (the first word of the reports' notes: "virus",
   // "trap", ...), most reported first; empty when no report had one.
   std::vector<std::string> categories;
-  bool manual = false;  // listed by the operator (exigrey-collect ban)
+  bool manual = false;       // listed by the operator (exigrey-collect ban)
   Rule rule = Rule::kVotes;  // what listed it (black list)
   friend bool operator==(const Listing&, const Listing&) = default;
 };
@@ -175,7 +175,7 @@ struct Transition {
   Subject subject;
   bool listed = false;  // now listed (true) or no longer listed (false)
   Rule rule = Rule::kNotListed;
-  std::string why;      // for the history
+  std::string why;  // for the history
 };
 
 struct ListingSet {
@@ -186,11 +186,11 @@ struct ListingSet {
   // Each subject's own next change (the subjects with one), for a publisher
   // that evaluates subjects one by one (evaluate_subjects).
   std::vector<std::pair<Subject, UnixTime>> timers;
-  std::uint64_t subjects = 0;           // records scanned
-  std::uint64_t excluded = 0;           // subjects with black votes kept out by exclusion
-  std::uint64_t held = 0;               // black listings by rule: kHeld,
-  std::uint64_t banned = 0;             // kBanned
-  std::uint64_t escalated = 0;          // and kEscalated (the rest are kVotes)
+  std::uint64_t subjects = 0;   // records scanned
+  std::uint64_t excluded = 0;   // subjects with black votes kept out by exclusion
+  std::uint64_t held = 0;       // black listings by rule: kHeld,
+  std::uint64_t banned = 0;     // kBanned
+  std::uint64_t escalated = 0;  // and kEscalated (the rest are kVotes)
 };
 
 // Scans the store and applies the policy.

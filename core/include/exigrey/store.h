@@ -40,7 +40,7 @@ namespace exigrey {
 namespace detail {
 class Env;
 struct StoreAccess;  // core's own files reach a Store's environment through it
-}
+}  // namespace detail
 
 // One entry seen by a scan. The views are valid only during the callback.
 struct ItemView {
@@ -149,10 +149,10 @@ class WriteTxn final : public TxnView {
 };
 
 struct StoreStats {
-  std::uint64_t map_size = 0;      // bytes of address space reserved
-  std::uint64_t map_used = 0;      // bytes of the map in use (pages * page size)
-  std::uint64_t file_size = 0;     // bytes on disk
-  std::uint64_t entries = 0;       // items + whitelist entries + meta
+  std::uint64_t map_size = 0;   // bytes of address space reserved
+  std::uint64_t map_used = 0;   // bytes of the map in use (pages * page size)
+  std::uint64_t file_size = 0;  // bytes on disk
+  std::uint64_t entries = 0;    // items + whitelist entries + meta
   std::uint32_t page_size = 0;
   std::uint32_t max_readers = 0;
   std::uint32_t readers_used = 0;  // reader slots taken (live or stale)

@@ -15,11 +15,11 @@ namespace exigrey {
 
 // How a commit reaches the disk (docs/internals.md, "Sync mode").
 enum class SyncMode {
-  kFull,  // fsync data and meta page on every commit (two syncs)
-  kMeta,  // MDB_NOMETASYNC: one sync per commit; a crash may lose the last
-          // commit but never corrupts the store
-  kNone,  // MDB_NOSYNC: no sync on commit. A crash marker (<db>.state) tells a
-          // store left open by a crashed system, which then starts empty.
+  kFull,      // fsync data and meta page on every commit (two syncs)
+  kMeta,      // MDB_NOMETASYNC: one sync per commit; a crash may lose the last
+              // commit but never corrupts the store
+  kNone,      // MDB_NOSYNC: no sync on commit. A crash marker (<db>.state) tells a
+              // store left open by a crashed system, which then starts empty.
   kPrecious,  // the default: no decision syncs; whitelist entries and passed
               // items are copied to <db>.keep (synced) within a bounded window,
               // and a store left open by a crashed system is restored from it.
