@@ -10,8 +10,8 @@ packages=(
   # libraries (DESIGN.md: LMDB, fmt, Catch2 v2, Asio, CLI11, OpenSSL, Exim's local_scan.h)
   liblmdb-dev lmdb-utils libfmt-dev catch2 libbenchmark-dev libssl-dev libcli11-dev
   libasio-dev exim4-dev
-  # fuzzing (libFuzzer comes with clang's runtime)
-  clang libclang-rt-14-dev
+  # fuzzing (libFuzzer comes with clang's runtime); the format check
+  clang libclang-rt-14-dev clang-format
   # the real parts the tests and the demo drive
   exim4-daemon-heavy swaks rbldnsd dnsutils socat
   # publishing by DNS UPDATE (docs/dns.md): Knot DNS as primary and

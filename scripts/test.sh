@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: installs what is missing, then configures, builds and runs
-# the whole suite twice, once as shipped (warnings are errors) and once with
+# Runs every test: installs what is missing, checks the C/C++ formatting
+# (scripts/check-format.sh), then configures, builds and runs the whole suite
+# twice, once as shipped (warnings are errors) and once with
 # AddressSanitizer + UndefinedBehaviorSanitizer, then fuzzes every parser for
 # a bounded time (FUZZ_SECONDS each, default 20). Between the two, the release
 # build is packaged (.deb), installed, used with Debian's Exim and purged.
@@ -8,6 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+echo "== format"
+scripts/check-format.sh
 
 jobs=$(nproc)
 run_suite() {
