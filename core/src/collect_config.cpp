@@ -19,8 +19,8 @@
 namespace exigrey {
 namespace {
 
+using detail::for_each_setting;
 using detail::is_blank;
-using detail::strip_comment;
 using detail::trim;
 
 std::vector<std::string_view> split_list(std::string_view v) {
@@ -650,43 +650,33 @@ CollectConfig parse_collect_config(std::string_view text, std::string_view origi
   CollectConfig cfg = std::move(base);
   std::map<std::string, std::size_t, std::less<>> first_line;
   std::map<std::string, bool, std::less<>> list_started;
-  std::size_t lineno = 0;
-  while (!text.empty()) {
-    ++lineno;
-    const std::size_t nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
-    auto fail = [&](const std::string& what) {
-      throw UsageError(fmt::format("exigrey-collect: {}:{}: {}", origin, lineno, what));
-    };
-    if (line.find('\0') != std::string_view::npos) fail("NUL byte in the settings file");
-    line = trim(strip_comment(line));
-    if (line.empty()) continue;
-    const std::size_t eq = line.find('=');
-    if (eq == std::string_view::npos) {
-      fail(fmt::format("expected 'key = value', got {:?}", line.substr(0, 80)));
-    }
-    const std::string_view key = trim(line.substr(0, eq));
-    const std::string_view value = trim(line.substr(eq + 1));
-    const Row* known = find_row(key);
-    if (known == nullptr) {
-      fail(fmt::format("unknown setting {:?} (see exigrey-collect(8))", key.substr(0, 80)));
-    }
-    const bool list = known->info.list;
-    if (!list) {
-      const auto [pos, fresh] = first_line.emplace(std::string(key), lineno);
-      if (!fresh) fail(fmt::format("{} is set twice (first on line {})", key, pos->second));
-      if (value.empty()) fail(fmt::format("{} has no value", key));
-    }
-    // The first occurrence of a list key replaces the base's list; later ones append.
-    const bool append = list && list_started.contains(key);
-    if (list) list_started[std::string(key)] = true;
-    try {
-      apply_collect_setting(cfg, key, value, append);
-    } catch (const UsageError& e) {
-      fail(e.what());
-    }
-  }
+  auto fail_at = [&](std::size_t lineno, const std::string& what) {
+    throw UsageError(fmt::format("exigrey-collect: {}:{}: {}", origin, lineno, what));
+  };
+  for_each_setting(
+      text,
+      [&](std::size_t lineno, std::string_view key, std::string_view value) {
+        auto fail = [&](const std::string& what) { fail_at(lineno, what); };
+        const Row* known = find_row(key);
+        if (known == nullptr) {
+          fail(fmt::format("unknown setting {:?} (see exigrey-collect(8))", key.substr(0, 80)));
+        }
+        const bool list = known->info.list;
+        if (!list) {
+          const auto [pos, fresh] = first_line.emplace(std::string(key), lineno);
+          if (!fresh) fail(fmt::format("{} is set twice (first on line {})", key, pos->second));
+          if (value.empty()) fail(fmt::format("{} has no value", key));
+        }
+        // The first occurrence of a list key replaces the base's list; later ones append.
+        const bool append = list && list_started.contains(key);
+        if (list) list_started[std::string(key)] = true;
+        try {
+          apply_collect_setting(cfg, key, value, append);
+        } catch (const UsageError& e) {
+          fail(e.what());
+        }
+      },
+      fail_at);
   return cfg;
 }
 

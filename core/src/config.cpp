@@ -17,7 +17,7 @@
 namespace exigrey {
 namespace {
 
-using detail::strip_comment;
+using detail::for_each_setting;
 using detail::trim;
 
 std::optional<bool> parse_bool(std::string_view v) {
@@ -67,91 +67,81 @@ Config parse_config(std::string_view text, std::string_view origin) {
   }
   Config cfg;
   std::array<std::size_t, static_cast<std::size_t>(Key::kCount)> seen_on{};
-  std::size_t lineno = 0;
-  while (!text.empty()) {
-    ++lineno;
-    const std::size_t nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+  auto fail_at = [&](std::size_t lineno, const std::string& what) {
+    throw UsageError(fmt::format("exigrey: {}:{}: {}", origin, lineno, what));
+  };
+  for_each_setting(
+      text,
+      [&](std::size_t lineno, std::string_view name, std::string_view value) {
+        auto fail = [&](const std::string& what) { fail_at(lineno, what); };
+        const auto key = parse_key(name);
+        if (!key) {
+          fail(
+              fmt::format("unknown setting {:?} (known: directory, sync, map_size, fail_open, log, "
+                          "boot_id_file, peers)",
+                          name));
+        }
+        auto& first = seen_on[static_cast<std::size_t>(*key)];
+        if (first != 0) fail(fmt::format("{} is set twice (first on line {})", name, first));
+        first = lineno;
+        if (value.empty()) fail(fmt::format("{} has no value", name));
 
-    auto fail = [&](const std::string& what) -> void {
-      throw UsageError(fmt::format("exigrey: {}:{}: {}", origin, lineno, what));
-    };
-    if (line.find('\0') != std::string_view::npos) fail("NUL byte in the settings file");
-    line = trim(strip_comment(line));
-    if (line.empty()) continue;
-
-    const std::size_t eq = line.find('=');
-    if (eq == std::string_view::npos) {
-      fail(fmt::format("expected 'key = value', got {:?}", line));
-    }
-    const std::string_view name = trim(line.substr(0, eq));
-    const std::string_view value = trim(line.substr(eq + 1));
-    const auto key = parse_key(name);
-    if (!key) {
-      fail(
-          fmt::format("unknown setting {:?} (known: directory, sync, map_size, fail_open, log, "
-                      "boot_id_file, peers)",
-                      name));
-    }
-    auto& first = seen_on[static_cast<std::size_t>(*key)];
-    if (first != 0) fail(fmt::format("{} is set twice (first on line {})", name, first));
-    first = lineno;
-    if (value.empty()) fail(fmt::format("{} has no value", name));
-
-    switch (*key) {
-      case Key::kDirectory:
-        if (value.front() != '/') {
-          fail(fmt::format("directory {:?} must be an absolute path", value));
+        switch (*key) {
+          case Key::kDirectory:
+            if (value.front() != '/') {
+              fail(fmt::format("directory {:?} must be an absolute path", value));
+            }
+            cfg.directory = std::string(value);
+            break;
+          case Key::kSync:
+            if (value != "full" && value != "meta" && value != "none" && value != "precious") {
+              fail(fmt::format("invalid sync {:?} (use precious, meta, full or none)", value));
+            }
+            cfg.store.sync = parse_sync_mode(value);
+            break;
+          case Key::kMapSize: {
+            std::uint64_t size = 0;
+            try {
+              size = parse_size(value, "map_size");
+            } catch (const UsageError&) {
+              fail(fmt::format("invalid map_size {:?} (use bytes or a size such as 512M, 4G)",
+                               value));
+            }
+            if (size < kMinMapSize) {
+              fail(fmt::format("map_size {:?} is below the minimum 64K", value));
+            }
+            cfg.store.map_size = size;
+            break;
+          }
+          case Key::kFailOpen: {
+            const auto b = parse_bool(value);
+            if (!b) fail(fmt::format("invalid fail_open {:?} (use yes or no)", value));
+            cfg.fail_open = *b;
+            break;
+          }
+          case Key::kLog: {
+            const auto l = parse_log(value);
+            if (!l) fail(fmt::format("invalid log {:?} (use none, defers or decisions)", value));
+            cfg.log = *l;
+            break;
+          }
+          case Key::kBootIdFile:
+            if (value.front() != '/') {
+              fail(fmt::format("boot_id_file {:?} must be an absolute path", value));
+            }
+            cfg.store.boot_id_file = std::string(value);
+            break;
+          case Key::kPeers:
+            if (value.front() != '/')
+              fail(fmt::format("peers {:?} must be an absolute path", value));
+            cfg.peers_file = std::string(value);
+            cfg.store.peer_log = true;
+            break;
+          case Key::kCount:
+            break;
         }
-        cfg.directory = std::string(value);
-        break;
-      case Key::kSync:
-        if (value != "full" && value != "meta" && value != "none" && value != "precious") {
-          fail(fmt::format("invalid sync {:?} (use precious, meta, full or none)", value));
-        }
-        cfg.store.sync = parse_sync_mode(value);
-        break;
-      case Key::kMapSize: {
-        std::uint64_t size = 0;
-        try {
-          size = parse_size(value, "map_size");
-        } catch (const UsageError&) {
-          fail(fmt::format("invalid map_size {:?} (use bytes or a size such as 512M, 4G)", value));
-        }
-        if (size < kMinMapSize) {
-          fail(fmt::format("map_size {:?} is below the minimum 64K", value));
-        }
-        cfg.store.map_size = size;
-        break;
-      }
-      case Key::kFailOpen: {
-        const auto b = parse_bool(value);
-        if (!b) fail(fmt::format("invalid fail_open {:?} (use yes or no)", value));
-        cfg.fail_open = *b;
-        break;
-      }
-      case Key::kLog: {
-        const auto l = parse_log(value);
-        if (!l) fail(fmt::format("invalid log {:?} (use none, defers or decisions)", value));
-        cfg.log = *l;
-        break;
-      }
-      case Key::kBootIdFile:
-        if (value.front() != '/') {
-          fail(fmt::format("boot_id_file {:?} must be an absolute path", value));
-        }
-        cfg.store.boot_id_file = std::string(value);
-        break;
-      case Key::kPeers:
-        if (value.front() != '/') fail(fmt::format("peers {:?} must be an absolute path", value));
-        cfg.peers_file = std::string(value);
-        cfg.store.peer_log = true;
-        break;
-      case Key::kCount:
-        break;
-    }
-  }
+      },
+      fail_at);
   return cfg;
 }
 
