@@ -18,7 +18,6 @@ namespace exigrey {
 namespace {
 
 using detail::for_each_setting;
-using detail::trim;
 
 std::optional<bool> parse_bool(std::string_view v) {
   if (v == "yes" || v == "true") return true;
