@@ -23,6 +23,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import eximlib  # noqa: E402
 import ports  # noqa: E402
 
 FAILURES = []
@@ -144,25 +145,13 @@ def rss_bytes(pid, field="VmRSS"):
 
 
 def write_exim_conf(root, acls, connect=True, rcpt=False):
-    """A private Exim configuration under `root` (spool and log directories
-    there, no host lookups, no TLS), with the given `begin acl` section;
-    owned by root and not writable by others, as `exim -C` requires.
-    Returns its path."""
-    path = os.path.join(root, "exim.conf")
-    with open(path, "w") as f:
-        f.write(f"spool_directory = {root}/spool\n"
-                f"log_file_path = {root}/log/%slog\n"
-                f"pid_file_path = {root}/exim.pid\n"
-                "primary_hostname = exigrey.test\n"
-                "host_lookup =\n"
-                "rfc1413_hosts =\n"
-                "tls_advertise_hosts =\n"
-                + ("acl_smtp_connect = acl_check_connect\n" if connect else "")
-                + ("acl_smtp_rcpt = acl_check_rcpt\n" if rcpt else "")
-                + "\nbegin acl\n" + acls)
-    os.chown(path, 0, 0)
-    os.chmod(path, 0o644)
-    return path
+    """A private Exim configuration under `root` (tests/support/eximlib.py)
+    with the given `begin acl` section. Returns its path."""
+    text = eximlib.main_section(
+        root,
+        extra=(("acl_smtp_connect = acl_check_connect\n" if connect else "")
+               + ("acl_smtp_rcpt = acl_check_rcpt\n" if rcpt else "")))
+    return eximlib.install_config(os.path.join(root, "exim.conf"), text + "\nbegin acl\n" + acls)
 
 
 class Collector:

@@ -4,7 +4,6 @@ argv: COLLECT FORWARD OUTBOX_FILL PLUGIN EXIGREY (see CMakeLists.txt).
 """
 
 import os
-import pwd
 import socket
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "collect"))
 from collectlib import *  # noqa: F401,F403  (check, expect, finish, Collector, Rbldnsd, ...)
 import collectlib
+import eximlib  # noqa: E402  (tests/support, on the path collectlib set)
 
 COLLECT, FORWARD, FILL, PLUGIN, EXIGREY = sys.argv[1:6]
 SECRET = "6b1f0c0d9e8a7f6e5d4c3b2a19081726354453627180" + "9fa1b2c3d4e5f6a7"
@@ -86,35 +86,15 @@ def exim_with_plugin(root, rcpt_acl, prepare_grey=None):
     grey = os.path.join(spool, "grey")
     log = os.path.join(root, "log")
     os.makedirs(grey)
-    os.makedirs(log)
     if prepare_grey:
         prepare_grey(grey)
-    exim_user = pwd.getpwnam("Debian-exim")
-    for d in (spool, grey, log):
-        os.chown(d, exim_user.pw_uid, exim_user.pw_gid)
+    eximlib.make_dirs(spool, grey, log)
     plugin = os.path.join(root, "libexigrey.so")
     subprocess.run(["install", "-m", "0644", PLUGIN, plugin], check=True)
-    conf = os.path.join(root, "exim.conf")
-    with open(conf, "w") as f:
-        f.write(f"""spool_directory = {spool}
-log_file_path = {log}/%slog
-primary_hostname = exigrey.test
-host_lookup =
-rfc1413_hosts =
-tls_advertise_hosts =
-acl_smtp_rcpt = acl_rcpt
-acl_smtp_data = acl_data
-begin acl
-acl_rcpt:
-{rcpt_acl.replace("@PLUGIN@", plugin)}
-acl_data:
-  discard
-""")
-    os.chmod(conf, 0o644)
-    env = dict(os.environ)
-    preload = subprocess.run(f"ldd {plugin} | awk '$1 ~ /^lib(asan|ubsan)[.]so/ {{print $3}}'",
-                             shell=True, capture_output=True, text=True).stdout.split()
-    if preload:
-        env["LD_PRELOAD"] = " ".join(preload)
-        env["ASAN_OPTIONS"] = "detect_leaks=0"
+    conf = eximlib.install_config(
+        os.path.join(root, "exim.conf"),
+        eximlib.main_section(root, extra="acl_smtp_rcpt = acl_rcpt\nacl_smtp_data = acl_data\n")
+        + "begin acl\nacl_rcpt:\n" + rcpt_acl.replace("@PLUGIN@", plugin)
+        + "\nacl_data:\n  discard\n")
+    env = eximlib.sanitizer_env(plugin)
     return conf, env, grey

@@ -60,6 +60,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "collect"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import eximlib  # noqa: E402
 from collectlib import *  # noqa: F401,F403,E402
 import collectlib  # noqa: E402
 
@@ -138,22 +140,14 @@ if FAULT == "drop-report":  # self-test: one report the client counts never reac
                    f"{{{report_call}}}}}")
 grey_key = "<$sender_address>:<$local_part@$domain>/$sender_helo_name"
 port = free_port()
-conf = os.path.join(root, "exim.conf")
-with open(conf, "w") as f:
-    f.write(f"""spool_directory = {spool}
-log_file_path = {logdir}/%slog
-pid_file_path = {root}/exim.pid
-primary_hostname = soak.exigrey.test
-keep_environment = EXIGREY_CONFIG
-host_lookup =
-rfc1413_hosts =
-tls_advertise_hosts =
+conf = eximlib.install_config(os.path.join(root, "exim.conf"), eximlib.main_section(
+    root, hostname="soak.exigrey.test", spool=spool, log=logdir, extra=f"""\
 smtp_accept_max = {CLIENTS + 36}
 smtp_connect_backlog = {max(128, CLIENTS * 2)}
 smtp_accept_max_nonmail = 100
 acl_smtp_rcpt = acl_rcpt
 acl_smtp_data = acl_data
-begin acl
+""") + f"""begin acl
 acl_rcpt:
   deny  message    = no such user
         recipients = spamtrap@soak.exigrey.test
@@ -164,15 +158,8 @@ acl_rcpt:
 acl_data:
   discard
 """)
-os.chmod(conf, 0o644)
-env = dict(os.environ, EXIGREY_CONFIG=settings)
-preload = subprocess.run(["ldd", plugin], capture_output=True, text=True).stdout.split("\n")
-preload = [ln.split()[2] for ln in preload
-           if ln.split() and ln.split()[0].startswith(("libasan.so", "libubsan.so"))
-           and len(ln.split()) > 2]
-if preload:
-    env["LD_PRELOAD"] = " ".join(preload)
-    env["ASAN_OPTIONS"] = f"detect_leaks=0:log_path={root}/asan"
+env = eximlib.sanitizer_env(plugin, dict(os.environ, EXIGREY_CONFIG=settings),
+                            log_path=f"{root}/asan")
 
 exim = spawn([EXIM, "-C", conf, "-bdf", "-oX", f"127.0.0.1:{port}", "-oP", f"{root}/exim.pid"],
              os.path.join(root, "exim.out"), env=env, stdin=subprocess.DEVNULL)
