@@ -174,7 +174,7 @@ std::vector<std::string> store_files(const std::string& path);
 class Store {
  public:
   // Names the store; nothing is opened yet.
-  Store(std::string path, StoreOptions options = {});
+  explicit Store(std::string path, StoreOptions options = {});
 
   const std::string& path() const noexcept { return path_; }
   const StoreOptions& options() const noexcept { return options_; }
