@@ -118,6 +118,47 @@ install_config() {
   chmod 0644 "$file"
 }
 
+# recipe_part FILE N: Part N of an examples/recipes/ file (the lines after
+# its "#### Part N" heading, up to the next heading).
+recipe_part() {
+  awk -v n="$2" '/^#### Part / { on = ($3 == n ":") ; next } on' "$1"
+}
+
+# recipe_config NAME [MAIN-LINES]: $T/NAME.conf around examples/recipes/NAME.conf
+# as its header says to use it: Part 1 in the main section (after the base
+# and MAIN-LINES), Part 2 in acl_check_rcpt, Part 3 in acl_check_data, each
+# ACL ending in accept; relay_from_hosts is 10.99.99.99; a PLAIN
+# authenticator takes any user with the password "secret".
+recipe_config() {
+  local src
+  src="$(dirname "${BASH_SOURCE[0]}")/../../examples/recipes/$1.conf"
+  [ -f "$src" ] || { echo "FAIL: no recipe $src" >&2; exit 1; }
+  {
+    exim_base_config
+    echo "hostlist relay_from_hosts = 10.99.99.99"
+    echo "acl_smtp_rcpt = acl_check_rcpt"
+    echo "acl_smtp_data = acl_check_data"
+    [ -n "${2:-}" ] && printf '%s\n' "$2"
+    recipe_part "$src" 1
+    echo "begin acl"
+    echo "acl_check_rcpt:"
+    recipe_part "$src" 2
+    echo "  accept"
+    echo "acl_check_data:"
+    recipe_part "$src" 3
+    echo "  accept"
+    cat <<'EOF2'
+begin authenticators
+plain:
+  driver = plaintext
+  public_name = PLAIN
+  server_prompts = :
+  server_condition = ${if eq{$auth3}{secret}}
+  server_set_id = $auth2
+EOF2
+  } | install_config "$T/$1.conf"
+}
+
 # The command line that runs exim with the test config and, for a sanitizer
 # build, the runtime. `env` execs exim, so a background job's $! is Exim's pid.
 exim_command() {

@@ -12,46 +12,9 @@
 #
 # Usage: test_recipes.sh PATH/TO/libexigrey.so PATH/TO/exigrey
 source "$(dirname "$0")/lib.sh"
-recipes=$(cd "$(dirname "$0")/../../examples/recipes" && pwd)
 exim_test_setup "$1"
 EXIGREY_CLI=$2
 echo "log = decisions" >"$T/exigrey.conf"
-
-# part FILE N: Part N of a recipe (the lines after its "#### Part N" heading
-# up to the next heading).
-part() {
-  awk -v n="$2" '/^#### Part / { on = ($3 == n ":") ; next } on' "$1"
-}
-
-# recipe_config NAME [SED]: $T/NAME.conf from examples/recipes/NAME.conf,
-# optionally edited by a sed script (only to show a key the recipe warns against).
-recipe_config() {
-  local src="$recipes/$1.conf"
-  [ -f "$src" ] || { echo "FAIL: no recipe $src" >&2; exit 1; }
-  {
-    exim_base_config
-    echo "hostlist relay_from_hosts = 10.99.99.99"
-    echo "acl_smtp_rcpt = acl_check_rcpt"
-    echo "acl_smtp_data = acl_check_data"
-    part "$src" 1
-    echo "begin acl"
-    echo "acl_check_rcpt:"
-    part "$src" 2
-    echo "  accept"
-    echo "acl_check_data:"
-    part "$src" 3
-    echo "  accept"
-    cat <<'EOF'
-begin authenticators
-plain:
-  driver = plaintext
-  public_name = PLAIN
-  server_prompts = :
-  server_condition = ${if eq{$auth3}{secret}}
-  server_set_id = $auth2
-EOF
-  } | sed "${2:-}" | install_config "$T/$1.conf"
-}
 
 # bh RECIPE IP SMTP-LINES... [-- MACRO=VALUE...]: an `exim -bh IP` session;
 # prints the numbered replies, one per line, after the greeting.

@@ -13,7 +13,6 @@
 # Usage: test_recipes_dns.sh PATH/TO/libexigrey.so
 source "$(dirname "$0")/lib.sh"
 here=$(cd "$(dirname "$0")" && pwd)
-recipes=$here/../../examples/recipes
 exim_test_setup "$1"
 command -v rbldnsd >/dev/null || skip_or_fail "rbldnsd not installed (apt-get install rbldnsd)"
 command -v unshare >/dev/null || skip_or_fail "unshare not installed (util-linux)"
@@ -49,26 +48,6 @@ printf '127.0.0.1 localhost\n10.21.0.20 good.client.test\n10.21.0.9 bad.client.t
 chmod 0644 "$T/resolv.conf" "$T/hosts"
 log "rbldnsd on $dns_ip port 53"
 
-part() {
-  awk -v n="$2" '/^#### Part / { on = ($3 == n ":") ; next } on' "$1"
-}
-
-recipe_config() {
-  {
-    exim_base_config
-    echo "hostlist relay_from_hosts = 10.99.99.99"
-    echo "acl_smtp_rcpt = acl_check_rcpt"
-    # rbldnsd refuses PTR queries (a temporary error, after which Exim tries
-    # nothing else): the names of the test clients come from /etc/hosts.
-    echo "host_lookup_order = byaddr:bydns"
-    part "$recipes/$1.conf" 1
-    echo "begin acl"
-    echo "acl_check_rcpt:"
-    part "$recipes/$1.conf" 2
-    echo "  accept"
-  } | install_config "$T/$1.conf"
-}
-
 # rcpt RECIPE IP SENDER MACRO=VALUE: the RCPT reply of an `exim -bh IP`
 # session resolving through rbldnsd; Exim's trace goes to $T/RECIPE.err.
 rcpt() {
@@ -85,7 +64,10 @@ rcpt() {
 greylisted="451 greylisted: please try again later"
 accepted="250 Accepted"
 
-recipe_config dnswl
+# rbldnsd refuses PTR queries (a temporary error, after which Exim tries
+# nothing else): the names of the test clients come from /etc/hosts.
+lookup_order="host_lookup_order = byaddr:bydns"
+recipe_config dnswl "$lookup_order"
 wl=EXIGREY_DNSWL=wl.exigrey.test
 expect "dnswl: a client on the DNS whitelist is not greylisted" "$accepted" \
   "$(rcpt dnswl 10.21.0.7 a@x.test "$wl")"
@@ -93,7 +75,7 @@ expect "dnswl: a client not on it is greylisted" "$greylisted" "$(rcpt dnswl 10.
 expect_match "dnswl: Exim asked rbldnsd" 'dnslists check: wl\.exigrey\.test' "$(cat "$T/dnswl.err")"
 expect "dnswl: no DNS lookup failed" "" "$(grep -i 'lookup defer' "$T/dnswl.err" || true)"
 
-recipe_config suspicious-only
+recipe_config suspicious-only "$lookup_order"
 bl=EXIGREY_SUSPECT_LISTS=bl.exigrey.test
 expect "suspicious-only: a named client on no list is not greylisted" "$accepted" \
   "$(rcpt suspicious-only 10.21.0.20 b@x.test "$bl")"
