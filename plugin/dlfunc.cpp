@@ -321,6 +321,48 @@ std::string empty_db_error(std::string_view name) {
       name, kDefaultDbName);
 }
 
+// The settings and the store a call works on, opened once its arguments
+// passed their checks.
+struct Opened {
+  const Config& cfg;
+  const Store& store;
+};
+
+// Runs a greylist or whitelist call: `body(open)` checks its arguments,
+// then calls open(db) for the settings and the store. Errors as unseen
+// handles them: a usage error (the ACL, the settings file) fails the
+// expansion even under fail_open; a store error fails it too, unless the
+// settings say fail_open: then `pass_answer` and a main-log line.
+template <typename Body>
+Outcome guarded_call(std::string_view name, std::string_view pass_answer, Host& host, Body body) {
+  bool fail_open = false;
+  try {
+    ProcessState& state = ProcessState::get();
+    std::unique_lock lock(state.mu, std::defer_lock);
+    auto open = [&](std::string_view db) -> Opened {
+      lock.lock();
+      const Config& cfg = state.settings(host);
+      fail_open = cfg.fail_open;
+      return Opened{cfg, store_for(state, cfg, db, host)};
+    };
+    return body(open);
+  } catch (const UsageError& e) {
+    if (host.debugging()) host.debug(one_line(e.what()));
+    return failure(e.what());
+  } catch (const Error& e) {
+    if (fail_open) {
+      host.log(one_line(fmt::format("{} (fail_open: {} answers {})", e.what(), name, pass_answer)));
+      return Outcome{true, std::string(pass_answer)};
+    }
+    if (host.debugging()) host.debug(one_line(e.what()));
+    return failure(e.what());
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception& e) {
+    return failure(fmt::format("exigrey: {}: internal error: {}", name, e.what()));
+  }
+}
+
 }  // namespace
 
 std::string_view to_string(Function fn) noexcept {
@@ -355,8 +397,7 @@ Outcome greylist(Function fn, std::span<const std::string_view> args, Host& host
         name));
   }
 
-  bool fail_open = false;
-  try {
+  return guarded_call(name, pass_answer, host, [&](auto& open) -> Outcome {
     // Arguments first: a bad DELAY or DB must fail before any store is touched.
     std::int64_t delay = kDefaultDelay;
     if (args.size() >= 2) {
@@ -371,11 +412,7 @@ Outcome greylist(Function fn, std::span<const std::string_view> args, Host& host
     const std::string_view db = args.size() >= 3 ? args[2] : kDefaultDbName;
     if (db.empty()) return failure(empty_db_error(name));
 
-    ProcessState& state = ProcessState::get();
-    std::lock_guard lock(state.mu);
-    const Config& cfg = state.settings(host);
-    fail_open = cfg.fail_open;
-    const Store& store = store_for(state, cfg, db, host);
+    const auto [cfg, store] = open(db);
     const std::string& db_path = store.path();
     const Decision d = decide(store, key, delay, clock.now());
     std::string answer = fn == Function::kDecide                           ? fields(d)
@@ -391,22 +428,7 @@ Outcome greylist(Function fn, std::span<const std::string_view> args, Host& host
                              db_path, answer, reason_text(d), d.wrote ? ", written" : ""));
     }
     return Outcome{true, std::move(answer)};
-  } catch (const UsageError& e) {
-    // Mistakes in the ACL or the settings file: fail_open must not hide them.
-    if (host.debugging()) host.debug(one_line(e.what()));
-    return failure(e.what());
-  } catch (const Error& e) {
-    if (fail_open) {
-      host.log(one_line(fmt::format("{} (fail_open: {} answers {})", e.what(), name, pass_answer)));
-      return Outcome{true, std::string(pass_answer)};
-    }
-    if (host.debugging()) host.debug(one_line(e.what()));
-    return failure(e.what());
-  } catch (const std::bad_alloc&) {
-    throw;
-  } catch (const std::exception& e) {
-    return failure(fmt::format("exigrey: {}: internal error: {}", name, e.what()));
-  }
+  });
 }
 
 std::string_view to_string(SuffixFunction fn) noexcept {
@@ -424,16 +446,13 @@ Outcome suffix_function(SuffixFunction fn, std::span<const std::string_view> arg
   }
   const std::string_view suffix = args[0];
   const std::string_view db = args.size() >= 2 ? args[1] : kDefaultDbName;
-  bool fail_open = false;
-  try {
+  // A store error under fail_open: not whitelisted, so greylisting (which
+  // fails open too) decides.
+  return guarded_call(name, "no", host, [&](auto& open) -> Outcome {
     // Arguments first: a bad SUFFIX or DB must fail before any store is touched.
     check_suffix(suffix, name);
     if (db.empty()) return failure(empty_db_error(name));
-    ProcessState& state = ProcessState::get();
-    std::lock_guard lock(state.mu);
-    const Config& cfg = state.settings(host);
-    fail_open = cfg.fail_open;
-    const Store& store = store_for(state, cfg, db, host);
+    const auto [cfg, store] = open(db);
     std::string what;
     bool yes = true;
     if (fn == SuffixFunction::kWhitelist) {
@@ -451,22 +470,7 @@ Outcome suffix_function(SuffixFunction fn, std::span<const std::string_view> arg
                              yes ? "yes" : "no", what));
     }
     return Outcome{true, yes ? "yes" : "no"};
-  } catch (const UsageError& e) {
-    if (host.debugging()) host.debug(one_line(e.what()));
-    return failure(e.what());
-  } catch (const Error& e) {
-    if (fail_open) {
-      // Not whitelisted, so greylisting (which fails open too) decides.
-      host.log(one_line(fmt::format("{} (fail_open: {} answers no)", e.what(), name)));
-      return Outcome{true, "no"};
-    }
-    if (host.debugging()) host.debug(one_line(e.what()));
-    return failure(e.what());
-  } catch (const std::bad_alloc&) {
-    throw;
-  } catch (const std::exception& e) {
-    return failure(fmt::format("exigrey: {}: internal error: {}", name, e.what()));
-  }
+  });
 }
 
 Outcome report(std::span<const std::string_view> args, Host& host, const Clock& clock) {
