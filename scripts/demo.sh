@@ -148,6 +148,11 @@ fi
 step "What Exim wrote in its log"
 grep -E 'exigrey:|temporarily rejected|<=' "$tmp/log/mainlog" | sed 's/^/   /' || true
 
+step "What greylisting did, and for how long (exigrey report, from the store and that log)"
+"$bin/exigrey/exigrey" --dir "$tmp/spool/grey" report --since 1h --top 3 \
+  --log "$tmp/log/mainlog" | sed -n '/^Decisions/,/^Whitelist/p;/^Delays/,/median/p' |
+  grep -Ev '^ +[^ ]+ +0 +0\.0%$|^Whitelist' | sed 's/^/   /' || true
+
 free_port() {  # free for TCP and UDP (rbldnsd answers over UDP)
   python3 -c '
 import socket
