@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Times `exigrey stats`, `dump` and `purge` on a store of 1,000,000 items (and,
+# Times `exigrey stats`, `dump`, `report` and `purge` on a store of 1,000,000 items (and,
 # for comparison, 100,000), with peak memory from /usr/bin/time -v, and
 # prints the Markdown table kept in docs/benchmarks.md ("exigrey CLI on a
 # 1,000,000-item store").
@@ -112,6 +112,7 @@ EOF
   fi
   results+=("$(run "stats ($n)" "$exigrey" --db "$db" stats)")
   results+=("$(run "dump ($n)" "$exigrey" --db "$db" dump)")
+  results+=("$(run "report --since 0 ($n)" "$exigrey" --db "$db" report --since 0)")
   dump_bytes=$(stat -c %s "$work/out")
   results+=("$(run "purge --dry-run ($n)" "$exigrey" --db "$db" purge --older-than 30d --dry-run)")
   lines_dry=$(wc -l < "$work/out")
