@@ -112,8 +112,8 @@ EOF
   fi
   results+=("$(run "stats ($n)" "$exigrey" --db "$db" stats)")
   results+=("$(run "dump ($n)" "$exigrey" --db "$db" dump)")
-  results+=("$(run "report --since 0 ($n)" "$exigrey" --db "$db" report --since 0)")
   dump_bytes=$(stat -c %s "$work/out")
+  results+=("$(run "report --since 0 ($n)" "$exigrey" --db "$db" report --since 0)")
   results+=("$(run "purge --dry-run ($n)" "$exigrey" --db "$db" purge --older-than 30d --dry-run)")
   lines_dry=$(wc -l < "$work/out")
   sync
