@@ -105,6 +105,11 @@ GreyActivity::GreyActivity(const ActivityOptions& o)
       log_networks(o.max_groups),
       log_sender_domains(o.max_groups) {}
 
+std::string network_group(const IpAddress& addr) {
+  const IpAddress a = addr.unmapped();
+  return network_of(a, a.v6 ? 64 : 24).to_string();
+}
+
 std::string network_group(std::string_view text) {
   // The longest leading run that can be part of an address: "192.0.2.0/24"
   // and "2001:db8::/48" group by their address, "mx.example" stays as it is.
@@ -113,10 +118,7 @@ std::string network_group(std::string_view text) {
                                text[end] == '.' || text[end] == ':')) {
     ++end;
   }
-  if (const auto ip = parse_ip(text.substr(0, end))) {
-    const IpAddress addr = ip->unmapped();
-    return network_of(addr, addr.v6 ? 64 : 24).to_string();
-  }
+  if (const auto ip = parse_ip(text.substr(0, end))) return network_group(*ip);
   return std::string(text);
 }
 

@@ -219,7 +219,7 @@ LogLine rejection(std::string_view text, UnixTime time, std::string_view reject_
   const std::string_view head = text.substr(0, mark);
   l.sender = sender_of(head);
   if (const auto ip = client_address(head)) {
-    l.network = network_of(*ip, ip->v6 ? 64 : 24).to_string();
+    l.network = network_group(*ip);
   }
   return l;
 }

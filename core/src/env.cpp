@@ -308,7 +308,7 @@ std::optional<Env::Truncation> Env::truncation(int fd) const {
       return count;
     });
     mdb_cursor_close(cur);
-    if (!free_in_range) return cut;  // SIGBUS, or no freelist to read
+    if (!free_in_range) return cut;  // the freelist itself lies past the end of the file
     if (*free_in_range == last - first + 1) return std::nullopt;
     return cut;
   }

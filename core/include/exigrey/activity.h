@@ -41,6 +41,7 @@
 
 #include "exigrey/bulk.h"
 #include "exigrey/clock.h"
+#include "exigrey/ip_network.h"
 #include "exigrey/store.h"
 
 namespace exigrey {
@@ -168,9 +169,11 @@ using ActivityProgress = std::function<void(std::uint64_t done)>;
 void scan_store(GreyActivity& activity, const Store& store, const ActivityProgress& progress = {},
                 const BulkLimits& limits = {});
 
-// "192.0.2.0/24" for text that is or starts with an IPv4 address
-// ("192.0.2.7", "192.0.2.0/24"), "2001:db8:1:2::/64" for IPv6 (IPv4-mapped
-// addresses count as IPv4), anything else unchanged.
+// The network a client is grouped under: its /24 ("192.0.2.0/24") or, for
+// IPv6, its /64 ("2001:db8:1:2::/64"); IPv4-mapped addresses count as IPv4.
+std::string network_group(const IpAddress& addr);
+// network_group() of text that is or starts with an address ("192.0.2.7",
+// "192.0.2.0/24"); anything else unchanged.
 std::string network_group(std::string_view text);
 // The domain after the first '@', up to one of > : / ; , space " tab,
 // lowercased; nullopt without '@' or when it is empty.
