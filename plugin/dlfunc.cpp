@@ -22,7 +22,6 @@
 #include "exigrey/greylist.h"
 #include "exigrey/outbox.h"
 #include "exigrey/paths.h"
-#include "exigrey/records.h"
 #include "exigrey/report.h"
 #include "exigrey/store.h"
 
