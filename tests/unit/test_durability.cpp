@@ -8,12 +8,10 @@
 #include <lmdb.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
-#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -24,6 +22,7 @@
 #include "exigrey/greylist.h"
 #include "exigrey/listing.h"
 #include "exigrey/purge.h"
+#include "support/child.h"
 #include "support/temp_dir.h"
 
 using namespace exigrey;
@@ -51,27 +50,13 @@ struct Site {
   }
 };
 
-// Runs `fn` in a child. `how` says how the child ends: normally (exit hooks
-// run: the exit flush) or as a crash (_exit: nothing more is written).
+// Runs `fn` in a child, which must succeed. `how` says how the child ends:
+// normally (exit hooks run: the exit flush) or as a crash (_exit: nothing
+// more is written).
 enum class End { kExit, kCrash };
 void in_process(End how, const std::function<void()>& fn) {
-  std::fflush(nullptr);
-  const pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    try {
-      fn();
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "child: %s\n", e.what());
-      _exit(3);
-    }
-    if (how == End::kExit) std::exit(0);
-    _exit(0);
-  }
-  int st = 0;
-  REQUIRE(waitpid(pid, &st, 0) == pid);
-  REQUIRE(WIFEXITED(st));
-  REQUIRE(WEXITSTATUS(st) == 0);
+  const auto end = how == End::kExit ? test::ChildEnd::kExit : test::ChildEnd::kQuick;
+  REQUIRE(test::run_child(fn, end) == 0);
 }
 
 // A pass of `item` whitelists `suffix`: two decisions `delay` apart.
@@ -215,16 +200,14 @@ TEST_CASE("a clean stop waits for the other users of the store, then gives up", 
   int ready[2], go[2];
   REQUIRE(pipe(ready) == 0);
   REQUIRE(pipe(go) == 0);
-  const pid_t user = fork();
-  REQUIRE(user >= 0);
-  if (user == 0) {
+  const pid_t user = test::spawn_child([&] {
     const Store s(site.path, site.options());
     s.open();
     char c = 'r';
     (void)!write(ready[1], &c, 1);
     (void)!read(go[0], &c, 1);
-    _exit(0);
-  }
+  });
+  REQUIRE(user >= 0);
   char c = 0;
   REQUIRE(read(ready[0], &c, 1) == 1);
   in_process(End::kExit, [&] {
@@ -233,7 +216,7 @@ TEST_CASE("a clean stop waits for the other users of the store, then gives up", 
     REQUIRE_FALSE(durability(s).clean);
   });
   REQUIRE(write(go[1], "g", 1) == 1);
-  REQUIRE(waitpid(user, nullptr, 0) == user);
+  REQUIRE(test::wait_child(user) == 0);
   in_process(End::kExit, [&] {
     const Store s(site.path, site.options());
     REQUIRE(stop_clean(s, std::chrono::milliseconds(200)) == CleanStop::kMarked);
@@ -384,31 +367,23 @@ TEST_CASE("eight processes open a crashed store at once: one recovery, all see i
   site.boot("boot-B");
   pid_t pids[8];
   for (pid_t& pid : pids) {
-    pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-      try {
-        const Store s(site.path, site.options());
-        for (int i = 0; i < 50; ++i) {
-          if (check(s, "z/198.51.100." + std::to_string(i), 10, t0).reason !=
-              Reason::kWhitelisted) {
-            _exit(4);
-          }
+    pid = test::spawn_child([&] {
+      const Store s(site.path, site.options());
+      for (int i = 0; i < 50; ++i) {
+        if (check(s, "z/198.51.100." + std::to_string(i), 10, t0).reason != Reason::kWhitelisted) {
+          return 4;
         }
-        _exit(take_unlogged_recovery(s) ? 10 : 0);
-      } catch (...) {
-        _exit(3);
       }
-    }
+      return take_unlogged_recovery(s) ? 10 : 0;
+    });
+    REQUIRE(pid >= 0);
   }
   int logged = 0;
   for (const pid_t pid : pids) {
-    int st = 0;
-    REQUIRE(waitpid(pid, &st, 0) == pid);
-    REQUIRE(WIFEXITED(st));
-    INFO("exit " << WEXITSTATUS(st));
-    REQUIRE((WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 10));
-    logged += WEXITSTATUS(st) == 10 ? 1 : 0;
+    const int rc = test::wait_child(pid);
+    INFO("exit " << rc);
+    REQUIRE((rc == 0 || rc == 10));
+    logged += rc == 10 ? 1 : 0;
   }
   CHECK(logged == 1);
 }
@@ -452,27 +427,19 @@ TEST_CASE("openers that wanted to change the marker see another's change at once
   constexpr auto kHold = std::chrono::seconds(5);  // a long SMTP session
   pid_t pids[2];
   for (pid_t& pid : pids) {
-    pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
+    pid = test::spawn_child([&] {
       ::close(fd);  // the lock belongs to the parent's open file, shared by fork
       ::close(times[0]);
-      try {
-        const Store s(site.path, site.options());
-        (void)decide(s, "i/198.51.100.1", 10, t0);  // opens it
-        const std::int64_t at = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    std::chrono::steady_clock::now().time_since_epoch())
-                                    .count();
-        if (::write(times[1], &at, sizeof at) != sizeof at) _exit(5);
-        std::this_thread::sleep_for(kHold);
-        _exit(0);
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "child: %s\n", e.what());
-        _exit(3);
-      } catch (...) {
-        _exit(3);
-      }
-    }
+      const Store s(site.path, site.options());
+      (void)decide(s, "i/198.51.100.1", 10, t0);  // opens it
+      const std::int64_t at = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::steady_clock::now().time_since_epoch())
+                                  .count();
+      if (::write(times[1], &at, sizeof at) != sizeof at) return 5;
+      std::this_thread::sleep_for(kHold);
+      return 0;
+    });
+    REQUIRE(pid >= 0);
   }
   ::close(times[1]);  // a child that dies without writing ends the read below
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // both are waiting
@@ -488,12 +455,7 @@ TEST_CASE("openers that wanted to change the marker see another's change at once
     // slices), not when the winner's 5 s session ends.
     CHECK(at - released_ms < 2500);
   }
-  for (const pid_t pid : pids) {
-    int st = 0;
-    REQUIRE(waitpid(pid, &st, 0) == pid);
-    REQUIRE(WIFEXITED(st));
-    CHECK(WEXITSTATUS(st) == 0);
-  }
+  for (const pid_t pid : pids) CHECK(test::wait_child(pid) == 0);
   ::close(times[0]);
 }
 

@@ -9,9 +9,7 @@
 // file per process, and a crash must be seen as a signal, not kill the test.
 #include <fcntl.h>
 #include <lmdb.h>
-#include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -25,6 +23,7 @@
 #include "exigrey/error.h"
 #include "exigrey/greylist.h"
 #include "exigrey/store.h"
+#include "support/child.h"
 #include "support/files.h"
 #include "support/temp_dir.h"
 
@@ -50,16 +49,13 @@ struct Outcome {
 };
 
 // Runs fn(out) in a child; the child writes "ok" or "<kind> <message>" to a pipe.
+// (A crash ends the child as a signal the parent sees: child.h restores the
+// fatal signals' default action, so Catch's report does not run in the child.)
 template <typename F>
 Outcome in_child(F fn) {
   int fds[2];
   REQUIRE(pipe(fds) == 0);
-  const pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    // A crash must end the child as a signal the parent sees, not run
-    // Catch's fatal-signal report in the child.
-    for (const int sig : {SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE}) signal(sig, SIG_DFL);
+  const pid_t pid = test::spawn_child([&] {
     close(fds[0]);
     std::string msg;
     try {
@@ -71,20 +67,19 @@ Outcome in_child(F fn) {
       msg = "X " + std::string(e.what());
     }
     (void)!write(fds[1], msg.data(), msg.size());
-    _exit(0);
-  }
+  });
+  REQUIRE(pid >= 0);
   close(fds[1]);
   std::string msg;
   char buf[4096];
   for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;)
     msg.append(buf, static_cast<std::size_t>(n));
   close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
+  const int status = test::wait_child(pid);  // 128 + the signal that ended it, if one did
   Outcome o;
-  if (WIFSIGNALED(status)) {
+  if (status > 128) {
     o.signalled = true;
-    o.signal = WTERMSIG(status);
+    o.signal = status - 128;
     return o;
   }
   if (msg == "ok") {
@@ -285,9 +280,7 @@ namespace {
 std::size_t trailing_free_pages(const std::string& path) {
   int fds[2];
   REQUIRE(pipe(fds) == 0);
-  const pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
+  const pid_t pid = test::spawn_child([&] {
     std::size_t trailing = 0;
     MDB_env* env = nullptr;
     MDB_txn* txn = nullptr;
@@ -306,13 +299,13 @@ std::size_t trailing_free_pages(const std::string& path) {
       for (std::size_t p = info.me_last_pgno; p > 1 && free[p]; --p) ++trailing;
     }
     (void)!write(fds[1], &trailing, sizeof trailing);
-    _exit(0);
-  }
+  });
+  REQUIRE(pid >= 0);
   close(fds[1]);
   std::size_t trailing = 0;
   REQUIRE(read(fds[0], &trailing, sizeof trailing) == sizeof trailing);
   close(fds[0]);
-  waitpid(pid, nullptr, 0);
+  REQUIRE(test::wait_child(pid) == 0);
   return trailing;
 }
 

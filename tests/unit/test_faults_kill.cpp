@@ -7,7 +7,6 @@
 // found and reclaimed, and a new writer is served at once.
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -24,6 +23,7 @@
 #include <vector>
 
 #include "exigrey/greylist.h"
+#include "support/child.h"
 #include "support/temp_dir.h"
 
 using namespace exigrey;
@@ -69,9 +69,7 @@ std::string counter_key(int p) { return "ctr-" + std::to_string(p); }
 }
 
 pid_t spawn_writer(const test::TempDir& dir, const std::string& path, int p, int gen) {
-  const pid_t pid = fork();
-  if (pid == 0) writer(path, log_of(dir, p), p, gen);
-  return pid;
+  return test::spawn_child([&] { writer(path, log_of(dir, p), p, gen); });
 }
 
 struct Oracle {
@@ -133,14 +131,8 @@ void verify(const std::string& path, const Oracle& oracle, const std::string& ou
 
 std::string run_verifier(const test::TempDir& dir, const std::string& path, const Oracle& oracle) {
   const std::string out = dir.file("verify.out");
-  const pid_t pid = fork();
-  if (pid == 0) {
-    verify(path, oracle, out);
-    _exit(0);
-  }
-  int st = 0;
-  waitpid(pid, &st, 0);
-  if (!WIFEXITED(st)) return "FAIL verifier died\n";
+  const int status = test::run_child([&] { verify(path, oracle, out); });
+  if (status != 0) return "FAIL verifier ended with status " + std::to_string(status) + "\n";
   std::ifstream in(out);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
@@ -162,11 +154,14 @@ TEST_CASE("50 SIGKILLs among 8 writers: nothing committed is lost, stale readers
     pid_t* pids;
     ~KillOnExit() {
       for (int p = 0; p < kWriters; ++p) {
-        if (pids[p] > 0 && ::kill(pids[p], SIGKILL) == 0) waitpid(pids[p], nullptr, 0);
+        if (pids[p] > 0 && ::kill(pids[p], SIGKILL) == 0) (void)test::wait_child(pids[p]);
       }
     }
   } kill_on_exit{pids};
-  for (int p = 0; p < kWriters; ++p) pids[p] = spawn_writer(dir, path, p, 0);
+  for (int p = 0; p < kWriters; ++p) {
+    pids[p] = spawn_writer(dir, path, p, 0);
+    REQUIRE(pids[p] > 0);  // never kill(-1)
+  }
 
   std::map<int, long> last_counters;
   std::size_t last_keys = 0;
@@ -196,37 +191,34 @@ TEST_CASE("50 SIGKILLs among 8 writers: nothing committed is lost, stale readers
     std::this_thread::sleep_for(std::chrono::microseconds(2000 + rng() % 20000));
     const int p = static_cast<int>(rng() % kWriters);
     REQUIRE(::kill(pids[p], SIGKILL) == 0);
-    int st = 0;
-    REQUIRE(waitpid(std::exchange(pids[p], 0), &st, 0) > 0);
+    const int status = test::wait_child(std::exchange(pids[p], 0));
     // Killed, not failed on its own (a writer exits 2..5 on an error).
-    INFO("writer " << p << " status " << st);
-    REQUIRE(WIFSIGNALED(st));
+    INFO("writer " << p << " status " << status);
+    REQUIRE(status == 128 + SIGKILL);
     pids[p] = spawn_writer(dir, path, p, ++gens[p]);
+    REQUIRE(pids[p] > 0);
     if (k % 5 == 0) verify_now();
   }
   // A process that keeps the store open, as Exim's always do: while one
   // does, LMDB keeps the reader table (the last one out resets it).
   int ready[2];
   REQUIRE(pipe(ready) == 0);
-  const pid_t holder = fork();
-  if (holder == 0) {
+  const pid_t holder = test::spawn_child([&] {
     StoreOptions o;
     o.clear_stale_readers = false;
     const Store store(path, o);
     { ReadTxn txn = store.read(); }
     (void)!write(ready[1], "r", 1);
     for (;;) pause();
-  }
+  });
+  REQUIRE(holder >= 0);
   char c = 0;
   REQUIRE(read(ready[0], &c, 1) == 1);
   close(ready[0]);
   close(ready[1]);
   for (int p = 0; p < kWriters; ++p) ::kill(pids[p], SIGKILL);  // all at once
   for (int p = 0; p < kWriters; ++p) {
-    int st = 0;
-    waitpid(pids[p], &st, 0);
-    pids[p] = 0;
-    CHECK(WIFSIGNALED(st));
+    CHECK(test::wait_child(std::exchange(pids[p], 0)) == 128 + SIGKILL);
   }
   verify_now();
   CHECK(last_keys > static_cast<std::size_t>(kKills));  // the writers did make progress
@@ -235,8 +227,7 @@ TEST_CASE("50 SIGKILLs among 8 writers: nothing committed is lost, stale readers
   // A new process sees them, clears them, and is served at once; the
   // holder's live slot stays.
   const std::string out = dir.file("readers.out");
-  const pid_t pid = fork();
-  if (pid == 0) {
+  const int status = test::run_child([&] {
     alarm(30);  // a deadlocked writer lock would hang here: fail instead
     std::ofstream res(out);
     try {
@@ -254,13 +245,10 @@ TEST_CASE("50 SIGKILLs among 8 writers: nothing committed is lost, stale readers
       res << "-1 -1 -1 0 " << e.what() << "\n";
     }
     res.close();
-    _exit(0);
-  }
-  int st = 0;
-  waitpid(pid, &st, 0);
+  });
   ::kill(holder, SIGKILL);
-  waitpid(holder, nullptr, 0);
-  REQUIRE(WIFEXITED(st));
+  CHECK(test::wait_child(holder) == 128 + SIGKILL);
+  REQUIRE(status == 0);
   std::ifstream in(out);
   int before = -1, cleared = -1, after = -1, served = 0;
   in >> before >> cleared >> after >> served;

@@ -1,5 +1,4 @@
 // Several OS processes hammering one store at once.
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -10,6 +9,7 @@
 #include <sstream>
 
 #include "exigrey/greylist.h"
+#include "support/child.h"
 #include "support/temp_dir.h"
 
 using namespace exigrey;
@@ -29,32 +29,20 @@ std::vector<std::string> run_together(const test::TempDir& dir, const std::strin
   REQUIRE(pipe(go) == 0);
   std::vector<pid_t> pids;
   for (int p = 0; p < kProcs; ++p) {
-    const pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
+    const pid_t pid = test::spawn_child([&] {
       close(go[1]);
       char c;
-      if (read(go[0], &c, 1) != 0) _exit(4);  // EOF = go
-      int rc = 0;
-      try {
-        std::ofstream out(dir.file(tag + std::to_string(p)));
-        body(p, out);
-      } catch (const std::exception& e) {
-        std::fprintf(stderr, "child %d: %s\n", p, e.what());
-        rc = 2;
-      }
-      _exit(rc);
-    }
+      if (read(go[0], &c, 1) != 0) return 4;  // EOF = go
+      std::ofstream out(dir.file(tag + std::to_string(p)));
+      body(p, out);
+      return 0;
+    });
+    REQUIRE(pid >= 0);
     pids.push_back(pid);
   }
   close(go[0]);
   close(go[1]);  // release them all at once
-  for (pid_t pid : pids) {
-    int st = 0;
-    waitpid(pid, &st, 0);
-    REQUIRE(WIFEXITED(st));
-    REQUIRE(WEXITSTATUS(st) == 0);
-  }
+  for (pid_t pid : pids) REQUIRE(test::wait_child(pid) == 0);
   std::vector<std::string> results;
   for (int p = 0; p < kProcs; ++p) {
     std::ifstream in(dir.file(tag + std::to_string(p)));
@@ -138,41 +126,32 @@ TEST_CASE("8 processes x 2000 calls: each key created once, no update lost", "[m
   for (const auto& [key, n] : passes) must_be_whitelisted.insert(first_suffix.at(key));
 
   // The store opens cleanly afterwards, in a fresh process.
-  const pid_t checker = fork();
-  if (checker == 0) {
+  const int checker = test::run_child([&] {
     int bad = 0;
-    try {
-      Store s(path);
-      auto r = s.read();
-      std::size_t items = 0;
-      r.scan_items("", [&](const ItemView& v) {
-        ++items;
-        auto it = passes.find(std::string(v.name));
-        const std::uint32_t expected = it == passes.end() ? 0 : it->second;
-        if (v.record.count != expected) {
-          std::fprintf(stderr, "%s: count %u, expected %u\n", std::string(v.name).c_str(),
-                       v.record.count, expected);
-          ++bad;
-        }
-        if (v.record.created != t0) ++bad;
-        return true;
-      });
-      if (items != kKeys) ++bad;
-      for (const auto& suffix : must_be_whitelisted) {
-        if (!r.whitelisted(suffix)) {
-          std::fprintf(stderr, "lost whitelist entry %s\n", suffix.c_str());
-          ++bad;
-        }
+    Store s(path);
+    auto r = s.read();
+    std::size_t items = 0;
+    r.scan_items("", [&](const ItemView& v) {
+      ++items;
+      auto it = passes.find(std::string(v.name));
+      const std::uint32_t expected = it == passes.end() ? 0 : it->second;
+      if (v.record.count != expected) {
+        std::fprintf(stderr, "%s: count %u, expected %u\n", std::string(v.name).c_str(),
+                     v.record.count, expected);
+        ++bad;
       }
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "checker: %s\n", e.what());
-      ++bad;
+      if (v.record.created != t0) ++bad;
+      return true;
+    });
+    if (items != kKeys) ++bad;
+    for (const auto& suffix : must_be_whitelisted) {
+      if (!r.whitelisted(suffix)) {
+        std::fprintf(stderr, "lost whitelist entry %s\n", suffix.c_str());
+        ++bad;
+      }
     }
-    _exit(bad == 0 ? 0 : 1);
-  }
-  int st = 0;
-  waitpid(checker, &st, 0);
-  CHECK(WIFEXITED(st));
-  CHECK(WEXITSTATUS(st) == 0);
+    return bad == 0;
+  });
+  CHECK(checker == 0);
   CHECK_FALSE(passes.empty());
 }

@@ -1,12 +1,10 @@
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
 #include <set>
 
 #include "exigrey/error.h"
 #include "exigrey/outbox.h"
 #include "exigrey/store.h"
+#include "support/child.h"
 #include "support/temp_dir.h"
 
 using namespace exigrey;
@@ -84,25 +82,12 @@ TEST_CASE("Appends from several processes get distinct sequence numbers", "[outb
   constexpr int kProcs = 4, kEach = 200;
   std::vector<pid_t> pids;
   for (int p = 0; p < kProcs; ++p) {
-    const pid_t pid = fork();
-    if (pid == 0) {
-      int rc = 0;
-      try {
-        Outbox box(path);
-        for (int i = 0; i < kEach; ++i) box.append(black("192.0.2." + std::to_string(p + 1), i));
-      } catch (...) {
-        rc = 1;
-      }
-      _exit(rc);
-    }
-    pids.push_back(pid);
+    pids.push_back(test::spawn_child([&] {
+      Outbox box(path);
+      for (int i = 0; i < kEach; ++i) box.append(black("192.0.2." + std::to_string(p + 1), i));
+    }));
   }
-  for (pid_t pid : pids) {
-    int st = 0;
-    waitpid(pid, &st, 0);
-    REQUIRE(WIFEXITED(st));
-    REQUIRE(WEXITSTATUS(st) == 0);
-  }
+  for (pid_t pid : pids) REQUIRE(test::wait_child(pid) == 0);
   Outbox box(path);
   const auto all = box.peek(10000);
   CHECK(all.size() == kProcs * kEach);
@@ -116,20 +101,17 @@ TEST_CASE("An outbox and a greylist store cannot be confused", "[outbox]") {
   test::TempDir dir;
   Outbox box(dir.file("seen"));
   box.append(black("192.0.2.1"));
-  const pid_t pid = fork();
-  if (pid == 0) {
-    // A fresh process opening the outbox file as a greylist store is refused.
+  // A fresh process opening the outbox file as a greylist store is refused.
+  const int status = test::run_child([&] {
     try {
       Outbox(dir.file("x")).stats();
       Store(dir.file("seen")).open();
-      _exit(1);
+      return 1;
     } catch (const StoreError& e) {
-      _exit(e.kind() == ErrorKind::kCorrupt ? 0 : 2);
+      return e.kind() == ErrorKind::kCorrupt ? 0 : 2;
     } catch (...) {
-      _exit(3);
+      return 3;
     }
-  }
-  int st = 0;
-  waitpid(pid, &st, 0);
-  CHECK(WEXITSTATUS(st) == 0);
+  });
+  CHECK(status == 0);
 }

@@ -1,7 +1,5 @@
 // Batched purge and chunked listings (purge.h, listing.h).
 #include <fmt/format.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <set>
@@ -10,6 +8,7 @@
 #include "exigrey/greylist.h"
 #include "exigrey/listing.h"
 #include "exigrey/purge.h"
+#include "support/child.h"
 #include "support/temp_dir.h"
 
 using namespace exigrey;
@@ -127,27 +126,16 @@ TEST_CASE("Purge runs while other processes decide", "[purge][multiprocess]") {
   put_items(Store(path), 3000, "old-", 100);
   pid_t kids[2];
   for (int k = 0; k < 2; ++k) {
-    kids[k] = fork();
+    kids[k] = test::spawn_child([&] {
+      const Store mine(path);
+      for (int i = 0; i < 1500; ++i) decide(mine, "old-" + std::to_string(k * 1500 + i), 0, 1000);
+    });
     REQUIRE(kids[k] >= 0);
-    if (kids[k] == 0) {
-      int rc = 0;
-      try {
-        const Store mine(path);
-        for (int i = 0; i < 1500; ++i) decide(mine, "old-" + std::to_string(k * 1500 + i), 0, 1000);
-      } catch (...) {
-        rc = 1;
-      }
-      _exit(rc);
-    }
   }
   PurgeOptions o;
   o.cutoff = 500;
   purge(Store(path), o);
-  for (pid_t k : kids) {
-    int st = 0;
-    waitpid(k, &st, 0);
-    CHECK((WIFEXITED(st) && WEXITSTATUS(st) == 0));
-  }
+  for (pid_t k : kids) CHECK(test::wait_child(k) == 0);
   // Every key was used at 1000 by a decider: whether purge came first (and
   // the decider recreated it) or second (and purge kept it), it is there.
   ReadTxn t = Store(path).read();

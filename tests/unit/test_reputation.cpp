@@ -1,6 +1,4 @@
 #include <fmt/format.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <string>
@@ -8,6 +6,7 @@
 
 #include "exigrey/error.h"
 #include "exigrey/reputation.h"
+#include "support/child.h"
 #include "support/reports.h"
 #include "support/temp_dir.h"
 
@@ -161,25 +160,14 @@ TEST_CASE("Another process reads what the collector committed", "[reputation]") 
   const std::vector<IncomingReport> batch = {
       incoming(Verb::kBlack, "11.22.33.44", "plain:127.0.0.2")};
   store.apply(batch, 1000, kTtl);
-  const pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    int code = 1;
-    try {
-      ReputationStore ro(path, StoreOptions{.sync = SyncMode::kMeta,
-                                            .map_size = kDefaultReputationMapSize,
-                                            .read_only = true});
-      const auto rec = ro.get(parse_subject("11.22.33.44"));
-      code = rec && rec->black_reports == 1 ? 0 : 2;
-    } catch (...) {
-      code = 3;
-    }
-    _exit(code);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  CHECK(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
+  const int status = test::run_child([&] {
+    ReputationStore ro(path, StoreOptions{.sync = SyncMode::kMeta,
+                                          .map_size = kDefaultReputationMapSize,
+                                          .read_only = true});
+    const auto rec = ro.get(parse_subject("11.22.33.44"));
+    return rec && rec->black_reports == 1 ? 0 : 2;
+  });
+  CHECK(status == 0);
 }
 
 TEST_CASE("Reporter cursors commit with the reports and are not subjects", "[reputation]") {

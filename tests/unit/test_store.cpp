@@ -1,7 +1,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -12,6 +11,7 @@
 #include "exigrey/error.h"
 #include "exigrey/greylist.h"
 #include "exigrey/store.h"
+#include "support/child.h"
 #include "support/files.h"
 #include "support/temp_dir.h"
 
@@ -19,25 +19,8 @@ using namespace exigrey;
 
 namespace {
 
+using test::run_child;
 using test::slurp;
-
-// Runs `fn` in a child; returns its exit status (0 = success).
-template <typename F>
-int in_child(F fn) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    int rc = 1;
-    try {
-      rc = fn() ? 0 : 1;
-    } catch (...) {
-      rc = 2;
-    }
-    _exit(rc);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 100;
-}
 
 }  // namespace
 
@@ -80,7 +63,7 @@ TEST_CASE("An LMDB file of another program is refused", "[store]") {
     w.erase_at(kFormatKey);
     w.commit();
   }
-  REQUIRE(in_child([&] {
+  REQUIRE(run_child([&] {
             try {
               Store(path).open();
               return false;
@@ -102,11 +85,11 @@ TEST_CASE("A read-only handle reads what a writer wrote and cannot write", "[sto
   test::TempDir dir;
   const std::string path = dir.file("seen");
   // A separate process writes (one process may not hold two flag sets on a file).
-  REQUIRE(in_child([&] {
+  REQUIRE(run_child([&] {
             decide(Store(path), "a/x", 600, 100);
             return true;
           }) == 0);
-  REQUIRE(in_child([&] {
+  REQUIRE(run_child([&] {
             Store ro(path, StoreOptions{.read_only = true});
             const bool found = ro.read().item("a").has_value();
             try {
@@ -155,7 +138,7 @@ TEST_CASE("Handles for one file share one environment, also via another name", "
 TEST_CASE("A full map is a clear error naming the fix, and the store stays usable", "[store]") {
   test::TempDir dir;
   const std::string path = dir.file("tiny");
-  REQUIRE(in_child([&] {
+  REQUIRE(run_child([&] {
             Store s(path, StoreOptions{.map_size = kMinMapSize});
             int i = 0;
             try {
@@ -240,17 +223,13 @@ TEST_CASE("A store opened before fork keeps working in parent and child", "[stor
     auto r = s.read();  // an idle cached reader exists at fork time
     CHECK(r.item("parent-before"));
   }
-  CHECK(in_child([&] {
+  CHECK(run_child([&] {
           // The same handle in the child: a new environment, old data visible.
           if (!s.read().item("parent-before")) return false;
           if (!unseen(decide(s, "child/x", 0, 1))) return false;
           if (unseen(decide(s, "child/x", 0, 2))) return false;
           // A grandchild too.
-          const pid_t pid = fork();
-          if (pid == 0) _exit(unseen(decide(s, "grandchild", 600, 1)) ? 0 : 1);
-          int st = 0;
-          waitpid(pid, &st, 0);
-          return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+          return run_child([&] { return unseen(decide(s, "grandchild", 600, 1)); }) == 0;
         }) == 0);
   // The parent keeps using its environment and sees the children's writes.
   CHECK(s.read().item("child"));
@@ -267,31 +246,30 @@ TEST_CASE("A process killed while holding a read transaction does not stop other
   decide(s, "seed", 600, 1);
   int ready[2];
   REQUIRE(pipe(ready) == 0);
-  const pid_t reader = fork();
-  if (reader == 0) {
+  const pid_t reader = test::spawn_child([&] {
     Store mine(path);
     auto r = mine.read();  // held until killed
     (void)r.item("seed");
-    if (write(ready[1], "r", 1) != 1) _exit(3);
+    if (write(ready[1], "r", 1) != 1) return 3;
     for (;;) pause();
-  }
+  });
+  REQUIRE(reader >= 0);
   char c = 0;
   REQUIRE(read(ready[0], &c, 1) == 1);
   close(ready[0]);
   close(ready[1]);
   REQUIRE(kill(reader, SIGKILL) == 0);
-  int st = 0;
-  waitpid(reader, &st, 0);
+  CHECK(test::wait_child(reader) == 128 + SIGKILL);
   // Another process keeps deciding, and its open clears the dead slot. It
   // leaves with exit(), as Exim does, which releases its own slot.
-  CHECK(in_child([&] {
-          Store other(path);
-          for (int i = 0; i < 2000; ++i) {
-            if (!unseen(decide(other, "after-kill-" + std::to_string(i), 600, 2))) std::exit(1);
-          }
-          std::exit(0);
-          return true;
-        }) == 0);
+  auto keep_deciding = [&] {
+    Store other(path);
+    for (int i = 0; i < 2000; ++i) {
+      if (!unseen(decide(other, "after-kill-" + std::to_string(i), 600, 2))) return false;
+    }
+    return true;
+  };
+  CHECK(run_child(keep_deciding, test::ChildEnd::kExit) == 0);
   CHECK(s.clear_stale_readers() == 0);  // already cleared when the child opened
   CHECK(s.read().item("after-kill-1999"));
   const auto st2 = s.stats();
@@ -307,21 +285,20 @@ TEST_CASE("clear_stale_readers reclaims the slot of a killed reader", "[store][k
   const auto before = s.stats().readers_used;
   int ready[2];
   REQUIRE(pipe(ready) == 0);
-  const pid_t reader = fork();
-  if (reader == 0) {
+  const pid_t reader = test::spawn_child([&] {
     Store mine(path);
     auto r = mine.read();
-    if (write(ready[1], "r", 1) != 1) _exit(3);
+    if (write(ready[1], "r", 1) != 1) return 3;
     for (;;) pause();
-  }
+  });
+  REQUIRE(reader >= 0);
   char c = 0;
   REQUIRE(read(ready[0], &c, 1) == 1);
   close(ready[0]);
   close(ready[1]);
   CHECK(s.stats().readers_used == before + 1);
   kill(reader, SIGKILL);
-  int st = 0;
-  waitpid(reader, &st, 0);
+  CHECK(test::wait_child(reader) == 128 + SIGKILL);
   CHECK(s.clear_stale_readers() == 1);
   CHECK(s.stats().readers_used == before);
 }
@@ -333,14 +310,9 @@ TEST_CASE("A process that exits normally releases its reader slots", "[store]") 
   s.open();
   const auto before = s.stats().readers_used;
   for (int i = 0; i < 5; ++i) {
-    const pid_t pid = fork();
-    if (pid == 0) {
-      decide(Store(path), "k" + std::to_string(i), 600, 1);
-      std::exit(0);  // exit(), as Exim does: the atexit hook closes the env
-    }
-    int st = 0;
-    waitpid(pid, &st, 0);
-    REQUIRE(WIFEXITED(st));
+    // exit(), as Exim does: the atexit hook closes the env
+    REQUIRE(run_child([&] { decide(Store(path), "k" + std::to_string(i), 600, 1); },
+                      test::ChildEnd::kExit) == 0);
   }
   CHECK(s.stats().readers_used == before);
 }

@@ -16,7 +16,6 @@
 #include <lmdb.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -34,6 +33,7 @@
 #include "exigrey/purge.h"
 #include "exigrey/reputation.h"
 #include "exigrey/verify.h"
+#include "support/child.h"
 #include "support/temp_dir.h"
 
 using namespace exigrey;
@@ -155,9 +155,7 @@ class Churner {
     int req[2], rep[2];
     REQUIRE(pipe(req) == 0);
     REQUIRE(pipe(rep) == 0);
-    pid_ = fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
+    pid_ = test::spawn_child([&] {
       g_request_fd = -1;
       ::close(req[1]);
       ::close(rep[0]);
@@ -172,10 +170,11 @@ class Churner {
       for (int round = 0; ::read(req[0], &c, 1) == 1; ++round) {
         churn_store(env, round);
         churn_store(env, round + 1000);
-        if (::write(rep[1], "d", 1) != 1) _exit(4);
+        if (::write(rep[1], "d", 1) != 1) return 4;
       }
-      _exit(0);  // the test closed the pipe; leave without closing LMDB from a forked copy
-    }
+      return 0;  // the test closed the pipe; _exit without closing LMDB from a forked copy
+    });
+    REQUIRE(pid_ >= 0);
     ::close(req[0]);
     ::close(rep[1]);
     request_ = req[1];
@@ -185,8 +184,7 @@ class Churner {
     disarm();
     ::close(request_);
     ::close(reply_);
-    int st = 0;
-    waitpid(pid_, &st, 0);
+    (void)test::wait_child(pid_);
   }
   Churner(const Churner&) = delete;
   Churner& operator=(const Churner&) = delete;
@@ -207,21 +205,7 @@ class Churner {
 // first time while armed (the format check at open is one of the reads).
 template <typename Fill>
 void in_child(Fill fill) {
-  const pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    try {
-      fill();
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "fill: %s\n", e.what());
-      _exit(1);
-    }
-    _exit(0);
-  }
-  int st = 0;
-  REQUIRE(waitpid(pid, &st, 0) == pid);
-  REQUIRE(WIFEXITED(st));
-  REQUIRE(WEXITSTATUS(st) == 0);
+  REQUIRE(test::run_child(fill) == 0);
 }
 
 constexpr UnixTime t0 = 1'800'000'000;

@@ -2,8 +2,6 @@
 // can be written through LMDB's own API is found and named once. (Damage
 // below LMDB, in the pages themselves, is tried by the CLI test Verify.)
 #include <lmdb.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <optional>
@@ -14,6 +12,7 @@
 #include "exigrey/records.h"
 #include "exigrey/store.h"
 #include "exigrey/verify.h"
+#include "support/child.h"
 #include "support/temp_dir.h"
 
 using namespace exigrey;
@@ -40,9 +39,7 @@ void fill(const Store& s, int items, int whitelist) {
 // file must not live in this process.
 void raw_write(const std::string& path, const std::string& key,
                const std::optional<std::string>& value) {
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
+  const int status = test::run_child([&] {
     MDB_env* env = nullptr;
     MDB_txn* txn = nullptr;
     MDB_dbi dbi = 0;
@@ -58,12 +55,9 @@ void raw_write(const std::string& path, const std::string& key,
       rc = mdb_del(txn, dbi, &k, nullptr);
     }
     if (rc == 0) rc = mdb_txn_commit(txn);
-    ::_exit(rc == 0 ? 0 : 1);
-  }
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  REQUIRE(WIFEXITED(status));
-  REQUIRE(WEXITSTATUS(status) == 0);
+    return rc == 0;
+  });
+  REQUIRE(status == 0);
 }
 
 std::string plain_key(Namespace ns, const std::string& name) {
