@@ -6,6 +6,7 @@
 
 #include "exigrey/ip_network.h"
 #include "exigrey/listing.h"
+#include "exigrey/text.h"
 
 namespace exigrey {
 
@@ -128,9 +129,7 @@ std::optional<std::string> sender_domain(std::string_view text) {
   const std::string_view rest = text.substr(at + 1);
   const std::string_view domain = rest.substr(0, rest.find_first_of(">:/;, \"\t"));
   if (domain.empty()) return std::nullopt;
-  std::string lower(domain);
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return lower;
+  return ascii_lower(domain);
 }
 
 void scan_store(GreyActivity& a, const Store& store, const ActivityProgress& progress,

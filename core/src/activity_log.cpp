@@ -14,6 +14,7 @@
 #include "exigrey/duration.h"
 #include "exigrey/error.h"
 #include "exigrey/ip_network.h"
+#include "exigrey/text.h"
 
 namespace exigrey {
 namespace {
@@ -147,12 +148,9 @@ LogLine decision(std::string_view s, UnixTime time) {
 
 bool contains_nocase(std::string_view hay, std::string_view needle) {
   if (needle.empty()) return true;
-  const auto lower = [](char c) {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-  };
   for (std::size_t i = 0; i + needle.size() <= hay.size(); ++i) {
     std::size_t j = 0;
-    while (j < needle.size() && lower(hay[i + j]) == lower(needle[j])) ++j;
+    while (j < needle.size() && ascii_lower(hay[i + j]) == ascii_lower(needle[j])) ++j;
     if (j == needle.size()) return true;
   }
   return false;
@@ -196,11 +194,7 @@ std::optional<std::string> sender_of(std::string_view head) {
   if (addr.empty()) return std::string("<>");
   const std::size_t at = addr.rfind('@');
   if (at == std::string_view::npos || at + 1 == addr.size()) return std::string(addr);
-  std::string domain(addr.substr(at + 1));
-  for (char& c : domain) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return domain;
+  return ascii_lower(addr.substr(at + 1));
 }
 
 // Exim's "temporarily rejected" line; a greylisting one if the message (the

@@ -20,8 +20,6 @@ namespace exigrey {
 namespace {
 
 using detail::for_each_setting;
-using detail::is_blank;
-using detail::trim;
 
 std::vector<std::string_view> split_list(std::string_view v) {
   std::vector<std::string_view> out;
@@ -176,36 +174,6 @@ std::string show_whitelist(const ListingPolicy& p) {
   }
   return out;
 }
-
-template <typename E, std::size_t N>
-E parse_choice(std::string_view key, std::string_view value,
-               const std::array<std::pair<std::string_view, E>, N>& choices) {
-  for (const auto& [name, e] : choices) {
-    if (value == name) return e;
-  }
-  std::string hint = "use ";
-  for (std::size_t i = 0; i < N; ++i) {
-    if (i > 0) hint += i + 1 == N ? " or " : ", ";
-    hint += choices[i].first;
-  }
-  bad(key, value, hint);
-}
-
-template <typename E, std::size_t N>
-std::string_view choice_name(E e, const std::array<std::pair<std::string_view, E>, N>& choices) {
-  for (const auto& [name, v] : choices) {
-    if (v == e) return name;
-  }
-  return "?";
-}
-
-constexpr std::array<std::pair<std::string_view, LogTarget>, 3> kLogTargets = {
-    {{"auto", LogTarget::kAuto}, {"stderr", LogTarget::kStderr}, {"syslog", LogTarget::kSyslog}}};
-constexpr std::array<std::pair<std::string_view, LogLevel>, 4> kLogLevels = {
-    {{"error", LogLevel::kError},
-     {"warning", LogLevel::kWarning},
-     {"info", LogLevel::kInfo},
-     {"debug", LogLevel::kDebug}}};
 
 using Apply = void (*)(CollectConfig&, std::string_view key, std::string_view value, bool append);
 using Show = std::string (*)(const CollectConfig&);
@@ -517,11 +485,11 @@ const std::vector<Row>& rows() {
       {{"log",
         "auto (default: stderr, or syslog when stderr is closed or /dev/null), stderr or syslog",
         false, false},
-       [](C& c, V k, V v, bool) { c.log = parse_choice(k, v, kLogTargets); },
-       [](const C& c) { return std::string(choice_name(c.log, kLogTargets)); }},
+       [](C& c, V k, V v, bool) { c.log = parse_log_target(v, k); },
+       [](const C& c) { return std::string(to_string(c.log)); }},
       {{"log_level", "error, warning, info or debug (default info)", false, false},
-       [](C& c, V k, V v, bool) { c.log_level = parse_choice(k, v, kLogLevels); },
-       [](const C& c) { return std::string(choice_name(c.log_level, kLogLevels)); }},
+       [](C& c, V k, V v, bool) { c.log_level = parse_log_level(v, k); },
+       [](const C& c) { return std::string(to_string(c.log_level)); }},
       {{"user", "after binding and reading keys as root, run as this user", false, true},
        [](C& c, V k, V v, bool) { c.user = account_name(k, v, "use a user name such as exigrey"); },
        [](const C& c) { return or_none(c.user); }},
@@ -543,54 +511,6 @@ const Row* find_row(std::string_view key) {
 }
 
 }  // namespace
-
-std::string Endpoint::to_string() const {
-  if (address.v6) return fmt::format("[{}]:{}", address.to_string(), port);
-  return fmt::format("{}:{}", address.to_string(), port);
-}
-
-Endpoint parse_endpoint(std::string_view text, std::string_view what) {
-  auto fail = [&]() -> Endpoint {
-    throw UsageError(
-        fmt::format("invalid {} {:?} (use ADDR:PORT such as 127.0.0.1:2525 or "
-                    "[::1]:2525)",
-                    what, text.substr(0, 80)));
-  };
-  std::string_view host, port;
-  if (!text.empty() && text.front() == '[') {
-    const auto close = text.find("]:");
-    if (close == std::string_view::npos) return fail();
-    host = text.substr(1, close - 1);
-    port = text.substr(close + 2);
-  } else {
-    const auto colon = text.rfind(':');
-    if (colon == std::string_view::npos) return fail();
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-    if (host.find(':') != std::string_view::npos) return fail();  // IPv6 needs brackets
-  }
-  const auto addr = parse_ip(host);
-  std::uint16_t p = 0;
-  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-  if (!addr || port.empty() || ec != std::errc() || end != port.data() + port.size() || p == 0) {
-    return fail();
-  }
-  return Endpoint{*addr, p};
-}
-
-std::string_view to_string(LogLevel level) noexcept {
-  switch (level) {
-    case LogLevel::kError:
-      return "error";
-    case LogLevel::kWarning:
-      return "warning";
-    case LogLevel::kInfo:
-      return "info";
-    case LogLevel::kDebug:
-      return "debug";
-  }
-  return "?";
-}
 
 NetworkSet CollectConfig::default_allow() {
   return NetworkSet({parse_cidr("127.0.0.0/8"), parse_cidr("::1")});

@@ -6,6 +6,7 @@
 #include <array>
 
 #include "exigrey/error.h"
+#include "exigrey/text.h"
 
 namespace exigrey::dns {
 namespace {
@@ -35,10 +36,6 @@ std::string printable(std::string_view text) {
 
 [[noreturn]] void bad_name(std::string_view name, std::string_view why) {
   throw UsageError(fmt::format("invalid DNS name '{}': {}", printable(name), why));
-}
-
-constexpr char ascii_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
 }
 
 constexpr bool plain_label_byte(unsigned char c) {

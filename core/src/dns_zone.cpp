@@ -6,20 +6,13 @@
 #include <optional>
 
 #include "exigrey/ip_network.h"
+#include "exigrey/text.h"
 
 namespace exigrey {
 namespace {
 
 // A DNS name is at most 255 bytes on the wire: 253 characters of text.
 constexpr std::size_t kMaxNameText = 253;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 // The labels of an address, most significant first: 4 octets or 32 nibbles.
 std::vector<unsigned> address_labels(const IpAddress& a) {
@@ -109,7 +102,7 @@ bool is_ip(const Subject& s) {
 
 DnsZoneContent ip_zone(std::string_view zone, std::span<const Listing> listings,
                        const ZoneOptions& o, bool black, bool test_points) {
-  DnsZoneContent z{lower(zone), {}, 0};
+  DnsZoneContent z{ascii_lower(zone), {}, 0};
   const std::string test_a(kTestPointListed4);
   if (test_points) {
     add_listing(z, Subject{SubjectKind::kIPv4, std::string(kTestPointListed4)}, test_a,
@@ -128,7 +121,7 @@ DnsZoneContent ip_zone(std::string_view zone, std::span<const Listing> listings,
 
 DnsZoneContent name_zone(std::string_view zone, std::span<const Listing> listings,
                          const ZoneOptions& o, bool black, bool test_points) {
-  DnsZoneContent z{lower(zone), {}, 0};
+  DnsZoneContent z{ascii_lower(zone), {}, 0};
   if (test_points) {
     add_listing(z, Subject{SubjectKind::kDomain, std::string(kTestPointNameListed)},
                 std::string(kDefaultAnswer), std::string(kTestPointTxt));
@@ -143,7 +136,7 @@ DnsZoneContent name_zone(std::string_view zone, std::span<const Listing> listing
 }
 
 DnsZoneContent rpz_zone(std::string_view zone, std::span<const Listing> black) {
-  DnsZoneContent z{lower(zone), {}, 0};
+  DnsZoneContent z{ascii_lower(zone), {}, 0};
   for (const Listing& l : black) {
     if (l.subject.kind != SubjectKind::kDomain) continue;
     const std::vector<std::string> owners = dns_owners(l.subject, z.zone);
@@ -175,7 +168,7 @@ std::vector<std::string> dns_owners(const Subject& subject, std::string_view zon
     }
     owners = ip_owners(*net, zone);
   } else {
-    owners.push_back(lower(subject.text) + "." + std::string(zone));
+    owners.push_back(ascii_lower(subject.text) + "." + std::string(zone));
   }
   for (const std::string& o : owners) {
     if (o.size() > kMaxNameText) return {};
@@ -222,7 +215,7 @@ std::vector<std::string> dns_zone_list(const DnsZoneNames& zones) {
   std::vector<std::string> out;
   for (const std::string* z :
        {&zones.black, &zones.black_names, &zones.white, &zones.white_names, &zones.rpz}) {
-    if (!z->empty()) out.push_back(lower(*z));
+    if (!z->empty()) out.push_back(ascii_lower(*z));
   }
   return out;
 }

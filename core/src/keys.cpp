@@ -10,8 +10,6 @@
 namespace exigrey {
 namespace {
 
-using detail::trim;
-
 constexpr std::size_t kMaxKeysFile = 1024 * 1024;
 
 }  // namespace

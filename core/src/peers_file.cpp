@@ -10,8 +10,6 @@
 namespace exigrey {
 namespace {
 
-using detail::trim;
-
 std::vector<std::string_view> words(std::string_view line) {
   std::vector<std::string_view> out;
   while (!line.empty()) {

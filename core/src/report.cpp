@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "exigrey/error.h"
+#include "exigrey/text.h"
 
 namespace exigrey {
 namespace {
@@ -49,9 +50,7 @@ Subject parse_subject(std::string_view text) {
       return Subject{SubjectKind::kIPv6, buf};
     }
   }
-  std::string name = s;
-  std::transform(name.begin(), name.end(), name.begin(),
-                 [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; });
+  std::string name = ascii_lower(s);
   if (!name.empty() && name.back() == '.') name.pop_back();
   auto bad = [&](std::string_view why) -> Subject {
     throw UsageError(

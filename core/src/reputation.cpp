@@ -9,6 +9,7 @@
 
 #include "env.h"
 #include "exigrey/error.h"
+#include "exigrey/text.h"
 #include "raw_store.h"
 
 namespace exigrey {
@@ -166,7 +167,7 @@ std::string category_of_note(std::string_view note) {
   if (word.size() > kMaxCategoryBytes) return "other";
   std::string out;
   for (char c : word) {
-    const char lower = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    const char lower = ascii_lower(c);
     const bool ok = (lower >= 'a' && lower <= 'z') || (lower >= '0' && lower <= '9') ||
                     lower == '_' || lower == '-';
     if (!ok) return "other";

@@ -11,6 +11,7 @@
 
 #include "exigrey/dns_wire.h"
 #include "exigrey/error.h"
+#include "exigrey/text.h"
 
 namespace exigrey::dns {
 namespace {
@@ -39,14 +40,6 @@ constexpr unsigned kMaxUnsignedRun = 99;
 
 [[noreturn]] void fail(std::string_view why) {
   throw Error(ErrorKind::kCorrupt, fmt::format("TSIG verification failed: {}", why));
-}
-
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = ascii_lower(c);
-  return out;
 }
 
 const Algorithm* find_algorithm(std::string_view name) {
@@ -119,7 +112,7 @@ struct WireKey {
 
 WireKey wire_key(const TsigKey& key) {
   WireKey k;
-  k.alg = find_algorithm(lower(key.algorithm));
+  k.alg = find_algorithm(ascii_lower(key.algorithm));
   if (k.alg == nullptr) {
     bad_key(
         "unsupported algorithm (use hmac-sha256, hmac-sha384, hmac-sha512, hmac-sha224 or "
@@ -313,7 +306,7 @@ TsigKey parse_tsig_key(std::string_view text) {
   if (n < 2) bad_key("expected [alg:]name:base64secret");
   TsigKey key;
   if (n == 3) {
-    std::string alg = lower(parts[0]);
+    std::string alg = ascii_lower(parts[0]);
     if (!alg.empty() && alg.back() == '.') alg.pop_back();
     key.algorithm = alg;
   }

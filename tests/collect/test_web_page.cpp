@@ -467,7 +467,7 @@ Served fetch(std::uint16_t port, const std::string& request) {
 struct Server {
   Server(WebListener::LookupFn lookup, WebLimits limits = {}) {
     listener = std::make_unique<WebListener>(
-        io, exigrey::daemon::Endpoint{"127.0.0.1", 0}, text(), limits, std::move(lookup),
+        io, exigrey::Endpoint{"127.0.0.1", 0}, text(), limits, std::move(lookup),
         [](const std::string&, const std::string&, const std::string&, const std::string&) {
           return RequestOutcome::kRecorded;
         },

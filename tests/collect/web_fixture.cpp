@@ -117,8 +117,7 @@ int main(int argc, char** argv) {
 
   asio::io_context io;
   daemon::Metrics metrics;
-  WebListener listener(io, daemon::Endpoint{"127.0.0.1", port}, text, limits, lookup, request,
-                       metrics);
+  WebListener listener(io, Endpoint{"127.0.0.1", port}, text, limits, lookup, request, metrics);
 
   asio::signal_set usr1(io, SIGUSR1);
   std::function<void()> wait_usr1 = [&] {

@@ -40,29 +40,15 @@ int syslog_priority(LogLevel level) {
   return LOG_INFO;
 }
 
-std::string_view level_word(LogLevel level) {
-  switch (level) {
-    case LogLevel::kError:
-      return "error";
-    case LogLevel::kWarning:
-      return "warning";
-    case LogLevel::kInfo:
-      return "info";
-    case LogLevel::kDebug:
-      return "debug";
-  }
-  return "info";
-}
-
 }  // namespace
 
 void log_init(std::string_view program, LogTarget target, LogLevel level) {
   LogState& s = state();
   std::lock_guard lock(s.mu);
   s.program = std::string(program);
-  s.target = target;
+  s.target = target == LogTarget::kAuto ? auto_log_target() : target;
   s.level = level;
-  if (target == LogTarget::kSyslog) openlog(s.program.c_str(), LOG_PID, LOG_MAIL);
+  if (s.target == LogTarget::kSyslog) openlog(s.program.c_str(), LOG_PID, LOG_MAIL);
 }
 
 bool log_enabled(LogLevel level) noexcept { return level <= state().level; }
@@ -75,7 +61,7 @@ void log_line(LogLevel level, std::string_view message) noexcept {
     return;
   }
   std::fprintf(stderr, "%s[%d]: %.*s: %.*s\n", s.program.c_str(), static_cast<int>(getpid()),
-               static_cast<int>(level_word(level).size()), level_word(level).data(),
+               static_cast<int>(to_string(level).size()), to_string(level).data(),
                static_cast<int>(message.size()), message.data());
   std::fflush(stderr);
 }
@@ -88,13 +74,6 @@ void log_startup_error(std::string_view program, std::string_view message) noexc
   if (s.target == LogTarget::kSyslog) {
     syslog(LOG_ERR, "%.*s", static_cast<int>(message.size()), message.data());
   }
-}
-
-LogTarget parse_log_target(std::string_view text) {
-  if (text == "auto") return auto_log_target();
-  if (text == "stderr") return LogTarget::kStderr;
-  if (text == "syslog") return LogTarget::kSyslog;
-  throw UsageError(fmt::format("invalid log target {:?} (use auto, stderr or syslog)", text));
 }
 
 LogTarget auto_log_target() noexcept {

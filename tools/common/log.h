@@ -15,11 +15,14 @@
 #include <string>
 #include <string_view>
 
+#include "exigrey/log_settings.h"
+
 namespace exigrey::daemon {
 
-enum class LogLevel { kError = 0, kWarning = 1, kInfo = 2, kDebug = 3 };
-enum class LogTarget { kStderr, kSyslog };
+using exigrey::LogLevel;
+using exigrey::LogTarget;
 
+// LogTarget::kAuto is resolved here, by auto_log_target().
 void log_init(std::string_view program, LogTarget target, LogLevel level);
 bool log_enabled(LogLevel level) noexcept;
 void log_line(LogLevel level, std::string_view message) noexcept;
@@ -28,10 +31,6 @@ void log_line(LogLevel level, std::string_view message) noexcept;
 // it), and in syslog too when that is the target, so that a daemon started
 // by an init script with stderr on /dev/null does not fail silently.
 void log_startup_error(std::string_view program, std::string_view message) noexcept;
-
-// Parses "auto", "stderr" or "syslog"; throws UsageError otherwise. "auto"
-// resolves at once, by auto_log_target().
-LogTarget parse_log_target(std::string_view text);
 
 // stderr when JOURNAL_STREAM is set (systemd) or file descriptor 2 is open
 // and not /dev/null; syslog otherwise.

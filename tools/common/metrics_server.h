@@ -12,7 +12,7 @@
 #include <memory>
 #include <string>
 
-#include "common/endpoint.h"
+#include "exigrey/endpoint.h"
 
 namespace exigrey::daemon {
 

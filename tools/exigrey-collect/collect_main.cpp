@@ -28,7 +28,7 @@ void print_error(std::string_view message) {
   if (message.starts_with("exigrey: ")) message.remove_prefix(9);
   // On stderr, and in syslog too once that is the log (a daemon started with
   // stderr on /dev/null must not fail silently).
-  daemon::log_startup_error("exigrey-collect", fmt::format("error: {}", message));
+  daemon::log_startup_error("exigrey-collect", message);
 }
 
 // The settings the collector last ran with, from its store; `cfg` when it

@@ -99,7 +99,7 @@ class Collector {
       const Endpoint w = parse_endpoint(cfg_.web, "web");
       try {
         web_.emplace(
-            io_, daemon::Endpoint{w.address.to_string(), w.port}, web_text(cfg_), WebLimits{},
+            io_, w, web_text(cfg_), WebLimits{},
             [this](std::string_view q) { return public_view(q); },
             [this](const std::string& subject, const std::string& contact,
                    const std::string& message, const std::string& client) {
@@ -115,7 +115,7 @@ class Collector {
     if (!cfg_.metrics.empty()) {
       const Endpoint m = parse_endpoint(cfg_.metrics, "metrics");
       try {
-        metrics_server_.emplace(io_, daemon::Endpoint{m.address.to_string(), m.port}, [this] {
+        metrics_server_.emplace(io_, m, [this] {
           refresh_gauges();
           return registry_.exposition();
         });
@@ -303,7 +303,7 @@ class Collector {
         apply_collect_setting(next, setting.key, running);
       }
     }
-    daemon::log_init("exigrey-collect", log_target_of(next.log), log_level_of(next.log_level));
+    daemon::log_init("exigrey-collect", next.log, next.log_level);
     if (plain_) plain_->set_limits(next.limits, next.allow);
     if (signed_) {
       try {
@@ -374,7 +374,7 @@ int run_collector(const CommandLine& cmd, CollectConfig cfg) {
   raise_fd_limit();
   ensure_dir(cfg.state_dir, 0750, "state", identity);
   if (!cfg.rbldnsd_dir.empty()) ensure_dir(cfg.rbldnsd_dir, 0755, "rbldnsd", identity);
-  daemon::log_init("exigrey-collect", log_target_of(cfg.log), log_level_of(cfg.log_level));
+  daemon::log_init("exigrey-collect", cfg.log, cfg.log_level);
   Collector collector(cmd, std::move(cfg), std::move(identity));
   return collector.run();
 }

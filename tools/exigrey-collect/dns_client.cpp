@@ -17,6 +17,7 @@
 
 #include "exigrey/error.h"
 #include "exigrey/secret_file.h"
+#include "exigrey/text.h"
 
 namespace exigrey::collect {
 namespace {
@@ -27,28 +28,22 @@ std::uint64_t unix_now() {
                                         .count());
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
-socklen_t to_sockaddr(const Endpoint& e, sockaddr_storage& ss) {
-  if (e.address.v6) {
+// 0 for a host name (the collector's endpoints are parsed as addresses, so
+// only a programming error gets there; the callers then fail cleanly).
+socklen_t to_sockaddr(const Endpoint& e, sockaddr_storage& ss) noexcept {
+  const auto ip = parse_ip(e.host);
+  if (!ip) return 0;
+  if (ip->v6) {
     auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
     a->sin6_family = AF_INET6;
     a->sin6_port = htons(e.port);
-    std::memcpy(&a->sin6_addr, e.address.bytes.data(), 16);
+    std::memcpy(&a->sin6_addr, ip->bytes.data(), 16);
     return sizeof(*a);
   }
   auto* a = reinterpret_cast<sockaddr_in*>(&ss);
   a->sin_family = AF_INET;
   a->sin_port = htons(e.port);
-  std::memcpy(&a->sin_addr, e.address.bytes.data(), 4);
+  std::memcpy(&a->sin_addr, ip->bytes.data(), 4);
   return sizeof(*a);
 }
 
@@ -75,6 +70,7 @@ void DnsClient::connect() {
   if (fd_.valid()) return;
   sockaddr_storage ss{};
   const socklen_t len = to_sockaddr(server_, ss);
+  if (len == 0) fail("connect", "not an IP address");
   fd_.reset(::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd_.valid()) fail("connect", std::strerror(errno));
   if (::connect(fd_.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) {
@@ -277,6 +273,7 @@ bool send_notify(const Endpoint& to, const std::string& zone, std::uint16_t id) 
   wire[2] = static_cast<char>(wire[2] | 0x04);  // AA, as RFC 1996 asks
   sockaddr_storage ss{};
   const socklen_t len = to_sockaddr(to, ss);
+  if (len == 0) return false;
   const Fd fd(::socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd.valid()) return false;
   const ssize_t n =

@@ -24,8 +24,8 @@
 #include <string>
 #include <vector>
 
-#include "exigrey/collect_config.h"
 #include "exigrey/dns_wire.h"
+#include "exigrey/endpoint.h"
 #include "exigrey/fd.h"
 #include "exigrey/tsig.h"
 

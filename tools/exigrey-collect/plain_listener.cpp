@@ -276,17 +276,7 @@ struct PlainListener::Impl : std::enable_shared_from_this<PlainListener::Impl> {
 PlainListener::PlainListener(asio::io_context& io, const Endpoint& at, Aggregator& aggregator,
                              CollectMetrics& metrics, ListenerLimits limits, NetworkSet allow)
     : impl_(std::make_shared<Impl>(io, aggregator, metrics, limits, std::move(allow))) {
-  asio::ip::address addr;
-  if (at.address.v6) {
-    asio::ip::address_v6::bytes_type b{};
-    std::copy(at.address.bytes.begin(), at.address.bytes.end(), b.begin());
-    addr = asio::ip::address_v6(b);
-  } else {
-    asio::ip::address_v4::bytes_type b{};
-    std::copy(at.address.bytes.begin(), at.address.bytes.begin() + 4, b.begin());
-    addr = asio::ip::address_v4(b);
-  }
-  const tcp::endpoint ep(addr, at.port);
+  const tcp::endpoint ep(asio::ip::make_address(at.host), at.port);
   impl_->acceptor.open(ep.protocol());
   impl_->acceptor.set_option(tcp::acceptor::reuse_address(true));
   impl_->acceptor.bind(ep);

@@ -35,30 +35,4 @@ CollectConfig load_settings(const CommandLine& cmd, CollectConfig base) {
   return cfg;
 }
 
-daemon::LogLevel log_level_of(LogLevel level) noexcept {
-  switch (level) {
-    case LogLevel::kError:
-      return daemon::LogLevel::kError;
-    case LogLevel::kWarning:
-      return daemon::LogLevel::kWarning;
-    case LogLevel::kInfo:
-      return daemon::LogLevel::kInfo;
-    case LogLevel::kDebug:
-      return daemon::LogLevel::kDebug;
-  }
-  return daemon::LogLevel::kInfo;
-}
-
-daemon::LogTarget log_target_of(LogTarget target) noexcept {
-  switch (target) {
-    case LogTarget::kSyslog:
-      return daemon::LogTarget::kSyslog;
-    case LogTarget::kStderr:
-      return daemon::LogTarget::kStderr;
-    case LogTarget::kAuto:
-      break;
-  }
-  return daemon::auto_log_target();
-}
-
 }  // namespace exigrey::collect

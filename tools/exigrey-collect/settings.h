@@ -10,7 +10,6 @@
 #include <string>
 #include <vector>
 
-#include "common/log.h"
 #include "exigrey/collect_config.h"
 
 namespace exigrey::collect {
@@ -28,8 +27,5 @@ std::string flag_of(std::string_view key);
 // not check completeness (check_collect_config does). Throws UsageError
 // naming the file line or flag.
 CollectConfig load_settings(const CommandLine& cmd, CollectConfig base = {});
-
-daemon::LogLevel log_level_of(LogLevel level) noexcept;
-daemon::LogTarget log_target_of(LogTarget target) noexcept;
 
 }  // namespace exigrey::collect

@@ -159,7 +159,7 @@ class SignedListener::Session : public daemon::FrameSession {
 namespace {
 
 asio::ip::tcp::endpoint tcp_endpoint(const Endpoint& at) {
-  return {asio::ip::make_address(at.address.to_string()), at.port};
+  return {asio::ip::make_address(at.host), at.port};
 }
 
 daemon::FrameLimits frame_limits(const ListenerLimits& l) {

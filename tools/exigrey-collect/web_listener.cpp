@@ -13,6 +13,7 @@
 
 #include "common/accept_loop.h"
 #include "common/log.h"
+#include "exigrey/text.h"
 
 namespace exigrey::collect {
 namespace {
@@ -97,15 +98,9 @@ bool is_tchar(char c) {
   return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
+// RFC 9110's optional white space: space and tab only (a CR inside a field
+// line is not white space in HTTP).
+std::string_view trim_ows(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
@@ -173,12 +168,12 @@ std::variant<Head, BadHead> parse_head(std::string_view text) {
     for (const char c : name) {
       if (!is_tchar(c)) return BadHead{400, "malformed header"};  // also obs-fold, "Name :"
     }
-    const std::string_view value = trim(field.substr(colon + 1));
+    const std::string_view value = trim_ows(field.substr(colon + 1));
     for (const char c : value) {
       const auto u = static_cast<unsigned char>(c);
       if ((u < 0x20 && c != '\t') || u == 0x7f) return BadHead{400, "control byte in a header"};
     }
-    const std::string key = lower(name);
+    const std::string key = ascii_lower(name);
     if (key == "host") {
       if (host) return BadHead{400, "two Host headers"};
       host = true;
@@ -195,7 +190,7 @@ std::variant<Head, BadHead> parse_head(std::string_view text) {
     } else if (key == "transfer-encoding") {
       h.transfer_encoding = true;
     } else if (key == "content-type") {
-      h.content_type = lower(trim(value.substr(0, value.find(';'))));
+      h.content_type = ascii_lower(trim_ows(value.substr(0, value.find(';'))));
     }
   }
   if (version == "HTTP/1.1" && !host) return BadHead{400, "HTTP/1.1 without Host"};
@@ -672,7 +667,7 @@ struct WebListener::Impl : std::enable_shared_from_this<WebListener::Impl> {
       return;
     }
     const auto q = form->find("q");
-    const std::string query(q == form->end() ? std::string_view() : trim(q->second));
+    const std::string query(q == form->end() ? std::string_view() : trim_ows(q->second));
     if (query.size() > kMaxQueryBytes) {
       c.refuse(Refusal::kTooLarge, 414, "the query is too long", json);
       return;
@@ -698,7 +693,7 @@ struct WebListener::Impl : std::enable_shared_from_this<WebListener::Impl> {
     if (form) {
       const auto field = [&](const char* name) {
         const auto it = form->find(name);
-        return it == form->end() ? std::string() : std::string(trim(it->second));
+        return it == form->end() ? std::string() : std::string(trim_ows(it->second));
       };
       subject = field("subject");
       const std::string contact = field("contact");
@@ -753,7 +748,7 @@ struct WebListener::Impl : std::enable_shared_from_this<WebListener::Impl> {
   bool stopped = false;
 };
 
-WebListener::WebListener(asio::io_context& io, const daemon::Endpoint& where, WebText text,
+WebListener::WebListener(asio::io_context& io, const Endpoint& where, WebText text,
                          WebLimits limits, LookupFn lookup, RequestFn request,
                          daemon::Metrics& metrics)
     : impl_(std::make_shared<Impl>(io, std::move(text), limits, std::move(lookup),

@@ -48,8 +48,8 @@
 #include <string>
 #include <string_view>
 
-#include "common/endpoint.h"
 #include "common/metrics.h"
+#include "exigrey/endpoint.h"
 #include "web_page.h"
 
 namespace exigrey::collect {
@@ -75,7 +75,7 @@ class WebListener {
 
   // Binds and listens now; throws std::system_error naming the address
   // when it cannot. `where.host` must be an address literal.
-  WebListener(asio::io_context& io, const daemon::Endpoint& where, WebText text, WebLimits limits,
+  WebListener(asio::io_context& io, const Endpoint& where, WebText text, WebLimits limits,
               LookupFn lookup, RequestFn request, daemon::Metrics& metrics);
   ~WebListener();
   WebListener(const WebListener&) = delete;

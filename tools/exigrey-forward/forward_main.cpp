@@ -127,13 +127,13 @@ int run(int argc, char** argv) {
     return rc == 0 ? kExitOk : kExitUsage;
   }
 
-  std::optional<daemon::Endpoint> metrics_at;
+  std::optional<Endpoint> metrics_at;
   try {
-    daemon::log_init("exigrey-forward", daemon::parse_log_target(log_target),
+    daemon::log_init("exigrey-forward", parse_log_target(log_target, "--log"),
                      verbose ? daemon::LogLevel::kDebug : daemon::LogLevel::kInfo);
     for (const auto& c : collectors)
-      o.collectors.push_back(daemon::parse_endpoint(c, "--collector"));
-    if (!metrics.empty()) metrics_at = daemon::parse_endpoint(metrics, "--metrics");
+      o.collectors.push_back(parse_endpoint(c, "--collector", HostForm::kAddressOrName));
+    if (!metrics.empty()) metrics_at = parse_endpoint(metrics, "--metrics");
     o.config = load_config(config_file);
     if (peers_file.empty()) peers_file = o.config.peers_file;
     if (o.collectors.empty() && peers_file.empty()) {

@@ -25,7 +25,7 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 struct Collector {
-  Collector(const ForwardOptions& o, const daemon::Endpoint& e, daemon::Metrics& m)
+  Collector(const ForwardOptions& o, const Endpoint& e, daemon::Metrics& m)
       : link(LinkOptions{e, o.tls_ca_file, o.timeout}),
         sent(m.counter("exigrey_forward_reports_sent_total",
                        "Reports acknowledged by a collector (counted once per collector)",

@@ -27,16 +27,16 @@
 #include <string>
 #include <vector>
 
-#include "common/endpoint.h"
 #include "common/metrics.h"
 #include "exigrey-forward/peer_sync.h"
 #include "exigrey/config.h"
+#include "exigrey/endpoint.h"
 
 namespace exigrey::forward {
 
 struct ForwardOptions {
   std::string dir;  // the store directory; the outbox is <dir>/outbox
-  std::vector<daemon::Endpoint> collectors;
+  std::vector<Endpoint> collectors;
   std::string reporter;
   std::string secret;
   std::string tls_ca_file;

@@ -14,13 +14,13 @@
 #include <memory>
 #include <string>
 
-#include "common/endpoint.h"
 #include "exigrey/batch.h"
+#include "exigrey/endpoint.h"
 
 namespace exigrey::forward {
 
 struct LinkOptions {
-  daemon::Endpoint collector;
+  Endpoint collector;
   std::string tls_ca_file;  // empty: plain TCP
   std::chrono::milliseconds timeout{10'000};
   std::string role = "collector";  // names the other end in messages ("peer")

@@ -12,11 +12,11 @@
 #include <random>
 #include <thread>
 
-#include "common/endpoint.h"
 #include "common/log.h"
 #include "exigrey-forward/backoff.h"
 #include "exigrey-forward/link.h"
 #include "exigrey-forward/peer_listener.h"
+#include "exigrey/endpoint.h"
 #include "exigrey/error.h"
 #include "exigrey/paths.h"
 #include "exigrey/peer_batch.h"
@@ -34,7 +34,7 @@ struct Busy {};
 
 asio::ip::tcp::endpoint resolve_listen(asio::io_context& io, const std::string& text,
                                        std::string_view what) {
-  const daemon::Endpoint e = daemon::parse_endpoint(text, what);
+  const Endpoint e = parse_endpoint(text, what, HostForm::kAddressOrName);
   asio::ip::tcp::resolver resolver(io);
   std::error_code ec;
   const auto found = resolver.resolve(e.host, std::to_string(e.port), ec);
@@ -50,7 +50,10 @@ struct PeerSync::Impl {
   struct Peer {
     Peer(const PeerEntry& e, const PeerSyncOptions& o, daemon::Metrics& m)
         : entry(e),
-          link(LinkOptions{daemon::parse_endpoint(e.address, "peers file"), {}, o.timeout, "peer"}),
+          link(LinkOptions{parse_endpoint(e.address, "peers file", HostForm::kAddressOrName),
+                           {},
+                           o.timeout,
+                           "peer"}),
           sent(m.counter("exigrey_forward_peer_records_sent_total",
                          "Records acknowledged by a peer", label())),
           batches(m.counter("exigrey_forward_peer_batches_sent_total",

@@ -73,7 +73,9 @@
 #include <vector>
 
 #include "exigrey/dns_zone.h"
+#include "exigrey/endpoint.h"
 #include "exigrey/ip_network.h"
+#include "exigrey/log_settings.h"
 #include "exigrey/rbldnsd_zone.h"
 #include "exigrey/reputation_policy.h"
 #include "exigrey/store_options.h"
@@ -81,16 +83,6 @@
 namespace exigrey {
 
 inline constexpr std::size_t kMaxCollectConfigBytes = 1024 * 1024;
-
-struct Endpoint {
-  IpAddress address;
-  std::uint16_t port = 0;
-  std::string to_string() const;  // "127.0.0.1:2525", "[::1]:2525"
-  friend bool operator==(const Endpoint&, const Endpoint&) = default;
-};
-
-// "ADDR:PORT" or "[IPV6]:PORT", numeric only, port 1..65535. Throws UsageError.
-Endpoint parse_endpoint(std::string_view text, std::string_view what);
 
 struct ListenerLimits {
   std::size_t max_line = 512;         // bytes per line, without "\n"
@@ -102,12 +94,8 @@ struct ListenerLimits {
   friend bool operator==(const ListenerLimits&, const ListenerLimits&) = default;
 };
 
-enum class LogTarget : std::uint8_t { kAuto, kStderr, kSyslog };
-enum class LogLevel : std::uint8_t { kError = 0, kWarning = 1, kInfo = 2, kDebug = 3 };
-std::string_view to_string(LogLevel level) noexcept;
-
 struct CollectConfig {
-  std::string plain;      // endpoint text; empty: no plain listener
+  std::string plain;      // endpoint text (endpoint.h, kAddress); empty: no plain listener
   std::string signed_at;  // endpoint text; empty: no signed listener
   std::string keys_file;  // reporters' secrets; required with signed_at
   std::string tls_cert;   // with tls_key: the signed listener speaks TLS
