@@ -249,6 +249,14 @@ const std::vector<Row>& rows() {
          }
          return out;
        }},
+      {{"dns_backlog",
+        "record changes held for dns_primary at most; beyond, they are dropped and the zones "
+        "compared whole (AXFR) instead (default 200000)",
+        false, true},
+       [](C& c, V k, V v, bool) {
+         c.dns_backlog = parse_uint<std::size_t>(k, v, 100, 100'000'000);
+       },
+       [](const C& c) { return std::to_string(c.dns_backlog); }},
       {{"dns_zones",
         "zones on dns_primary: black=ZONE black_names=ZONE white=ZONE white_names=ZONE rpz=ZONE",
         true, true},

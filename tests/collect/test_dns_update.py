@@ -11,7 +11,8 @@ IXFR after NOTIFY; a delisting leaving the secondary; and the faults: the
 primary refusing updates (logged, counted, retried), the primary killed
 and restarted, the secondary down and back (catches up by IXFR), the
 collector SIGKILLed in the middle of a large update (after a restart the
-zone holds every listing exactly once).
+zone holds every listing exactly once); more pending changes than
+dns_backlog (dropped, the zones compared whole, nothing missing).
 
 usage: test_dns_update.py EXIGREY_COLLECT
 """
@@ -210,5 +211,41 @@ expect("the zone lists what the rbldnsd file lists",
        sorted(qname(s, BLZ) for s in files),
        sorted(o for o in owners if not o.startswith("2.0.0.127.") and ":" not in o
               and len(o.split(".")) == 4 + len(BLZ.split("."))))
+
+# --- A backlog past dns_backlog: dropped, the zones compared whole ---------
+collector.stop()
+collector.extra += ["--dns-backlog", "100"]
+collector.start()
+wait_for(lambda: collector.metric("exigrey_collect_dns_behind") == 0, timeout=30)
+M = 400  # 800 record changes, past the 100 allowed
+transfers0 = collector.metric("exigrey_collect_dns_transfers_total")
+# The primary does not answer meanwhile (stopped, not killed), so the
+# changes pile up whether they come in one publish or several: in one, the
+# UPDATE times out and the requeued changes overflow.
+primary.proc.send_signal(signal.SIGSTOP)
+collector.send("".join(f"black 13.{i // 200}.{i % 200}.9 virus\n" for i in range(M)))
+ok, _ = wait_for(lambda: collector.metric("exigrey_collect_dns_backlog_overflows_total") >= 1,
+                 timeout=30)
+primary.proc.send_signal(signal.SIGCONT)
+check("the overflow is counted", ok)
+ok, _ = wait_for(lambda: collector.metric("exigrey_collect_dns_behind") == 0
+                 and collector.metric("exigrey_collect_dns_transfers_total") > transfers0,
+                 timeout=60)
+check("the zones were compared whole (a transfer) and the collector is in step", ok)
+# Once per round that overflowed: the publish may have come in one push or
+# in several, so the log and the counter agree rather than equal 1.
+overflows = collector.metric("exigrey_collect_dns_backlog_overflows_total")
+check("and logged once per overflow, naming dns_backlog",
+      collector.log().count("more than dns_backlog 100") == overflows,
+      f"{overflows} counted; log: {collector.log()[-1500:]}")
+owners = {}
+for owner, rtype, data in axfr(p_port, BLZ, KEY):
+    owners.setdefault(owner, []).append(rtype)
+expect(f"all {M} listings of the overflowed publish are in the zone", M,
+       len([o for o in owners if o.endswith(".13." + BLZ)]))
+expect("each with exactly one A and one TXT", {},
+       {o: t for o, t in owners.items() if o.endswith(".13." + BLZ) and sorted(t) != ["A", "TXT"]})
+ok, _ = wait_for(secondary_has("13.1.199.9", BLZ), timeout=20)
+check("and the secondary follows", ok)
 collector.stop()
 finish()

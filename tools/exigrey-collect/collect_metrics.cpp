@@ -81,6 +81,10 @@ CollectMetrics::CollectMetrics(daemon::Metrics& m)
       dns_notifies(
           m.counter("exigrey_collect_dns_notifies_total",
                     "NOTIFYs sent to the secondaries in dns_notify after a zone changed.")),
+      dns_backlog_overflows(
+          m.counter("exigrey_collect_dns_backlog_overflows_total",
+                    "Times more record changes were pending than dns_backlog: they were dropped "
+                    "and the zones compared whole instead.")),
       dns_behind(m.gauge("exigrey_collect_dns_behind",
                          "1 while the latest listings are not all on the primary name server.")),
       dns_sync_duration_ms(m.gauge("exigrey_collect_dns_sync_duration_milliseconds",

@@ -68,7 +68,8 @@ struct CollectMetrics {
   Counter& dns_errors;     // failed rounds (refused, timed out, unreachable): retried
   Counter& dns_transfers;  // zones read back by AXFR (at start, after a failure or divergence)
   Counter& dns_notifies;   // NOTIFYs sent to the secondaries in dns_notify
-  Gauge& dns_behind;       // 1 while the latest listings are not all on the name server
+  Counter& dns_backlog_overflows;  // pending changes dropped for a whole comparison
+  Gauge& dns_behind;               // 1 while the latest listings are not all on the name server
   Gauge& dns_sync_duration_ms;
   Counter& reloads_ok;
   Counter& reloads_failed;

@@ -51,7 +51,7 @@ std::unique_ptr<DnsSync> make_dns(const CollectConfig& cfg, CollectMetrics& metr
   for (const std::string& e : cfg.dns_notify) notify.push_back(parse_endpoint(e, "dns_notify"));
   return std::make_unique<DnsSync>(parse_endpoint(cfg.dns_primary, "dns_primary"),
                                    read_tsig_key_file(cfg.dns_key), std::move(notify),
-                                   dns_zone_list(cfg.dns_zones), metrics);
+                                   dns_zone_list(cfg.dns_zones), cfg.dns_backlog, metrics);
 }
 
 constexpr std::chrono::milliseconds kDnsDrain{3000};

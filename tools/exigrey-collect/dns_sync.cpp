@@ -33,10 +33,11 @@ std::int64_t ms_since(std::chrono::steady_clock::time_point t) {
 }  // namespace
 
 DnsSync::DnsSync(Endpoint server, dns::TsigKey key, std::vector<Endpoint> notify,
-                 std::vector<std::string> zones, CollectMetrics& metrics)
+                 std::vector<std::string> zones, std::size_t backlog, CollectMetrics& metrics)
     : client_(std::move(server), std::move(key), kTimeout),
       notify_(std::move(notify)),
       zones_(std::move(zones)),
+      backlog_(backlog),
       metrics_(metrics) {
   thread_ = std::thread([this] { run(); });
 }
@@ -76,6 +77,7 @@ void DnsSync::push(std::vector<DnsZoneChanges> changes, std::uint64_t version) {
         zp[Key{std::move(e.owner), e.type}] = Pending{std::move(e.data), version};
       }
     }
+    bound_pending();
     ++requested_;
     metrics_.dns_behind = 1;
   }
@@ -104,6 +106,26 @@ void DnsSync::requeue(std::map<std::string, ZonePending>& pending) {
     ZonePending& now = pending_[zone];
     for (auto& [key, p] : zp) now.try_emplace(key, std::move(p));
   }
+  bound_pending();
+}
+
+void DnsSync::bound_pending() {
+  std::size_t held = 0;
+  for (const auto& [zone, zp] : pending_) held += zp.size();
+  if (held <= backlog_) return;
+  // The changes are in the publisher's index, which the whole comparison
+  // renders: dropping them loses nothing, and the comparison costs the
+  // same whatever the backlog was.
+  pending_.clear();
+  if (!overflowed_) {
+    overflowed_ = true;
+    LOG_INFO(
+        "dns: {} record changes pending, more than dns_backlog {}: the zones will be "
+        "compared whole instead",
+        held, backlog_);
+    ++metrics_.dns_backlog_overflows;
+  }
+  resync_ = true;
 }
 
 void DnsSync::run() {
@@ -125,6 +147,7 @@ void DnsSync::run() {
       if (stop_) return;
       if (!source_) continue;
       round.pending.swap(pending_);
+      overflowed_ = false;
       round.resync = resync_;
       resync_ = false;
       round.ttl = ttl_;

@@ -34,8 +34,12 @@
 // (unsigned, over UDP, best effort), so that they need not wait for the
 // primary's own, which Knot sends about a second later.
 //
-// Memory: the pending changes, and during a transfer the zone's records
-// twice (transferred and rendered); nothing is kept between rounds.
+// Memory: the pending changes, at most `backlog` records (dns_backlog):
+// past that, as in a bulk load or a long outage of the name server, they
+// are dropped and the next round compares every zone whole instead (logged
+// once per overflow, counted in dns_backlog_overflows), which is what they
+// would have added up to. During a transfer, the zone's records twice
+// (transferred and rendered); nothing is kept between rounds.
 //
 // Thread safety: every public member from any thread; the source is called
 // on the sync thread and must lock what it reads. The metrics are atomics.
@@ -83,7 +87,7 @@ class DnsSync {
   // secondaries sent a NOTIFY after each zone change (dns_notify). Nothing
   // is sent before start().
   DnsSync(Endpoint server, dns::TsigKey key, std::vector<Endpoint> notify,
-          std::vector<std::string> zones, CollectMetrics& metrics);
+          std::vector<std::string> zones, std::size_t backlog, CollectMetrics& metrics);
   ~DnsSync();  // stops the thread: what was not sent is sent after a restart
   DnsSync(const DnsSync&) = delete;
   DnsSync& operator=(const DnsSync&) = delete;
@@ -132,10 +136,12 @@ class DnsSync {
                 const std::vector<std::size_t>& sizes, Held& held);
   void notify(const std::string& zone);
   void requeue(std::map<std::string, ZonePending>& pending);
+  void bound_pending();  // under mu_
 
   DnsClient client_;
   std::vector<Endpoint> notify_;
   std::vector<std::string> zones_;
+  std::size_t backlog_;
   CollectMetrics& metrics_;
   std::map<std::string, Held> held_;  // sync thread only
 
@@ -144,6 +150,7 @@ class DnsSync {
   Source source_;                               // guarded by mu_
   std::map<std::string, ZonePending> pending_;  // guarded by mu_
   bool resync_ = false;                         // guarded by mu_
+  bool overflowed_ = false;                     // guarded by mu_: in this round's pushes
   std::uint32_t ttl_ = 0;                       // guarded by mu_
   std::uint64_t requested_ = 0;                 // guarded by mu_: bumped by every call
   std::uint64_t done_ = 0;                      // guarded by mu_: what is on the server

@@ -22,6 +22,8 @@
 //   dns_key        = /etc/exigrey/dns.key        its TSIG key (keymgr -t output)
 //   dns_zones      = black=bl.example.org black_names=dbl.example.org rpz=rpz.example.org
 //   dns_notify     = 192.0.2.53:53       secondaries sent a NOTIFY right after each change
+//   dns_backlog    = 200000              record changes held for dns_primary; beyond,
+//                                        the zones are compared whole instead
 //   allow          = 127.0.0.0/8 ::1     who may send plain reports (default loopback)
 //   min_reporters  = 2                   distinct reporters before a subject is listed
 //   ttl            = 1d                  a vote counts this long after its last report
@@ -83,6 +85,8 @@
 namespace exigrey {
 
 inline constexpr std::size_t kMaxCollectConfigBytes = 1024 * 1024;
+// Record changes held for the name server (about 250 bytes each).
+inline constexpr std::size_t kDefaultDnsBacklog = 200'000;
 
 struct ListenerLimits {
   std::size_t max_line = 512;         // bytes per line, without "\n"
@@ -111,7 +115,8 @@ struct CollectConfig {
   std::string dns_primary;      // endpoint text; empty: no DNS UPDATEs
   std::string dns_key;          // TSIG key file, required with dns_primary
   DnsZoneNames dns_zones;
-  std::vector<std::string> dns_notify;  // endpoint texts: secondaries told at once
+  std::vector<std::string> dns_notify;           // endpoint texts: secondaries told at once
+  std::size_t dns_backlog = kDefaultDnsBacklog;  // pending record changes; beyond: compare whole
   NetworkSet allow = default_allow();
   ListingPolicy policy;
   ListenerLimits limits;
