@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <charconv>
 #include <cstdio>
 #include <exception>
 #include <optional>
@@ -111,12 +112,11 @@ int run(int argc, char** argv) {
 
 UnixTime parse_at(const std::optional<std::string>& at, UnixTime now) {
   if (!at) return now;
-  try {
-    std::size_t used = 0;
-    const UnixTime t = std::stoll(*at, &used);
-    if (used == at->size()) return t;
-  } catch (const std::exception&) {
-  }
+  // Digits (and a minus) only: std::stoll would also take " 5" and "+5".
+  UnixTime t = 0;
+  const char* end = at->data() + at->size();
+  const auto [p, ec] = std::from_chars(at->data(), end, t);
+  if (ec == std::errc() && p == end && !at->empty()) return t;
   throw UsageError(fmt::format("exigrey: --at {:?}: expected Unix seconds", *at));
 }
 
