@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // plugin/dlfunc.h: what the ${dlfunc} entry points of libexigrey.so do,
 // without Exim.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The C ABI that Exim's ${dlfunc} calls: the only file that includes Exim's
 // local_scan.h. It converts arguments, calls the Exim-free logic in
 // dlfunc.cpp, copies the answer into Exim's memory and returns Exim's code.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // fmt's compiled functions, built into libexigrey.so so that the module needs
 // neither libfmt.so nor libstdc++.so at load time (plugin/CMakeLists.txt:
 // every Exim process pays for each shared library the module pulls in).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The exigrey demo: installs what is missing, builds exigrey, starts a
 # private, throwaway Exim 4.96 on 127.0.0.1 that greylists with the plugin,
 # sends a message with swaks, and shows in plain words that the first attempt

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Builds the libFuzzer targets with clang (ASan + UBSan), replays each seed
 # corpus, then fuzzes every target for FUZZ_SECONDS (default 20) seconds.
 # A crash fails the run; its input is left in build/fuzz/crashes/ to be

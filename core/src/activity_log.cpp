@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Reading Exim's main log for `exigrey report`: the plugin's decision lines
 // and Exim's "temporarily rejected" lines. Log lines are written by many
 // hands (Exim, the plugin, clients' HELO names and addresses), so nothing

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The exigrey dump format, dump_store and load_dump (dump.h). The importers
 // of foreign formats are in dump_import.cpp.
 #include "exigrey/dump.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Importers of the data exigrey replaces (dump.h): the Perl module
 // Exim::Grey's Berkeley DB file as printed by db_dump, and Exim's own `seen`
 // hints database as printed by exim_dumpdb.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Private to core: the process-wide LMDB environment behind every Store
 // handle for one file. See store.h for the public contract; this file holds
 // the LMDB rules (docs/internals.md) in one place.

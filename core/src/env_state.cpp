@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The crash marker protocol of a greylist store (docs/internals.md, "Sync
 // mode: precious"): which process may trust the file, which must recover
 // it, and the keep file that recovery restores from.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Private to core: the keep file of a store in `sync = precious` and the
 // keep log that feeds it (docs/internals.md, "Sync mode: precious").
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Line sources for the dump importers (dump.h).
 #include <fmt/format.h>
 #include <unistd.h>

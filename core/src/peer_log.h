@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Private to core: the peer log of a store shared with other MX hosts
 // (docs/multi-mx.md, peers.h). Namespace 0x06: key 0x06 + u64be id, value
 // i64 time logged + the LMDB key of the record written. The next id lives at

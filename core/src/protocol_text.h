@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Private to core: the text pieces the signed batch protocols share
 // (batch.cpp: reports to collectors; peer_batch.cpp: greylisting facts
 // between MX hosts). Every refusal is a ProtocolError("malformed").

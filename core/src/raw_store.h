@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Private to core: the byte-level pieces that core's own stores (records,
 // the outbox, the collector's reputation store) share: little-endian
 // integers, a bounds-checked reader of record values, and RAII owners of an

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Private to core: the crash marker of a store, `<db>.state`
 // (docs/internals.md, "Sync mode: precious"). One 512-byte record, written
 // with one pwrite and fdatasync'ed, checksummed so that a torn write reads

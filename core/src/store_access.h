@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Private to core: how core's own files reach the environment behind a
 // Store handle (Store::env() is private; this struct is its friend).
 #pragma once

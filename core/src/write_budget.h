@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Private to core: bounds how long a bulk operation (purge, load) holds the
 // store's single writer lock, so that Exim's deciders never wait long.
 #pragma once

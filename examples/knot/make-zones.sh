@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # make-zones.sh DIR NS HOSTMASTER ZONE...: writes DIR/ZONE.zone, holding
 # only the SOA and NS records, for each ZONE that has no file yet (Knot owns
 # the file afterwards: never overwrite it). The SOA timers suit a list that

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Writes a peers file for the MX hosts of a site (docs/multi-mx.md), with a
 # fresh secret per host, to stdout. Copy the same file to every MX as
 # /etc/exigrey/peers (mode 0640, root:Debian-exim).

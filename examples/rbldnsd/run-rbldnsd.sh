@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Serves exigrey-collect's data files with rbldnsd (Debian package rbldnsd).
 #
 # Usage: run-rbldnsd.sh DATA_DIR [ADDR/PORT] [DOMAIN]

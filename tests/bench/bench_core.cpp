@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Micro-benchmarks of exigrey::decide(), one per decision path and sync mode,
 // each beside a minimal hand-written LMDB loop doing the same transactions.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Decisions per second from P processes sharing one store, for exigrey's core
 // API and for a minimal raw-LMDB loop doing the same transactions: the
 // in-process "limit" lines of tests/bench/compare.sh's concurrency plot.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Times `exigrey stats`, `dump`, `report` and `purge` on a store of 1,000,000 items (and,
 # for comparison, 100,000), with peak memory from /usr/bin/time -v, and
 # prints the Markdown table kept in docs/benchmarks.md ("exigrey CLI on a

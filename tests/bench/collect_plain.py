@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Benchmark of exigrey-collect's plain protocol (docs/benchmarks.md).
 
 1. Throughput: SENDERS concurrent `socat` clients, each from its own source

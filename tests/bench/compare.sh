@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # exigrey side by side with raw LMDB, Exim's `seen`, greylistd and postgrey,
 # in one run on one machine; prints one set of tables and draws
 # docs/bench/concurrency.png (docs/benchmarks.md, "Side by side with the peers").

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Report-to-answer latency by both publishing paths at growing list sizes
 (docs/benchmarks.md, docs/dns.md).
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Whole-system benchmark: the cost of one greylisting decision inside real
 # Exim 4.96, for exigrey's ${dlfunc} against Exim's built-in `seen` condition
 # doing the same job in the same run.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* The cost of exigrey's first call in a freshly forked process, as in each
  * Exim process that handles a connection: dlopen() of libexigrey.so (with
  * libstdc++, libfmt and liblmdb it pulls in), then the first ${dlfunc} call

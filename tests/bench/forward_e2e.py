@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """End-to-end report throughput and report-to-DNS latency through
 exigrey-forward and exigrey-collect (signed protocol), with the real rbldnsd.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Multi-MX propagation latency (docs/benchmarks.md, "Multi-MX"; docs/multi-mx.md).
 
 HOSTS stores on one machine, each with its own exigrey-forward sharing it

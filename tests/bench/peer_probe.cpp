@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The two halves of tests/bench/peer_latency.py (docs/benchmarks.md,
 // "Multi-MX"): decisions on one MX's store, and the time until they are
 // visible in another's, where exigrey-forward merged them.

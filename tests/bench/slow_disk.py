@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """First sightings per second with 32 concurrent Exim processes, on a disk
 that is slow to sync: sync = meta (the old default, one fdatasync per new
 record, under LMDB's single writer lock) against precious (the default: no

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # First sightings per second with 32 concurrent Exim processes when every
 # sync takes 0, 1 or 8 ms (injected by slow_sync.so): sync = meta against the
 # default precious, and Exim's seen (docs/benchmarks.md, "A disk slow to sync").

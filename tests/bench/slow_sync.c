@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* slow_sync.so: an LD_PRELOAD shim that makes every fsync, fdatasync and
  * msync(MS_SYNC) wait SLOW_SYNC_US microseconds first, as a cloud volume
  * (about 1 ms) or a spinning disk (about 8 ms) does. For

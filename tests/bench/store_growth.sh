@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Store growth: what 10 million items cost (docs/benchmarks.md, "Store growth").
 #
 #   tests/bench/store_growth.sh [BUILD_DIR] [ITEMS]      (default build/bench-compare, 10000000)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // grey_writer: writes a greylist store through core's decide(), the way the
 // Exim plugin does, for the CLI tests (tests/cli/test_cli.py).
 //

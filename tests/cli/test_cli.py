@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Tests of the built `exigrey` binary.
 
 Stores are written by core's decide() through tests/cli/grey_writer (the way

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The three programs end the same way (exigrey/exit_status.h, the man pages'
 # EXIT STATUS): 2 for a bad option or setting, with one line on stderr
 # naming it; 1 for something asked for that does not exist; 0 for --help.

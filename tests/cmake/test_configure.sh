@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # How exigrey's CMake behaves where it is not the CI's own top-level build:
 #  1. without Google Benchmark (CMAKE_DISABLE_FIND_PACKAGE_benchmark hides
 #     an installed one): configure succeeds, says the micro-benchmarks are

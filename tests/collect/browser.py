@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Debian's headless Chromium for the lookup-page tests: run a URL, parse the
 DOM it dumps.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Shared helpers for the exigrey-collect integration tests.
 
 Each test gets its own temporary directory (removed at exit unless

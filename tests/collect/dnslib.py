@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Knot DNS and Unbound from Debian on loopback ports, configured from the
 shipped examples/knot files (so that the examples are what the tests run),
 for the tests of publishing by DNS UPDATE (docs/dns.md)."""

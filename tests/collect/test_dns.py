@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """exigrey-collect + the real rbldnsd + dig: what a reported address, name or
 network becomes in DNS, and how fast.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """exigrey-collect publishing by DNS UPDATE (docs/dns.md), with the real
 Knot DNS from Debian as primary and as secondary, configured from the
 shipped examples/knot files, and rbldnsd on the collector's files beside

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The seed's exact path: a real Exim (4.96, Debian) runs
   warn set acl_m0 = ${readsocket{inet:127.0.0.1:PORT}{black $sender_host_address\n}{3s}{}{}}
 in its connect ACL (exim -bh, host-checking mode), and the client's address

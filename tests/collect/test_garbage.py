@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Hostile and broken clients against exigrey-collect's plain listener:
 random bytes, a 1 MB line, CRLF, NUL bytes, half lines at disconnect, bad
 verbs, a bad-line flood, a source outside the allow-list, a source over its

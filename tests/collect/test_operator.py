@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Running the list as an operator, against the real collector, rbldnsd and dig:
 
 - evidence: a report's note becomes its category; `lookup` shows the

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Reasons in DNS answers, end to end: the collector runs with
   --answer virus=127.0.0.4 --answer trap=127.0.0.3 --txt TEMPLATE
 and gets plain reports with notes ("black 11.22.33.4 virus Eicar"); rbldnsd

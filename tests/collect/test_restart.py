@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """State survives SIGKILL: a collector killed with -9 in the middle of its
 work and restarted on the same state directory publishes the same listings
 and reports the same counts; rbldnsd keeps answering throughout.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The domain black list as a response policy zone, consumed by a real
 resolver: exigrey-collect publishing by DNS UPDATE only (no rbldnsd files)
 to Knot DNS, and Unbound from Debian loading the RPZ zone from Knot by zone

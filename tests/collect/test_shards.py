@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """rbldnsd_shards: each rbldnsd file split into parts, one dataset each
 (rbldnsd_zone.h, run-rbldnsd.sh). Shows that every listing answers through
 the parts as it did through one file, that the test points and the SOA come

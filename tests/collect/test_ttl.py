@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Listings expire `ttl` after the last report, with no further traffic: the
 collector's expiry timer republishes and rbldnsd answers NXDOMAIN. Each
 subject expires on its own clock; a new report lists it again, with a new

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """--user: started as root, exigrey-collect binds a privileged plain port and
 a signed port and reads a root-only keys file, then runs as `nobody`
 (/proc/PID/status: every uid and gid is nobody's, no capabilities), serves

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The public lookup page (web_listener.h) end to end, on web_fixture (a
 WebListener over an in-memory fake of the collector):
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The public lookup page: escaping, form decoding, the rendered pages, and
 // the listener in-process (headers, errors, rate limits). The end-to-end
 // test with a real browser and hostile clients is test_web.py.

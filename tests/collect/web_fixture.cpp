@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // web_fixture: a WebListener on 127.0.0.1 over an in-memory fake of the
 // collector, for test_web.py (a real browser and hostile clients).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // crash_tool: the workload that tests/crash/explore.py records, and the
 // checker it runs on every disk image a crash could leave.
 //

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The crash-state explorer: what an operating-system crash or power cut can
 leave of a store, opened with the real code after a "reboot".
 

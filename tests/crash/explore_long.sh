@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The long run of the crash-state explorer (docs/reliability.md): a larger
 # workload, every crash point, many random images per point, both sync modes,
 # and the two broken variants, which it must catch.

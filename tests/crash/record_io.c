@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 /* record_io.so: an LD_PRELOAD shim that records every write, sync and
  * directory change the files of one directory receive, for the crash-state
  * explorer (tests/crash/explore.py, docs/reliability.md).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # shellcheck shell=bash
 # Shared helpers for the real-Exim tests. Source it, then call exim_test_setup.
 #

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The plugin inside real Exim's expansion engine (exim -be): defaults, seen
 # reversed, delays with units, the t0..t3 whitelist timeline with a real
 # 2-second delay, separate DBs, absolute and ./ paths, keys with several '/',

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # SMTP sessions through a real RCPT ACL with exim -bh (Exim's host-checking
 # mode): the first attempt is deferred with the ACL's message, the retry after
 # the (2-second) delay is accepted, a whitelisted client passes at once, and a

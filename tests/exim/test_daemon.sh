@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # A real Exim daemon on a free 127.0.0.1 port, driven by swaks: 451 then 250
 # after the (2-second) delay; then 20 concurrent clients x 20 messages, each
 # first attempt deferred and each retry accepted, with no error anywhere and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Bad input through a real Exim daemon: a missing key, a garbage delay, a
 # store directory the Exim user cannot write, and a store whose map is full.
 # Each time the client gets a 4xx, Exim's main log names the problem, and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The ACL snippets in examples/ work as documented, inside real Exim (-bh):
 # the single-exim4.conf snippet and Debian's split-config files (macro file
 # plus the CHECK_RCPT_LOCAL_ACL_FILE hook). For each: the first attempt is

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Three MX hosts that greylist as one (docs/multi-mx.md): three real Exim
 # daemons on 127.0.0.1, each with its own spool, settings and store, and an
 # exigrey-forward beside each that shares what its host learns with the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The recipes in examples/recipes/, each inside real Exim 4.96 exactly as the
 # file has it (only macros are set on Exim's command line): the X-Greylist
 # header on queued mail, learn mode then enforce, replies of local users

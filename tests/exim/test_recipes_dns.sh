@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The DNS recipes of examples/recipes/ inside real Exim 4.96, resolving
 # through a local rbldnsd: dnswl.conf (a client on a DNS whitelist is never
 # greylisted) and suspicious-only.conf (only clients without reverse DNS or

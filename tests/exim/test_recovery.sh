@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # sync = precious (the default) through a real Exim daemon, across
 # "reboots" (the boot id changes: setting boot_id_file):
 #   - the retry that passes whitelists the client; `exigrey flush --all` (what

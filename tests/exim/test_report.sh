@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The plugin's `report` inside real Exim: exim -be puts durable records in
 # the outbox (as `exigrey outbox` shows), bad reports fail with a clear
 # line and queue nothing, and in an SMTP session (exim -bh) a `warn` that

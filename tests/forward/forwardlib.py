@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Helpers for the exigrey-forward tests, on top of tests/collect/collectlib.
 
 argv: COLLECT FORWARD OUTBOX_FILL PLUGIN EXIGREY (see CMakeLists.txt).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // outbox_fill DIR COUNT [FIRST]: appends COUNT black reports about distinct
 // public-looking IPv4 addresses (23.x.y.z, numbered from FIRST) to DIR/outbox,
 // as the plugin's `report` would. Only DNS names of these addresses are ever

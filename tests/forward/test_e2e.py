@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """End to end with the real parts: a real Exim runs an ACL that calls the
 plugin's `report`, exigrey-forward delivers the outbox over the signed
 protocol, exigrey-collect aggregates, and the real rbldnsd answers dig with

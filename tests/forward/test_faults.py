@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Nothing lost, nothing counted twice, over 10,000 reports:
   A. the collector is down while the forwarder runs, then starts;
   B. the forwarder is SIGKILLed with a batch in flight and restarted;

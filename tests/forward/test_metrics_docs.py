@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """What the daemons export, what docs/metrics.md documents and what the
 example alert rules use must agree: every series a running exigrey-forward
 and exigrey-collect serve is in the docs' tables with its type, every series

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """exigrey-forward's peer listener (docs/multi-mx.md) against hostile and
 mistaken peers. One forwarder, mx1, with a store and a peers file of three
 hosts: mx2 may send items and whitelist entries, mx3 only items. Raw frames

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Forged and replayed batches: a wrong key, a tampered byte, a replayed
 batch, an unknown reporter and a too-old batch are each refused (or, for the
 replay, acknowledged as a duplicate and not counted), logged, counted in the

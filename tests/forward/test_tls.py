@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """The signed protocol over TLS: with the collector's CA the forwarder
 delivers and the report is listed; against a certificate from another CA,
 the forwarder refuses to send (exit 1) and nothing

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The plugin's ACL arguments: KEY split, DELAY parsing and DB path rules.
 // Input: up to three NUL-separated arguments.
 #include "exigrey/duration.h"

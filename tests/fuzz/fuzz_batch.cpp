@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // A signed batch as the collector reads it: header line, body, MAC line;
 // and the forwarder's reading of an answer line.
 #include "exigrey/batch.h"

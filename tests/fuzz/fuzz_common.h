@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Shared by the fuzz targets: expected refusals are exigrey::Error (a clear
 // message); anything else escaping a parser is a bug, so it aborts.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The settings file (/etc/exigrey/exigrey.conf).
 #include "exigrey/config.h"
 #include "fuzz_common.h"

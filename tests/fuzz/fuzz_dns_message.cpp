@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // A DNS message as a name server sends it to the collector (UPDATE
 // answers, AXFR streams): parsed, its record data read, its TSIG checked.
 // What parses must build again into a message that parses the same.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // `exigrey load` input in every format it recognises (exigrey dump, the Perl
 // module's db_dump text, exim_dumpdb's seen output).
 #include "exigrey/dump.h"

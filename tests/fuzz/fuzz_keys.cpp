@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The collector's keys file. A refusal must never quote a secret.
 #include "exigrey/keys.h"
 #include "fuzz_common.h"

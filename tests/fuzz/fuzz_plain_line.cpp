@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The collector's plain protocol: a stream split into lines with a limit,
 // each line parsed. Good lines must carry a normalised subject.
 #include "exigrey/plain_line.h"

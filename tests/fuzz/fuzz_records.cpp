@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Record values read back from a store file that may be damaged.
 #include "exigrey/records.h"
 #include "fuzz_common.h"

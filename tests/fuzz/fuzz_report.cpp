@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Report fields as the plugin's `report` and the collectors receive them.
 // A subject that parses must normalise to a fixed point.
 #include "exigrey/report.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The collector's per-subject records (votes, evidence, history) read back
 // from a reputation store that may be damaged.
 #include "exigrey/reputation.h"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # libexigrey.so must export exactly its ${dlfunc} entry points: nothing of
 # core, fmt or the C++ runtime may leak into Exim's symbol namespace. And of
 # the symbols it imports, exactly the documented Exim API may come from the

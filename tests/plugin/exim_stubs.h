@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Stand-ins for the Exim functions and variables libexigrey.so uses, so that
 // the harness can dlopen the real module without Exim. The harness executable
 // exports them (ENABLE_EXPORTS), as the exim binary exports the real ones.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The built libexigrey.so, dlopened as Exim does, with stub Exim symbols:
 // the C ABI, argument checks, settings, logging and ownership, under the
 // sanitizers when the build has them. The real-Exim tests are in tests/exim/.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // stress_readers: looks for readers that see bytes they should not, on one
 // store shared by many processes, with the machine as loaded as CI's.
 //

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Runs the reader-safety stress harness (stress_readers.cpp) for ROUNDS
 # rounds of SECONDS each, every round on a new store, and prints one line per
 # round and a total: opens, reads, commits and wrong answers. Exit 1 if any

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The exigrey CLI on a store whose timestamps are 20 years behind and ahead
 # of the clock (written while the clock was wrong; docs/reliability.md,
 # "Clock steps"): list, show, stats, check, purge and dump all work, purge

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Disk full under the outbox, through a real Exim.
 
 The store directory is a small tmpfs. Exim's ACL calls `report` for every

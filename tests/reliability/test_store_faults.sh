@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Store faults through a real Exim daemon, and the state after
 # recovery: a full map (recovered by `exigrey purge`, then by raising
 # map_size), a store file and a store directory the Exim user cannot write

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Bounded soak: a real Exim daemon with the plugin, SOAK_CLIENTS concurrent
 SMTP clients for SOAK_SECONDS, reports flowing to a collector, memory of every
 long-running process sampled once a second. See docs/soak.md.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // tests/support/child.h: a test's code in a child process, the way every
 // multi-process test needs it (a second Exim, a killed writer, a process
 // that opens a store fresh).

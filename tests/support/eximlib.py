@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 """A private Exim for the Python tests: the one set-up the bash tests have in
 tests/exim/lib.sh (spool and log directories owned by Exim's user, no host
 lookups, no TLS, a root-owned 0644 config as `exim -C` as root requires, and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Whole-file reads and writes for tests (bytes as they are; no error
 // handling: a test checks what it read).
 #pragma once

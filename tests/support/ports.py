@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Loopback ports for tests that start servers, distinct across every test
 of a run.
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Reports as the collector's tests build them: one helper for every test file.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The exigrey command's own logic, below its command line: how it prints
 // names, JSON and sizes, and how it reads --at and ages. (What it does to a
 // store is tested end to end by tests/cli/test_cli.py.)

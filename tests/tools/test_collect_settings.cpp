@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey-collect's settings from its file and its flags (settings.h): the
 // flags win, a list flag replaces the file's list, and an error names the
 // flag or the file's line.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // What the two daemons share (tools/common): the log's escaping of client
 // bytes and its level filter.
 #include <catch2/catch.hpp>

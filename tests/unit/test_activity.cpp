@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/activity.h: the counts behind `exigrey report`, from a store
 // written through decide() at explicit times and from crafted log lines.
 #include <catch2/catch.hpp>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The clock jumping backwards and forwards, with the
 // injected clock. The rule (docs/reliability.md, "Clock steps"):
 //   - a pass needs now - created >= delay on the stored timestamps; nothing

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <initializer_list>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The listings as DNS zone records (dns_zone.h): owners, wildcards for
 // networks, test points, texts as rbldnsd gives them, and the diff.
 #include <catch2/catch.hpp>

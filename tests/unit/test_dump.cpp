@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The dump format, its round trip, and the importers (core/include/exigrey/dump.h).
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // sync = precious (the default) and none: the crash marker, the keep file,
 // flushes, the clean stop and recovery after a crash (durability.h,
 // docs/internals.md). A "boot" is a boot id file of the test's own; every

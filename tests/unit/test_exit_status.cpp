@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/exit_status.h: the one ending every program shares.
 #include <catch2/catch.hpp>
 #include <new>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Damaged store files: a data file truncated to half, to a
 // few bytes or to nothing, meta pages or data pages overwritten with garbage,
 // a file that is not LMDB at all. Opening and reading such a file must give a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Processes SIGKILLed at random points while 8 others write to the same
 // store. The oracle: each writer appends a line to its own
 // log only after decide() returned, so every logged key was committed and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/fd.h: the descriptor owner and the bounded whole-file read.
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The conformance cases of the Perl module Exim::Grey's behaviour (the cases
 // exigrey-acl(7) describes under unseen and COMPATIBILITY),
 // one TEST_CASE per case, with an injected clock.

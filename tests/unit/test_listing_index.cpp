@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // The incremental publish (listing_index.h, evaluate_subjects, the store's
 // touch log): what it keeps in memory must always equal what a full scan of
 // the store would publish. Driven by an explicit clock.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Several OS processes hammering one store at once.
 #include <unistd.h>
 

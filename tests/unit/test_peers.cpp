@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Greylisting shared between MX hosts (peers.h, peer_batch.h, peers_file.h;
 // docs/multi-mx.md): the merge is a join (any order, any repetition, the
 // same result), the peer log captures what decisions write and nothing that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Batched purge and chunked listings (purge.h, listing.h).
 #include <fmt/format.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // Evidence, operator actions and the anti-poisoning policy of the collector
 // (reputation.h, reputation_policy.h, reputation_lookup.h), driven by an
 // explicit clock: every `now` below is a value, never the wall clock.

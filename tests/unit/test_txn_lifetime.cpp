@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // No value read from LMDB is used after its transaction ended.
 //
 // A value LMDB returns points into its map. Once the transaction that read

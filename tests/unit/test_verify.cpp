@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // verify(): a sound store passes with exact counts; each kind of damage that
 // can be written through LMDB's own API is found and named once. (Damage
 // below LMDB, in the pages themselves, is tried by the CLI test Verify.)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // common/accept_loop.h: the accept loop every listener of the daemons runs.
 //
 // A listener's state (`Self`, held by shared_ptr) has an `acceptor`, an

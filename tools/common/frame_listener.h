@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // common/frame_listener.h: a TCP (optionally TLS) listener for the signed
 // frames of docs/protocol.md: a header line, a body of the length the header
 // gives, a MAC line; one answer line per frame; frames follow each other on

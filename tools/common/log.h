@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // common/log.h: the daemons' log, to stderr (systemd's journal adds the time
 // and the unit) or to syslog (facility mail, as the rest of a mail stack).
 // The default, "auto", picks stderr where it leads somewhere (the journal,

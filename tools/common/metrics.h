@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // common/metrics.h: counters and gauges in the Prometheus text format.
 //
 // Register a series once at start (name, help, optional label set such as

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // common/metrics_server.h: answers `GET /metrics` over HTTP/1.0-style
 // one-shot connections on the caller's io_context.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey-collect/admin.h: the operator's commands on the collector's store
 // (exigrey-collect lookup | ban | unban | delist | list), safe while the
 // collector runs: each is one LMDB transaction beside it, and the running

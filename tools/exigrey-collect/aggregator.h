@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey-collect/aggregator.h: the one way reports enter the collector.
 //
 // Listeners (the plain listener today, a signed-batch listener later) hand

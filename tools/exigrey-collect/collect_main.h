@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey-collect/collect_main.h: the collector daemon's entry point.
 #pragma once
 

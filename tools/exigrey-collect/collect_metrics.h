@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey-collect/collect_metrics.h: every series the collector exports on
 // /metrics (docs/collector.md lists them), registered once at start.
 //

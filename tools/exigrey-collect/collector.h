@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey-collect/collector.h: the running daemon, wired together.
 //
 // One io_context thread runs everything: the plain listener, the

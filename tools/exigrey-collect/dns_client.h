@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey-collect/dns_client.h: the few exchanges the collector has with a
 // primary name server, over TCP: read a zone's SOA serial, read a whole
 // zone (AXFR), send an RFC 2136 UPDATE. Every request is signed with the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey-collect/dns_sync.h: keeps the zones on a primary name server in
 // step with the listings, by RFC 2136 UPDATEs (docs/dns.md).
 //

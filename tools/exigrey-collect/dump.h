@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey-collect/dump.h: `exigrey-collect --dump`, the status command.
 //
 // Opens the reputation store read-only (safe while the daemon runs) and

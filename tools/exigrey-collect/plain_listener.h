@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey-collect/plain_listener.h: the seed's plain protocol over TCP.
 //
 // Accepts connections on one address, only from sources in the allow-list

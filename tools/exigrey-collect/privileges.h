@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey-collect/privileges.h: running as an unprivileged user (--user, --group).
 //
 // The collector is started as root when it must bind a port below 1024 or

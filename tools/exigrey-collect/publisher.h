@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey-collect/publisher.h: keeps the rbldnsd files, and the zones on a
 // primary name server (dns_sync.h), in step with the store.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey-collect/settings.h: the collector's configuration from its
 // settings file and its flags (flags win), read at start and on SIGHUP.
 //

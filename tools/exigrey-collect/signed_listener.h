@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey-collect/signed_listener.h: signed batches from exigrey-forward
 // (docs/protocol.md), over TCP.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey-collect/web_listener.h: the public lookup web page and JSON API
 // (web_page.h renders them), an HTTP/1.1 server on the caller's io_context.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey-collect/web_page.h: the public lookup page of the blocklist, as
 // pure functions: escaping, form decoding and the HTML and JSON renderers.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey-forward/backoff.h: how long to wait before retrying a collector or
 // a peer after `failures` failed exchanges in a row.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey-forward's program logic, apart from main() so tests can call it.
 #pragma once
 

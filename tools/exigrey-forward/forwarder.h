@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey-forward/forwarder.h: drains the outbox to every collector.
 //
 // Per collector it keeps, in memory only, the highest report id that the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey-forward/link.h: one connection to one collector (or peer MX),
 // speaking the signed batch protocol (docs/protocol.md): send a frame, read one answer.
 //

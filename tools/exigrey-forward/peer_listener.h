@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey-forward/peer_listener.h: takes the greylisting batches of the
 // site's other MX hosts (docs/multi-mx.md, docs/protocol.md "Peer batches")
 // and merges them into the local stores.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey-forward/peer_sync.h: greylisting shared with the site's other MX
 // hosts (docs/multi-mx.md): ships this host's peer log to every peer and
 // takes theirs (PeerListener).

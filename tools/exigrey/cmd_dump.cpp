@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // dump, load: the store as text (docs/internals-dump.md), for backup,
 // restore and migration from Exim::Grey or Exim's `seen` database.
 #include <fcntl.h>

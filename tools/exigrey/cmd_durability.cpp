@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // flush, recover: the keep file and the crash marker of sync = precious
 // (durability.h). The package runs `flush --all` every 30 s, `recover --all`
 // at boot before Exim starts and `flush --all --clean` at shutdown after

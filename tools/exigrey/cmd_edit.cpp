@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // delete, whitelist add|del|list: small changes by hand, each command one
 // short write transaction.
 #include <fmt/format.h>

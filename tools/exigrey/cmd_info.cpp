@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // stats, readers, outbox: how the store and the report queue are doing.
 #include <fmt/format.h>
 #include <sys/stat.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // purge: removes what has not been used for a while, in short batches so
 // that Exim never waits on the writer lock for more than ~10 ms.
 #include <fmt/format.h>

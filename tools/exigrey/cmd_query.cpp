@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // list, show, check: the read-only questions. They open the store read-only
 // and read in short snapshots, so they never block Exim.
 #include <fmt/format.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // report: what greylisting did over a window, from the store and, given
 // --log, from Exim's main log (exigrey/activity.h does the counting).
 // Read-only, in short snapshots: safe while Exim runs.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // verify: reads the whole store in a child process and says whether it is
 // damaged. The child is what makes a crash reportable: LMDB keeps no page
 // checksums, so garbage inside a page can make it read out of bounds, and a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // commands.h: the command groups of `exigrey`. Each add_* function adds its
 // subcommands and their options to the CLI11 table and registers what to
 // run when one of them was given; exigrey_main() runs the one that was.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // context.h: what every exigrey command shares: the global options, the
 // settings file, where the store is, how to open it, and the output.
 #pragma once

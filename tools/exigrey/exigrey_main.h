@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/exigrey_main.h: the `exigrey` command as a function, so that it can
 // be tested and embedded; main() only calls it.
 #pragma once

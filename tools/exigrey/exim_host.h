@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exim_host.h: what exigrey asks of the Exim installation it serves: where
 // Exim's spool directory is, and which user must be able to open the files
 // exigrey creates.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey: greylist store administration. All logic is in exigrey_main().
 #include "exigrey_main.h"
 

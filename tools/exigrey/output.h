@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // output.h: how exigrey prints: aligned human columns with readable times,
 // or one JSON object per line (--json), times as epoch seconds on request
 // (--epoch; JSON always uses epoch seconds).

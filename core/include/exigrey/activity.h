@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/activity.h: what greylisting did over a time window, for
 // `exigrey report`: who was held back, for how long, who never came back.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/batch.h: the signed batch protocol between exigrey-forward and
 // exigrey-collect (docs/protocol.md is the specification; this is its codec).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/bulk.h: limits for operations that touch many records (purge,
 // load, long listings).
 //

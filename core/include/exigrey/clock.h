@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/clock.h: where exigrey learns the time.
 //
 // Every decision takes `now` from a Clock so that tests can inject time

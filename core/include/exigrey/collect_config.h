@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/collect_config.h: the settings of exigrey-collect.
 //
 // One file (`exigrey-collect --config FILE`) of `key = value` lines, with the

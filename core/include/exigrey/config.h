@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/config.h: the settings file shared by the Exim plugin and the tools.
 //
 // One file, /etc/exigrey/exigrey.conf by default (the environment variable

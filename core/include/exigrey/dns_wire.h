@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/dns_wire.h: DNS messages in wire format (RFC 1035), enough for
 // the collector to send RFC 2136 dynamic UPDATEs to a name server and read
 // a zone back by AXFR (both over TCP, signed with TSIG: exigrey/tsig.h).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/dns_zone.h: the listings as the records of standard DNS zones.
 //
 // What exigrey-collect sends to a name server (docs/dns.md) when it

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/dump.h: the text form of a store, for backup, restore and
 // migration, and the importers of the data exigrey replaces.
 //

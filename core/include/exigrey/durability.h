@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/durability.h: what survives a power cut with sync = precious (the
 // default) or none, and the maintenance that makes it so
 // (docs/internals.md, "Sync mode: precious").

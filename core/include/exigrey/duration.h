@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/duration.h: parsing delays and ages written the way Exim writes them.
 //
 // Accepts a plain integer (seconds; a negative one is returned as is, the

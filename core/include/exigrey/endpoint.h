@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/endpoint.h: "ADDR:PORT", as every setting and flag that names a
 // listener or a server writes it: "127.0.0.1:2525", "[::1]:2525", and where
 // the caller allows it "collector.example.org:8054".

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/error.h: the error types every part of exigrey throws.
 //
 // Every message is one line that names the problem and, where there is one,

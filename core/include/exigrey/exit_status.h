@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/exit_status.h: how every exigrey program ends. exigrey,
 // exigrey-forward and exigrey-collect share one convention (their man
 // pages' EXIT STATUS sections say it):

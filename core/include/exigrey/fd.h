@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/fd.h: one owner for a file descriptor, and one bounded read of a
 // whole file, for every file core and the tools read or write by hand.
 //

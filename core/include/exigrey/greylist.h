@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/greylist.h: the greylisting decision of Exim::Grey's unseen/seen.
 //
 // decide() implements exigrey-grey-behaviour.md section 3 exactly:

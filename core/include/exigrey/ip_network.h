@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/ip_network.h: IP addresses, CIDR networks and sets of them.
 //
 // Used by exigrey-collect for its allow-list (who may send reports), its

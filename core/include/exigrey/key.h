@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/key.h: splitting a greylist KEY into item and suffix.
 //
 // Exim::Grey semantics: the key splits at the FIRST '/'; the item is what

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/keys.h: the collector's keys file, one `ID SECRET` pair per line.
 //
 //   # reporter id   secret (32..256 printable bytes: openssl rand -hex 32)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/listing.h: filtered walks over a whole store, and its summary.
 //
 // A walk reads the store in chunks of BulkLimits::scan_chunk entries, each

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/listing_index.h: what the collector publishes, kept in memory.
 //
 // A publish used to rescan the whole store and re-render every file and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/log_settings.h: where the daemons log and how much, as their
 // settings and flags spell it (`log = auto|stderr|syslog`,
 // `log_level = error|warning|info|debug`). The logger itself is the

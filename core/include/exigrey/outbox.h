@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/outbox.h: the durable local queue of reports waiting for
 // exigrey-forward.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/paths.h: where a greylist DB lives on disk.
 //
 // The DB argument of unseen/seen resolves as in Exim::Grey:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/peer_batch.h: the signed batches that carry greylisting facts
 // between the MX hosts of a site (docs/protocol.md, "Peer batches";
 // docs/multi-mx.md). The frame is that of the report batches (header line,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/peers.h: greylisting shared by the MX hosts of a site
 // (docs/multi-mx.md). Decisions stay local; what each host learns travels
 // to the others in signed batches and is merged there.

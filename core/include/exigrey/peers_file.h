@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/peers_file.h: the MX hosts of a site that share greylisting
 // (docs/multi-mx.md): one line per host, the same file on every host.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/plain_line.h: the seed's plain report protocol, one line at a time.
 //
 // A plain report is one line `VERB SUBJECT [NOTE]` ended by "\n", exactly

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/purge.h: removing greylist records that are no longer used, while
 // Exim keeps deciding.
 //

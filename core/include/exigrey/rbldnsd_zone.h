@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/rbldnsd_zone.h: publishing listings as rbldnsd data files.
 //
 // Each list (black, white) is three files in one directory:

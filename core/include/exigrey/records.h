@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/records.h: the logical records of a greylist store and their
 // on-disk encoding.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/report.h: a reputation report ("black 1.2.3.4") and its validation.
 //
 // A report says that a SUBJECT (an IPv4 or IPv6 address, or a domain name)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/reputation.h: what exigrey-collect knows about each reported
 // subject, and the LMDB store that keeps it.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/reputation_lookup.h: "why is this listed (or not)?", and the
 // operator's actions, over the collector's store.
 //

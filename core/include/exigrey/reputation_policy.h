@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/reputation_policy.h: when a reported subject is listed.
 //
 // The rule (docs/collector.md):

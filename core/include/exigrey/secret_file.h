@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/secret_file.h: reading a file that holds secrets (the collector's
 // keys file, the peers file, a forwarder's secret file).
 //

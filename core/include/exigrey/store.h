@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/store.h: one exigrey LMDB store (a greylist "DB" such as `seen`).
 //
 // A Store is a cheap handle naming a file and the options to open it with.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/store_options.h: the settings every process must agree on when it
 // opens an exigrey LMDB store, and the constants shared by every binary.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/text.h: the few ASCII string helpers core and the tools share.
 //
 // Protocol text (DNS names, HTTP field names, key words in reports and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/tsig.h: TSIG (RFC 8945), the shared-secret signatures of DNS
 // messages, for the collector's UPDATEs and AXFRs to a name server.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
 // exigrey/verify.h: reads a whole greylist store to find damage that the
 // decision path would meet only when a sender happens to hit it.
 //
