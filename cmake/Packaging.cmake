@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Packaging.cmake: what `cmake --install` puts where besides the programs and
 # the plugin (their rules are in tools/*/ and plugin/). The Debian source
 # package (debian/) installs with these same rules into debian/tmp and splits

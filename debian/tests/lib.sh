@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Shared by the autopkgtests (debian/tests/*): the project's test helpers
 # (expect, expect_match, free_port, smtp_codes, finish), and a save/restore
 # of what the tests change on the testbed: /etc/exim4, Exim's generated

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The Debian source package (debian/), end to end, on this machine's real
 # Exim, as Debian builds and tests it:
 #  1. dpkg-buildpackage -us -uc from a clean copy of the tree (source and the
