@@ -192,6 +192,10 @@ expect "exigrey-forward: unit" "exigrey-forward.service" \
   "$(contents exigrey-forward | sed -n 's|^/lib/systemd/system/\(..*\)|\1|p' | paste -sd' ' -)"
 expect "exigrey-collect: unit" "exigrey-collect.service" \
   "$(contents exigrey-collect | sed -n 's|^/lib/systemd/system/\(..*\)|\1|p' | paste -sd' ' -)"
+expect "exigrey's and exigrey-forward's scripts create no user (an MX gets no collector user)" "" \
+  "$({ ctrl exigrey postinst; ctrl exigrey-forward postinst; } | grep -E 'adduser|useradd' || true)"
+expect_match "exigrey-collect's postinst creates the user" 'adduser --system --group .*--no-create-home .*collector" exigrey' \
+  "$(ctrl exigrey-collect postinst | tr -d '\\' | paste -sd' ' - | tr -s ' ')"
 expect "exigrey-collect: no plugin, no Exim file" "" "$(contents exigrey-collect | grep -E 'exim|libexigrey' || true)"
 expect "exigrey-forward: no plugin, no Exim file" "" "$(contents exigrey-forward | grep -E 'exim|libexigrey' || true)"
 for p in "${PACKAGES[@]}"; do
