@@ -1,11 +1,13 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Packaging.cmake: what `cmake --install` puts where besides the programs and
-# the plugin (their rules are in tools/*/ and plugin/), and the Debian package
-# that `cpack` builds from the same rules. docs/packaging.md explains the
-# layout; tests/package/test_package.sh installs, uses and purges the .deb.
+# the plugin (their rules are in tools/*/ and plugin/). The Debian source
+# package (debian/) installs with these same rules into debian/tmp and splits
+# the result into its binary packages; docs/packaging.md explains the layout,
+# tests/package/test_package.sh builds, installs, upgrades and purges them.
 #
 # Two kinds of destinations:
 #  - below the prefix (relative): programs, plugin, man pages, documentation,
-#    /usr/share/exigrey. cpack installs with the prefix /usr.
+#    /usr/share/exigrey. The Debian build uses the prefix /usr.
 #  - system paths (absolute, DESTDIR honoured): /etc/exigrey, /etc/exim4,
 #    /etc/default, /etc/cron.d, the systemd units. The programs read
 #    /etc/exigrey/exigrey.conf whatever the prefix, so it goes there. A hand
@@ -37,27 +39,16 @@ foreach(page exigrey.1 exigrey-acl.7 exigrey-forward.8 exigrey-collect.8)
 endforeach()
 
 # ---- documentation and examples -------------------------------------------------
-# The Debian changelog of a native package: one entry per version, made here.
-# (string(TIMESTAMP) honours SOURCE_DATE_EPOCH for reproducible packages.)
-string(TIMESTAMP _changelog_date "%a, %d %b %Y %H:%M:%S +0000" UTC)
-set(EXIGREY_MAINTAINER "exigrey maintainers <maintainers@users.noreply.r-seed-52df6898.example>")
-configure_file(${_pkg}/changelog.in ${CMAKE_CURRENT_BINARY_DIR}/pkg/changelog @ONLY)
-add_custom_command(OUTPUT ${CMAKE_CURRENT_BINARY_DIR}/pkg/changelog.gz
-  COMMAND ${EXIGREY_GZIP} -9n -c ${CMAKE_CURRENT_BINARY_DIR}/pkg/changelog
-          > ${CMAKE_CURRENT_BINARY_DIR}/pkg/changelog.gz
-  DEPENDS ${CMAKE_CURRENT_BINARY_DIR}/pkg/changelog VERBATIM)
-add_custom_target(exigrey_install_data ALL
-  DEPENDS ${_man_out} ${CMAKE_CURRENT_BINARY_DIR}/pkg/changelog.gz)
+add_custom_target(exigrey_install_data ALL DEPENDS ${_man_out})
 
-install(FILES ${PROJECT_SOURCE_DIR}/README.md ${_pkg}/copyright
-  ${CMAKE_CURRENT_BINARY_DIR}/pkg/changelog.gz DESTINATION ${_docdir})
+# The licence travels with a hand install; the Debian packages carry it in
+# their copyright file instead (debian/copyright; debian/not-installed).
+install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/LICENSE DESTINATION ${_docdir})
 file(GLOB _docs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/docs/*.md)
 install(FILES ${_docs} DESTINATION ${_docdir})
 # Examples as documentation: plain files, never executable there.
 install(DIRECTORY ${_ex}/ DESTINATION ${_docdir}/examples
   FILE_PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
-install(FILES ${_pkg}/lintian-overrides DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/lintian/overrides
-  RENAME exigrey)
 
 # The Exim macros the switch in conf.d/main/005_exigrey (or a line in
 # exim4.conf.localmacros) includes: package-owned, not a conffile; settings
@@ -121,63 +112,3 @@ if(EXIGREY_INSTALL_SYSTEM_FILES)
       file(WRITE \"\${_dir}/${_name}\" \"\${_text}\")")
   endforeach()
 endif()
-
-# ---- the Debian package (cpack -G DEB) ----------------------------------------------
-set(_conffiles "")
-foreach(entry IN LISTS EXIGREY_CONFFILES)
-  string(REGEX REPLACE "^[^|]*[|]" "" _dst "${entry}")
-  string(APPEND _conffiles "${_dst}\n")
-endforeach()
-file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/pkg/control/conffiles "${_conffiles}")
-foreach(script postinst prerm postrm)
-  file(COPY ${_pkg}/${script} DESTINATION ${CMAKE_CURRENT_BINARY_DIR}/pkg/control
-    FILE_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE
-                     WORLD_READ WORLD_EXECUTE)
-endforeach()
-
-set(CPACK_GENERATOR DEB)
-set(CPACK_PACKAGE_NAME exigrey)
-set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
-set(CPACK_PACKAGE_VENDOR "exigrey")
-set(CPACK_PACKAGE_CONTACT "${EXIGREY_MAINTAINER}")
-set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "greylisting inside Exim on LMDB, with shared reputation")
-# The long description (CPack indents it and puts the summary first).
-set(CPACK_DEBIAN_PACKAGE_DESCRIPTION "exigrey greylists in the Exim process itself: an ACL condition calls the
-plugin libexigrey.so through Exim's dlfunc expansion, and the decision is
-one LMDB transaction, with the behaviour of the Perl module Exim::Grey
-(automatic whitelisting of the client after one successful retry).
-
-ACLs can also report what they caught into a durable outbox; exigrey-forward
-delivers the reports, signed and acknowledged, to exigrey-collect, which
-aggregates the reports of many servers and publishes rbldnsd zones.
-
-The package installs the plugin, the exigrey command, both daemons (their
-systemd units disabled) and Exim snippets that stay inactive until enabled.")
-set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
-set(CPACK_DEBIAN_PACKAGE_SECTION mail)
-set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
-set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${EXIGREY_MAINTAINER}")
-# Exim with ${dlfunc} (the heavy daemon, or a custom build); the shared
-# libraries (libc6, libstdc++6, liblmdb0, libfmt9, libssl3) from dpkg-shlibdeps.
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "exim4-daemon-heavy | exim4-daemon-custom, adduser")
-set(CPACK_DEBIAN_PACKAGE_SUGGESTS "rbldnsd, knot, unbound, swaks")
-set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-# ldconfig after install and removal, so that ld.so.cache lists the plugin's
-# bare name exactly while it is installed. (CPack's GENERATE_SHLIBS writes
-# this trigger only for versioned SONAMEs; the plugin's is "libexigrey.so",
-# and no other package links against it, so there is no shlibs file.)
-file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/pkg/control/triggers "activate-noawait ldconfig\n")
-set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
-  ${CMAKE_CURRENT_BINARY_DIR}/pkg/control/triggers
-  ${CMAKE_CURRENT_BINARY_DIR}/pkg/control/conffiles
-  ${CMAKE_CURRENT_BINARY_DIR}/pkg/control/postinst
-  ${CMAKE_CURRENT_BINARY_DIR}/pkg/control/prerm
-  ${CMAKE_CURRENT_BINARY_DIR}/pkg/control/postrm)
-set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
-set(CPACK_DEBIAN_COMPRESSION_TYPE xz)
-set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
-set(CPACK_INSTALL_PREFIX /usr)  # with CPACK_SET_DESTDIR, this is the prefix used
-set(CPACK_SET_DESTDIR ON)  # absolute destinations (/etc, /lib/systemd) land in the package
-set(CPACK_STRIP_FILES ON)
-set(CPACK_PACKAGE_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/package)
-include(CPack)

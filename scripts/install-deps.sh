@@ -26,8 +26,9 @@ packages=(
   python3 python3-yaml
   # tests/bench/cli_million.sh (peak memory with /usr/bin/time -v)
   time
-  # the package test: builds the .deb with CPack, installs it, checks it with lintian
-  dpkg-dev lintian
+  # the package test: dpkg-buildpackage with debhelper (debian/), lintian,
+  # autopkgtest (null runner) on the installed packages
+  dpkg-dev debhelper lintian autopkgtest
 )
 
 missing=()

@@ -3,8 +3,9 @@
 # (scripts/check-format.sh), then configures, builds and runs the whole suite
 # twice, once as shipped (warnings are errors) and once with
 # AddressSanitizer + UndefinedBehaviorSanitizer, then fuzzes every parser for
-# a bounded time (FUZZ_SECONDS each, default 20). Between the two, the release
-# build is packaged (.deb), installed, used with Debian's Exim and purged.
+# a bounded time (FUZZ_SECONDS each, default 20). Between the two, the Debian
+# source package is built (dpkg-buildpackage), linted, installed, tested with
+# autopkgtest on Debian's Exim, upgraded from the 0.1.0 package and purged.
 # Fails if any test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +25,7 @@ run_suite() {
 
 run_suite build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
 echo "== package"
-bash tests/package/test_package.sh build/release
+bash tests/package/test_package.sh
 run_suite build/sanitize -DCMAKE_BUILD_TYPE=Debug -DEXIGREY_SANITIZE=ON -DEXIGREY_BUILD_BENCH=OFF
 echo "== fuzz"
 FUZZ_SECONDS=${FUZZ_SECONDS:-20} scripts/fuzz.sh
