@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Installs every Debian 12 package exigrey needs to build, test and run its
 # demo. Idempotent: installs only what is missing. Runs apt-get as root, or
 # through sudo.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Runs every test: installs what is missing, checks the C/C++ formatting
 # (scripts/check-format.sh), then configures, builds and runs the whole suite
 # twice, once as shipped (warnings are errors) and once with
