@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """exigrey side by side with its peers, in one run on one machine.
 
 Run through tests/bench/compare.sh (which installs the packages and builds);
@@ -22,7 +23,6 @@ import argparse
 import json
 import os
 import platform
-import pwd
 import re
 import shutil
 import signal
@@ -33,8 +33,11 @@ import sys
 import tempfile
 import time
 
-EXIM = os.environ.get("EXIM", "/usr/sbin/exim4")
-EXIM_USER = "Debian-exim"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import eximlib  # noqa: E402  (the private-Exim set-up every Python test shares)
+
+EXIM = os.environ.get("EXIM", eximlib.EXIM)
+EXIM_USER = eximlib.EXIM_USER
 KEY = "<$sender_address>:<$local_part@$domain>/$sender_host_address"
 SEEN_KEY = "<$sender_address>:<$local_part@$domain>:$sender_host_address"
 
@@ -141,10 +144,7 @@ class Lab:
         self.t = tempfile.mkdtemp(prefix="exigrey-compare-")
         os.chmod(self.t, 0o755)
         self.procs = []
-        ex = pwd.getpwnam(EXIM_USER)
-        for d in ("spool", "log"):
-            os.mkdir(f"{self.t}/{d}")
-            os.chown(f"{self.t}/{d}", ex.pw_uid, ex.pw_gid)
+        eximlib.make_dirs(f"{self.t}/spool", f"{self.t}/log")
         self.plugin = f"{self.t}/libexigrey.so"
         shutil.copy(plugin, self.plugin)
         os.chmod(self.plugin, 0o644)
@@ -165,18 +165,10 @@ class Lab:
             r"request=smtpd_access_policy\nclient_address=$sender_host_address\n"
             r"client_name=unknown\nsender=$sender_address\nrecipient=$local_part@$domain\n\n"
         )
-        conf = f"""spool_directory = {t}/spool
-log_file_path = {t}/log/%slog
-pid_file_path = {t}/exim.pid
-primary_hostname = exigrey.test
-keep_environment = EXIGREY_CONFIG
-host_lookup =
-rfc1413_hosts =
-tls_advertise_hosts =
-smtp_accept_max = 100
+        conf = eximlib.main_section(t, extra="""smtp_accept_max = 100
 acl_smtp_rcpt = acl_check_rcpt
 recipients_max = 0
-
+""") + f"""
 begin acl
 acl_check_rcpt:
 .ifdef VARIANT_NOOP
@@ -199,12 +191,7 @@ acl_check_rcpt:
 .endif
   accept
 """
-        path = f"{t}/exim.conf"
-        with open(path, "w") as f:
-            f.write(conf)
-        os.chown(path, 0, 0)
-        os.chmod(path, 0o644)
-        self.exim_conf = path
+        self.exim_conf = eximlib.install_config(f"{t}/exim.conf", conf)
 
     def exim_cmd(self, macro, *args, wrapper=(), exim=None):
         cmd = ["env", f"EXIGREY_CONFIG={self.conf}", *wrapper, exim or EXIM, "-C", self.exim_conf]
