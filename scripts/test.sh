@@ -24,9 +24,15 @@ run_suite() {
   (cd "$dir" && ctest --output-on-failure -j"$jobs")
 }
 
-run_suite build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# Debug information as line tables only (-g1): backtraces, gdb's "where"
+# and the sanitizers' reports keep file:line, and the two builds compile
+# about a quarter faster than with full -g (CI's time goes mostly to
+# compiling).
+g1=(-DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG")
+run_suite build/release -DCMAKE_BUILD_TYPE=RelWithDebInfo "${g1[@]}"
 echo "== package"
 bash tests/package/test_package.sh
-run_suite build/sanitize -DCMAKE_BUILD_TYPE=Debug -DEXIGREY_SANITIZE=ON -DEXIGREY_BUILD_BENCH=OFF
+run_suite build/sanitize -DCMAKE_BUILD_TYPE=Debug -DEXIGREY_SANITIZE=ON -DEXIGREY_BUILD_BENCH=OFF \
+  -DCMAKE_C_FLAGS_DEBUG=-g1 -DCMAKE_CXX_FLAGS_DEBUG=-g1
 echo "== fuzz"
 FUZZ_SECONDS=${FUZZ_SECONDS:-20} scripts/fuzz.sh
