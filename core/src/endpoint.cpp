@@ -6,18 +6,13 @@
 #include <charconv>
 
 #include "exigrey/error.h"
+#include "exigrey/ip_network.h"
 
 namespace exigrey {
 
 std::string Endpoint::to_string() const {
   if (host.find(':') != std::string::npos) return fmt::format("[{}]:{}", host, port);
   return fmt::format("{}:{}", host, port);
-}
-
-IpAddress Endpoint::address() const {
-  const auto ip = parse_ip(host);
-  if (!ip) throw UsageError(fmt::format("{} is a host name, not an address", to_string()));
-  return *ip;
 }
 
 Endpoint parse_endpoint(std::string_view text, std::string_view what, HostForm form) {

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // Private to core: the lexical rules every exigrey settings file shares
 // (exigrey.conf, the collector's settings, the keys file): blanks are
-// exigrey/text.h's (space, tab and a stray CR); a '#' starts a comment at the start of a line or
-// after a blank, so that a value may still contain '#' (a directory name, say).
+// exigrey/text.h's (space, tab and a stray CR); a '#' starts a comment at
+// the start of a line or after a blank, so that a value may still contain
+// '#' (a directory name, say).
 #pragma once
 
 #include <fmt/format.h>

@@ -167,9 +167,20 @@ TEST_CASE("Publishing by DNS UPDATE needs a key and a zone, and may replace the 
 TEST_CASE("Endpoints parse in both families", "[collect_config]") {
   CHECK(parse_endpoint("127.0.0.1:2525", "plain").to_string() == "127.0.0.1:2525");
   CHECK(parse_endpoint("[::1]:9", "plain").to_string() == "[::1]:9");
-  CHECK(parse_endpoint("[::]:9", "plain").address().v6);
+  CHECK(parse_endpoint("[::]:9", "plain").host == "::");
   CHECK(parse_endpoint("[0:0::1]:53", "dns_primary").to_string() == "[::1]:53");
   CHECK_THROWS_AS(parse_endpoint("localhost:25", "plain"), UsageError);
+  // Where the caller connects (the forwarder): host names too, nothing else.
+  const Endpoint named =
+      parse_endpoint("collector.example.org:8054", "--collector", HostForm::kAddressOrName);
+  CHECK(named.host == "collector.example.org");
+  CHECK(named.port == 8054);
+  CHECK(parse_endpoint("[::1]:53", "--collector", HostForm::kAddressOrName).to_string() ==
+        "[::1]:53");
+  for (const char* bad : {"bad host:1", "host\n:1", "mx:0", "[mx]x:1", "a:b:1"}) {
+    INFO(bad);
+    CHECK_THROWS_AS(parse_endpoint(bad, "--collector", HostForm::kAddressOrName), UsageError);
+  }
   CHECK_THROWS_AS(parse_endpoint("[::1]", "plain"), UsageError);
   CHECK_THROWS_AS(parse_endpoint("1.2.3.4:", "plain"), UsageError);
 }

@@ -17,6 +17,7 @@
 #include <random>
 
 #include "exigrey/error.h"
+#include "exigrey/ip_network.h"
 #include "exigrey/secret_file.h"
 #include "exigrey/text.h"
 

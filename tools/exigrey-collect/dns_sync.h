@@ -35,12 +35,12 @@
 // (unsigned, over UDP, best effort), so that they need not wait for the
 // primary's own, which Knot sends about a second later.
 //
-// Memory: the pending changes, at most `backlog` records (dns_backlog):
-// past that, as in a bulk load or a long outage of the name server, they
-// are dropped and the next round compares every zone whole instead (logged
-// once per overflow, counted in dns_backlog_overflows), which is what they
-// would have added up to. During a transfer, the zone's records twice
-// (transferred and rendered); nothing is kept between rounds.
+// Memory: the pending changes, at most `backlog` records (dns_backlog)
+// waiting and as many in the round being sent; past that, as in a bulk load or a long outage of the
+// name server, they are dropped and the next round compares every zone whole instead (logged once
+// per overflow, counted in dns_backlog_overflows), which is what they would have added up to.
+// During a transfer, the zone's records twice (transferred and rendered); nothing is kept between
+// rounds.
 //
 // Thread safety: every public member from any thread; the source is called
 // on the sync thread and must lock what it reads. The metrics are atomics.

@@ -20,8 +20,6 @@
 #include <string>
 #include <string_view>
 
-#include "exigrey/ip_network.h"
-
 namespace exigrey {
 
 enum class HostForm : std::uint8_t { kAddress, kAddressOrName };
@@ -31,8 +29,6 @@ struct Endpoint {
   std::uint16_t port = 0;
 
   std::string to_string() const;  // brackets around an IPv6 literal
-  // The host as an address. Throws UsageError when it is a name.
-  IpAddress address() const;
   friend bool operator==(const Endpoint&, const Endpoint&) = default;
 };
 
