@@ -74,12 +74,3 @@ set_conf() {
   fi
 }
 
-# wait_tcp PORT: until something listens on 127.0.0.1:PORT (10 s).
-wait_tcp() {
-  for _ in $(seq 1 100); do
-    python3 -c "import socket; socket.create_connection(('127.0.0.1', $1), 0.2).close()" \
-      2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}

@@ -182,20 +182,27 @@ free_port() {
   python3 "$(dirname "${BASH_SOURCE[0]}")/../support/ports.py"
 }
 
+# wait_listening PORT [PID]: until something accepts connections on
+# 127.0.0.1:PORT (0), or 10 s have passed or process PID has ended (1).
+wait_listening() {
+  local port=$1 pid=${2:-}
+  for _ in $(seq 1 100); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.2).close()" \
+      2>/dev/null && return 0
+    [ -z "$pid" ] || kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
 # start_daemon PORT: a foreground Exim daemon, killed by the EXIT trap.
 start_daemon() {
   local port=$1
   exim_command
   "${EXIM_CMD[@]}" -bdf -oX "127.0.0.1:$port" -oP "$T/exim.pid" </dev/null &
   PIDS+=($!)
-  for _ in $(seq 1 100); do
-    if python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.2).close()" \
-      2>/dev/null; then
-      return 0
-    fi
-    kill -0 "${PIDS[-1]}" 2>/dev/null || { echo "FAIL: exim daemon died at start" >&2; exit 1; }
-    sleep 0.1
-  done
+  wait_listening "$port" "${PIDS[-1]}" && return 0
+  kill -0 "${PIDS[-1]}" 2>/dev/null || { echo "FAIL: exim daemon died at start" >&2; exit 1; }
   echo "FAIL: exim daemon does not listen on port $port" >&2
   exit 1
 }

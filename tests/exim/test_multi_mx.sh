@@ -83,11 +83,7 @@ start_forward() {
   PIDS+=($!)
 }
 wait_port() {
-  for _ in $(seq 1 100); do
-    python3 -c "import socket; socket.create_connection(('127.0.0.1', $1), 0.2).close()" \
-      2>/dev/null && return 0
-    sleep 0.1
-  done
+  wait_listening "$1" && return 0
   echo "FAIL: nothing listens on port $1" >&2
   exit 1
 }

@@ -346,10 +346,7 @@ setpriv --reuid=exigrey --regid=exigrey --init-groups exigrey-collect \
   --config /etc/exigrey/collect.conf --log stderr --plain "127.0.0.1:$PLAIN" \
   --metrics "127.0.0.1:$(free_port)" --min-reporters 1 2>"$T/collect.log" &
 STARTED+=($!)
-for _ in $(seq 1 100); do
-  python3 -c "import socket; socket.create_connection(('127.0.0.1', $PLAIN), 0.2).close()" 2>/dev/null && break
-  sleep 0.1
-done
+wait_listening "$PLAIN" || true  # the send below then says why
 python3 -c "import socket; s = socket.create_connection(('127.0.0.1', $PLAIN), 2); s.sendall(b'black 11.22.33.44\n'); s.close()"
 for _ in $(seq 1 100); do grep -q 11.22.33.44 /var/lib/rbldnsd/exigrey/black.ip4 2>/dev/null && break; sleep 0.1; done
 kill "${STARTED[-1]}"
