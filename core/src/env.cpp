@@ -14,7 +14,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -22,6 +21,7 @@
 #include <new>
 #include <optional>
 
+#include "exigrey/clock.h"
 #include "exigrey/error.h"
 #include "exigrey/records.h"
 #include "keep.h"
@@ -422,7 +422,7 @@ MDB_txn* Env::begin_write() {
 void Env::flush_at_exit() noexcept {
   if (env_ == nullptr || options_.read_only || !keep_active_ || !wrote_precious()) return;
   try {
-    flush_keep(*this, ::time(nullptr));
+    flush_keep(*this, SystemClock::instance().now());
   } catch (...) {
     // Nothing is lost: the log entries stay for the next flush (the
     // timer's, or the next process's).

@@ -11,11 +11,11 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <ctime>
 #include <filesystem>
 #include <map>
 
 #include "env.h"
+#include "exigrey/clock.h"
 #include "exigrey/error.h"
 #include "keep.h"
 #include "raw_store.h"
@@ -128,7 +128,7 @@ void Env::prepare_state() {
     next.use = StoreUse::kOpen;
     next.boot = boot_;
     next.mode = options_.sync;
-    next.since = ::time(nullptr);
+    next.since = SystemClock::instance().now();
     bool write_now = true;
     if (got == StateFile::Read::kOk && r.use == StoreUse::kClean) {
       // Synced and marked by its last user: trusted as it is.
@@ -193,7 +193,7 @@ void Env::recover_files(StateRecord& next) {
       next.recovery = RecoveryKind::kKeepUnreadable;
     }
   }
-  next.recovered_at = ::time(nullptr);
+  next.recovered_at = SystemClock::instance().now();
   next.logged = false;
   sync_dir(path_);
 }
@@ -219,7 +219,8 @@ void Env::settle_state() {
       remove_file(keep);
       remove_file(keep + "-lock");
     }
-    if (pending_->rebuild_keep && !options_.read_only) flush_keep(*this, ::time(nullptr));
+    if (pending_->rebuild_keep && !options_.read_only)
+      flush_keep(*this, SystemClock::instance().now());
     if (!pending_->written) state_->write(pending_->next);
     sync_dir(path_);
     pending_.reset();

@@ -13,10 +13,12 @@
 //     report, and a vote more than `ttl` in the future does not count.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <ctime>
 #include <limits>
 #include <map>
 #include <random>
 
+#include "exigrey/clock.h"
 #include "exigrey/greylist.h"
 #include "exigrey/listing.h"
 #include "exigrey/purge.h"
@@ -250,4 +252,24 @@ TEST_CASE("Collector: a jump forward of years expires every vote, weights stay f
   // Pruning by a cutoff years ahead removes everything, and nothing breaks.
   CHECK(store.prune(t0 + 30 * kYear, t0 + 30 * kYear, 100) == 3);
   CHECK(collect_listings(store, policy, t0).subjects == 0);
+}
+
+// SystemClock must never be behind CLOCK_REALTIME, the clock other programs
+// (Python's time.time(), date, a client's own timestamps) read: time(2) is,
+// for up to a tick after each second boundary. Watched across one boundary.
+TEST_CASE("SystemClock is never behind CLOCK_REALTIME, across a second boundary", "[clock]") {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  const std::time_t start = ts.tv_sec;
+  long behind = 0;
+  long reads = 0;
+  // Until 50 ms past the next boundary: at most 1.05 s.
+  while (ts.tv_sec == start || ts.tv_nsec < 50'000'000) {
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    const UnixTime ours = SystemClock::instance().now();
+    ++reads;
+    if (ours < ts.tv_sec) ++behind;
+  }
+  INFO(reads << " reads");
+  CHECK(behind == 0);
 }

@@ -13,6 +13,7 @@
 #include "exigrey-forward/backoff.h"
 #include "exigrey-forward/link.h"
 #include "exigrey/batch.h"
+#include "exigrey/clock.h"
 #include "exigrey/durability.h"
 #include "exigrey/exit_status.h"
 #include "exigrey/outbox.h"
@@ -113,7 +114,8 @@ int run_forwarder(const ForwardOptions& o, daemon::Metrics& metrics,
     if (now >= next_stats) {
       const OutboxStats s = outbox->summary();  // not stats(): no full scan every second
       pending_gauge = static_cast<std::int64_t>(s.pending);
-      oldest_gauge = s.oldest ? std::max<std::int64_t>(0, std::time(nullptr) - *s.oldest) : 0;
+      oldest_gauge =
+          s.oldest ? std::max<std::int64_t>(0, SystemClock::instance().now() - *s.oldest) : 0;
       next_stats = now + std::chrono::seconds(1);
     }
 
@@ -137,7 +139,7 @@ int run_forwarder(const ForwardOptions& o, daemon::Metrics& metrics,
         if (!c->waiting_since) c->waiting_since = now;
         if (now - *c->waiting_since < o.batch_delay) continue;
       }
-      Batch batch{o.reporter, static_cast<UnixTime>(std::time(nullptr)), {}};
+      Batch batch{o.reporter, SystemClock::instance().now(), {}};
       batch.items.reserve(entries.size());
       for (const auto& e : entries) batch.items.push_back(BatchItem{e.seq, e.report});
       std::string failure;

@@ -5,11 +5,11 @@
 
 #include <algorithm>
 #include <chrono>
-#include <ctime>
 #include <map>
 
 #include "common/log.h"
 #include "exigrey/batch.h"
+#include "exigrey/clock.h"
 #include "exigrey/paths.h"
 #include "exigrey/peer_batch.h"
 #include "exigrey/peers.h"
@@ -112,7 +112,7 @@ class PeerListener::Session : public daemon::FrameSession {
     } catch (const ProtocolError& e) {
       return reply(refuse(header_.seq, header_.sender, e.reason(), e.what()), true);
     }
-    const UnixTime now = static_cast<UnixTime>(std::time(nullptr));
+    const UnixTime now = SystemClock::instance().now();
     if (const std::string_view late = sent_time_refusal(header_.sent, now); !late.empty()) {
       return reply(refuse(header_.seq, header_.sender, std::string(late),
                           "sent time outside [now - 24 h, now + 5 min]"),

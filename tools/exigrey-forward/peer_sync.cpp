@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <condition_variable>
-#include <ctime>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -17,6 +16,7 @@
 #include "exigrey-forward/backoff.h"
 #include "exigrey-forward/link.h"
 #include "exigrey-forward/peer_listener.h"
+#include "exigrey/clock.h"
 #include "exigrey/endpoint.h"
 #include "exigrey/error.h"
 #include "exigrey/paths.h"
@@ -163,7 +163,7 @@ struct PeerSync::Impl {
       return false;
     }
     PeerBatch batch{options.self, std::filesystem::path(path).filename().string(),
-                    static_cast<UnixTime>(std::time(nullptr)), std::move(records)};
+                    SystemClock::instance().now(), std::move(records)};
     const std::uint64_t seq = batch.records.back().id;
     const Answer a = peer.link.exchange(encode_peer_batch(batch, self->secret));
     if (a.kind == AnswerKind::kNak && a.reason == "busy") throw Busy();

@@ -21,7 +21,7 @@ class Clock {
   virtual UnixTime now() const = 0;
 };
 
-// The real wall clock (time(2)).
+// The real wall clock (CLOCK_REALTIME, the clock other programs read).
 class SystemClock final : public Clock {
  public:
   UnixTime now() const override;
