@@ -263,6 +263,8 @@ const std::vector<Row>& rows() {
         true, true},
        [](C& c, V k, V v, bool append) {
          DnsZoneNames z = append ? c.dns_zones : DnsZoneNames{};
+         z.split_black = c.dns_zones.split_black;  // dns_split's, whatever the order
+         z.split_white = c.dns_zones.split_white;
          for (std::string_view item : split_list(v)) {
            const auto eq = item.find('=');
            const V list = eq == V::npos ? item : item.substr(0, eq);
@@ -292,6 +294,27 @@ const std::vector<Row>& rows() {
            out += fmt::format("{}={}", list, *zone);
          }
          return out;
+       }},
+      {{"dns_split",
+        "IP lists (black, white) whose zone is delegated to 256 child zones, one per first "
+        "octet (0.ZONE ... 255.ZONE), so that each change touches a small zone (default none)",
+        true, true},
+       [](C& c, V k, V v, bool append) {
+         if (!append) c.dns_zones.split_black = c.dns_zones.split_white = false;
+         for (std::string_view item : split_list(v)) {
+           if (item == "black") {
+             c.dns_zones.split_black = true;
+           } else if (item == "white") {
+             c.dns_zones.split_white = true;
+           } else if (item != "none") {
+             bad(k, item, "use black, white or none");
+           }
+         }
+       },
+       [](const C& c) {
+         std::string out = c.dns_zones.split_black ? "black" : "";
+         if (c.dns_zones.split_white) out += out.empty() ? "white" : " white";
+         return or_none(out);
        }},
       {{"allow", "networks allowed to send plain reports (default 127.0.0.0/8 ::1)", true, false},
        [](C& c, V, V v, bool append) {
@@ -641,6 +664,13 @@ void check_collect_config(const CollectConfig& cfg) {
     throw UsageError(
         "exigrey-collect: dns_primary needs at least one zone (set dns_zones, e.g. "
         "black=bl.example.org)");
+  }
+  if ((cfg.dns_zones.split_black && cfg.dns_zones.black.empty()) ||
+      (cfg.dns_zones.split_white && cfg.dns_zones.white.empty())) {
+    throw UsageError(fmt::format(
+        "exigrey-collect: dns_split = {} needs its zone in dns_zones (e.g. {}=bl.example.org)",
+        cfg.dns_zones.split_black && cfg.dns_zones.black.empty() ? "black" : "white",
+        cfg.dns_zones.split_black && cfg.dns_zones.black.empty() ? "black" : "white"));
   }
   if (cfg.dns_primary.empty() &&
       (cfg.dns_zones.any() || !cfg.dns_key.empty() || !cfg.dns_notify.empty())) {

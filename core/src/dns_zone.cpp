@@ -97,6 +97,43 @@ void finish(DnsZoneContent& z) {
                   z.entries.end());
 }
 
+// The child zone (0-255) of a split zone that `owner` belongs to, or -1 if
+// it stays in the parent. The names we make never have leading zeros.
+int child_of(std::string_view owner, std::string_view zone) {
+  if (owner.size() <= zone.size() + 1) return -1;
+  const std::string_view below = owner.substr(0, owner.size() - zone.size() - 1);
+  const std::size_t dot = below.rfind('.');
+  const std::string_view label = dot == std::string_view::npos ? below : below.substr(dot + 1);
+  if (label.empty() || label.size() > 3 || (label.size() > 1 && label[0] == '0')) return -1;
+  int value = 0;
+  for (const char c : label) {
+    if (c < '0' || c > '9') return -1;
+    value = value * 10 + (c - '0');
+  }
+  return value <= 255 ? value : -1;
+}
+
+// Appends `parent`, split into itself and its 256 children if `split`.
+void append_zone(std::vector<DnsZoneContent>& out, DnsZoneContent parent, bool split) {
+  if (!split) {
+    out.push_back(std::move(parent));
+    return;
+  }
+  std::vector<DnsZoneContent> children;
+  for (std::string& name : dns_child_zones(parent.zone)) {
+    children.push_back(DnsZoneContent{std::move(name), {}, 0});
+  }
+  std::vector<DnsEntry> kept;
+  // A subsequence of sorted entries is sorted: no sort needed.
+  for (DnsEntry& e : parent.entries) {
+    const int child = child_of(e.owner, parent.zone);
+    (child < 0 ? kept : children[static_cast<std::size_t>(child)].entries).push_back(std::move(e));
+  }
+  parent.entries = std::move(kept);
+  out.push_back(std::move(parent));
+  for (DnsZoneContent& c : children) out.push_back(std::move(c));
+}
+
 bool is_ip(const Subject& s) {
   return s.kind == SubjectKind::kIPv4 || s.kind == SubjectKind::kIPv6;
 }
@@ -198,12 +235,14 @@ std::vector<DnsZoneContent> render_dns_zones(std::span<const Listing> black,
                                              const ZoneOptions& options, const DnsZoneNames& zones,
                                              bool test_points) {
   std::vector<DnsZoneContent> out;
-  if (!zones.black.empty()) out.push_back(ip_zone(zones.black, black, options, true, test_points));
+  if (!zones.black.empty()) {
+    append_zone(out, ip_zone(zones.black, black, options, true, test_points), zones.split_black);
+  }
   if (!zones.black_names.empty()) {
     out.push_back(name_zone(zones.black_names, black, options, true, test_points));
   }
   if (!zones.white.empty()) {
-    out.push_back(ip_zone(zones.white, white, options, false, test_points));
+    append_zone(out, ip_zone(zones.white, white, options, false, test_points), zones.split_white);
   }
   if (!zones.white_names.empty()) {
     out.push_back(name_zone(zones.white_names, white, options, false, test_points));
@@ -214,10 +253,25 @@ std::vector<DnsZoneContent> render_dns_zones(std::span<const Listing> black,
 
 std::vector<std::string> dns_zone_list(const DnsZoneNames& zones) {
   std::vector<std::string> out;
-  for (const std::string* z :
-       {&zones.black, &zones.black_names, &zones.white, &zones.white_names, &zones.rpz}) {
-    if (!z->empty()) out.push_back(ascii_lower(*z));
+  for (const auto& [z, split] : {std::pair{&zones.black, zones.split_black},
+                                 {&zones.black_names, false},
+                                 {&zones.white, zones.split_white},
+                                 {&zones.white_names, false},
+                                 {&zones.rpz, false}}) {
+    if (z->empty()) continue;
+    out.push_back(ascii_lower(*z));
+    if (split) {
+      for (std::string& c : dns_child_zones(*z)) out.push_back(std::move(c));
+    }
   }
+  return out;
+}
+
+std::vector<std::string> dns_child_zones(std::string_view zone) {
+  const std::string parent = ascii_lower(zone);
+  std::vector<std::string> out;
+  out.reserve(256);
+  for (unsigned i = 0; i < 256; ++i) out.push_back(fmt::format("{}.{}", i, parent));
   return out;
 }
 

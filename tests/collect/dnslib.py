@@ -54,7 +54,9 @@ class Knot:
     ("secondary.conf") of the example, on 127.0.0.1:port."""
 
     def __init__(self, root, role, port, collect_key, transfer_key, primary_port=0,
-                 secondary_port=0, resolver_port=0):
+                 secondary_port=0, resolver_port=0, split=()):
+        """`split`: the ZONES keys of lists split into 256 child zones from
+        the start (dns_split); split_now() splits them later."""
         self.role = role
         self.port = port
         self.dir = os.path.join(root, role)
@@ -73,8 +75,9 @@ class Knot:
                 ("192.0.2.54@53", f"127.0.0.1@{resolver_port}"),
                 ("address: 192.0.2.54\n", "address: 127.0.0.1\n"),
             ], "examples/knot/knot.conf")
+            whole = [z for k, z in ZONES.items() if k not in split]
             subprocess.run([os.path.join(EXAMPLES, "make-zones.sh"), self.storage, "localhost",
-                            "hostmaster.localhost"] + list(ZONES.values()), check=True)
+                            "hostmaster.localhost"] + whole, check=True)
         else:
             text = open(os.path.join(EXAMPLES, "secondary.conf")).read()
             text = rewrite(text, [
@@ -91,10 +94,51 @@ class Knot:
         ], self.role)
         with open(self.conf, "w") as f:
             f.write(text)
+        if split:
+            self._split_files(split)
         check = subprocess.run(["knotc", "-c", self.conf, "conf-check"], capture_output=True,
                                text=True)
         if check.returncode != 0:
             raise RuntimeError(f"{role}: knotc conf-check: {check.stdout}{check.stderr}")
+
+    def _split_files(self, keys):
+        """The child zones' configuration (split-conf.sh, included as the
+        examples say) and, on the primary, their files (make-zones.sh
+        --split: the parent's file delegates them, if it is new)."""
+        zones = [ZONES[k] for k in keys]
+        if self.role == "primary":
+            subprocess.run([os.path.join(EXAMPLES, "make-zones.sh"), "--split", self.storage,
+                            "localhost", "hostmaster.localhost"] + zones, check=True)
+        split_conf = os.path.join(self.dir, "split.conf")
+        with open(split_conf, "w") as f:
+            f.write(subprocess.run([os.path.join(EXAMPLES, "split-conf.sh")] + zones, check=True,
+                                   capture_output=True, text=True).stdout)
+        text = open(self.conf).read()
+        with open(self.conf, "w") as f:
+            f.write(rewrite(text, [("#include: /etc/knot/exigrey-split.conf",
+                                    f"include: {split_conf}")], self.role))
+
+    def control(self, *args):
+        """knotc ARGS on the running server; raises with its output on failure."""
+        r = subprocess.run(["knotc", "-c", self.conf] + list(args), capture_output=True,
+                           text=True, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError(f"{self.role}: knotc {' '.join(args)}: {r.stdout}{r.stderr}")
+        return r.stdout
+
+    def split_now(self, keys, ns="localhost"):
+        """Splits running lists as docs/dns.md says: the children's files and
+        configuration, a reload, then (primary) the 256 delegations added to
+        the parent in one knotc transaction."""
+        self._split_files(keys)
+        self.control("reload")
+        if self.role != "primary":
+            return
+        for zone in (ZONES[k] for k in keys):
+            self.control("zone-begin", zone)
+            for i in range(256):
+                self.control("zone-set", zone, str(i), "300", "NS", f"{ns}.")
+            self.control("zone-commit", zone)
 
     def start(self):
         self.starts += 1

@@ -152,6 +152,19 @@ TEST_CASE("Publishing by DNS UPDATE needs a key and a zone, and may replace the 
                     Catch::Contains("black=ZONE"));
   CHECK_THROWS_WITH(apply_collect_setting(c, "dns_zones", "black"), Catch::Contains("black=ZONE"));
   CHECK_THROWS_AS(apply_collect_setting(c, "dns_zones", "black=not a name"), UsageError);
+  // dns_split names lists whose zone is set, in any order with dns_zones.
+  apply_collect_setting(c, "dns_split", "white");
+  CHECK_THROWS_WITH(check_collect_config(c),
+                    Catch::Contains("dns_split = white needs its zone in dns_zones"));
+  apply_collect_setting(c, "dns_zones", "rpz=rpz.example.org white=wl.example.org");
+  CHECK(c.dns_zones.split_white);
+  CHECK_NOTHROW(check_collect_config(c));
+  CHECK(show_collect_setting(c, "dns_split") == "white");
+  apply_collect_setting(c, "dns_split", "none");
+  CHECK_FALSE(c.dns_zones.split_white);
+  CHECK_THROWS_WITH(apply_collect_setting(c, "dns_split", "black_names"),
+                    Catch::Contains("use black, white or none"));
+  apply_collect_setting(c, "dns_zones", "rpz=rpz.example.org");
   CHECK_THROWS_AS(apply_collect_setting(c, "dns_primary", "localhost:53"), UsageError);
   CHECK_THROWS_AS(apply_collect_setting(c, "dns_key", "dns.key"), UsageError);
   apply_collect_setting(c, "dns_primary", "none");

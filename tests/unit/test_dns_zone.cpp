@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 // The listings as DNS zone records (dns_zone.h): owners, wildcards for
 // networks, test points, texts as rbldnsd gives them, and the diff.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
@@ -167,4 +168,71 @@ TEST_CASE("dns_changes_of: only the records of the listings that changed") {
   // Nothing changed: nothing to send.
   CHECK(dns_changes_of({}, o, zones).empty());
   CHECK(dns_zone_list(zones) == std::vector<std::string>{"bl.t", "dbl.t", "wl.t", "rpz.t"});
+}
+
+TEST_CASE("dns_split: a split zone's names go to the child of their first octet") {
+  using T = DnsRecordType;
+  DnsZoneNames zones;
+  zones.black = "BL.t";
+  zones.black_names = "dbl.t";
+  zones.split_black = true;
+  const ZoneOptions o;
+  const std::vector<std::string> list = dns_zone_list(zones);
+  REQUIRE(list.size() == 258);  // bl, its 256 children, dbl
+  CHECK(list[0] == "bl.t");
+  CHECK(list[1] == "0.bl.t");
+  CHECK(list[256] == "255.bl.t");
+  CHECK(list[257] == "dbl.t");
+  CHECK(dns_child_zones("bl.t") == std::vector<std::string>(list.begin() + 1, list.end() - 1));
+
+  const std::vector<Listing> black = {
+      listing(SubjectKind::kIPv4, "11.22.33.44"),   listing(SubjectKind::kIPv4, "11.9.0.0/16"),
+      listing(SubjectKind::kIPv4, "255.1.2.3"),     listing(SubjectKind::kIPv4, "10.0.0.0/7"),
+      listing(SubjectKind::kIPv6, "2001:db8::/64"), listing(SubjectKind::kIPv6, "fd00::1")};
+  const std::vector<DnsZoneContent> out = render_dns_zones(black, {}, o, zones);
+  REQUIRE(out.size() == 258);
+  std::vector<std::string> names;
+  for (const DnsZoneContent& z : out) names.push_back(z.zone);
+  CHECK(names == list);
+  auto owners = [](const DnsZoneContent& z, T type) {
+    std::vector<std::string> v;
+    for (const DnsEntry& e : z.entries) {
+      if (e.type == type) v.push_back(e.owner);
+    }
+    return v;
+  };
+  // The parent keeps the names that are not below an octet: IPv6 whose
+  // first nibble is a-f.
+  CHECK(owners(out[0], T::kA) ==
+        std::vector<std::string>{
+            "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.bl.t"});
+  // A /7 is two /8 wildcards, one in each child.
+  CHECK(owners(out[1 + 11], T::kA) ==
+        std::vector<std::string>{"*.11.bl.t", "*.9.11.bl.t", "44.33.22.11.bl.t"});
+  CHECK(owners(out[1 + 255], T::kA) == std::vector<std::string>{"3.2.1.255.bl.t"});
+  CHECK(owners(out[1 + 10], T::kA) == std::vector<std::string>{"*.10.bl.t"});
+  CHECK(owners(out[1 + 11], T::kTxt).size() == 3);
+  // 2.bl.t: 2000::/4 (nearly all of IPv6) shares the child of 2.0.0.0/8.
+  CHECK(owners(out[1 + 2], T::kA) ==
+        std::vector<std::string>{"*.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.bl.t"});
+  // The test points: 127.0.0.2 in 127.bl.t, ::ffff:7f00:2 in 0.bl.t.
+  CHECK(owners(out[1 + 127], T::kA) == std::vector<std::string>{"2.0.0.127.bl.t"});
+  CHECK(owners(out[1 + 0], T::kA).size() == 1);
+  // Every record is in exactly one zone: the split loses and doubles nothing.
+  DnsZoneNames whole = zones;
+  whole.split_black = false;
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < 257; ++i) {
+    total += out[i].entries.size();
+    CHECK(std::is_sorted(out[i].entries.begin(), out[i].entries.end(), dns_entry_less));
+  }
+  CHECK(total == render_dns_zones(black, {}, o, whole)[0].entries.size());
+
+  // Changes land in the children too.
+  const Listing added = listing(SubjectKind::kIPv4, "192.0.2.9");
+  const std::vector<DnsZoneChanges> changes = dns_changes_of(
+      std::vector<ListingIndex::Change>{{Verb::kBlack, std::nullopt, added}}, o, zones);
+  REQUIRE(changes.size() == 1);
+  CHECK(changes[0].zone == "192.bl.t");
+  CHECK(changes[0].changes.add.size() == 2);
 }

@@ -179,10 +179,16 @@ void DnsSync::run() {
 }
 
 void DnsSync::sync(Round& round, const Source& source) {
+  // A zone about to be changed is checked first, always; the others every
+  // kCheckEvery (a split list has 257 zones, and a publish touches few).
+  const auto now = std::chrono::steady_clock::now();
+  const bool check_all = now >= next_check_;
+  if (check_all) next_check_ = now + kCheckEvery;
   for (const std::string& zone : zones_) {
     Held& held = held_[zone];
     if (round.resync) held.known = false;
     if (!held.known) continue;
+    if (!check_all && !round.pending.contains(zone)) continue;
     const std::uint32_t serial = client_.serial(zone);
     if (serial != held.serial) {
       LOG_WARNING("dns: {} is at serial {}, not {} as our last update left it: reading it again",

@@ -13,8 +13,9 @@
 // whenever a zone's serial is not the one the thread's last UPDATE left
 // (the zone was restored, reloaded or edited by someone else), the zone is
 // transferred (AXFR) and compared with the whole wanted content, which the
-// publisher's source renders from its index; the serials are also checked
-// every kCheckEvery when nothing changes. Otherwise only the pushed changes
+// publisher's source renders from its index. A zone's serial is checked
+// before each change sent to it, and every zone's every kCheckEvery, even
+// when nothing changes. Otherwise only the pushed changes
 // travel: for each (owner, type), a delete of the RRset and the add of the
 // new record, in UPDATE messages of at most kMaxChanges changes and
 // kMaxMessageBytes bytes, both halves of a change in the same message (each
@@ -144,7 +145,8 @@ class DnsSync {
   std::vector<std::string> zones_;
   std::size_t backlog_;
   CollectMetrics& metrics_;
-  std::map<std::string, Held> held_;  // sync thread only
+  std::map<std::string, Held> held_;                    // sync thread only
+  std::chrono::steady_clock::time_point next_check_{};  // sync thread only: every zone's serial
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -22,6 +22,7 @@
 //   dns_primary    = 127.0.0.1:5300      also (or instead) publish by DNS UPDATE (docs/dns.md)
 //   dns_key        = /etc/exigrey/dns.key        its TSIG key (keymgr -t output)
 //   dns_zones      = black=bl.example.org black_names=dbl.example.org rpz=rpz.example.org
+//   dns_split      = black               black's zone delegated to 0.ZONE ... 255.ZONE
 //   dns_notify     = 192.0.2.53:53       secondaries sent a NOTIFY right after each change
 //   dns_backlog    = 200000              record changes held for dns_primary; beyond,
 //                                        the zones are compared whole instead

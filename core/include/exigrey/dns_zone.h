@@ -23,6 +23,16 @@
 // The zone apex (SOA, NS) belongs to the operator's zone file; the collector
 // owns every name below it and manages A, TXT and CNAME records only.
 //
+// A split IP zone (dns_split) is delegated to 256 child zones, one per
+// first IPv4 octet: 0.ZONE to 255.ZONE. A name goes to the child named by
+// its label right below ZONE when that label is a number 0-255, so the
+// child N.ZONE holds the IPv4 listings of N.0.0.0/8 and the IPv6 ones whose
+// first nibble is N (2.ZONE holds 2000::/4, nearly all IPv6). The rest
+// (IPv6 whose first nibble is a-f; a name zone is never split) stays in
+// ZONE, whose apex also holds the operator's delegations. Each UPDATE and
+// IXFR then touches a zone of about 1/256 of the list: a name server's
+// cost per change grows with the zone's size.
+//
 // Known limit: a DNS wildcard does not apply below a name that exists, so
 // an address listed inside a listed network hides the network's wildcard
 // for its sibling labels (a /24 wildcard with a listed address in it still
@@ -48,11 +58,13 @@ namespace exigrey {
 
 // The zones to publish; an empty name is not published.
 struct DnsZoneNames {
-  std::string black;        // IPv4 and IPv6 black list (rbldnsd's bl)
-  std::string black_names;  // domain black list (dbl)
-  std::string white;        // IPv4 and IPv6 white list (wl)
-  std::string white_names;  // domain white list (dwl)
-  std::string rpz;          // the domain black list as a response policy zone
+  std::string black;         // IPv4 and IPv6 black list (rbldnsd's bl)
+  std::string black_names;   // domain black list (dbl)
+  std::string white;         // IPv4 and IPv6 white list (wl)
+  std::string white_names;   // domain white list (dwl)
+  std::string rpz;           // the domain black list as a response policy zone
+  bool split_black = false;  // black is delegated to 256 child zones (dns_split)
+  bool split_white = false;  // white, likewise
   bool any() const noexcept {
     return !black.empty() || !black_names.empty() || !white.empty() || !white_names.empty() ||
            !rpz.empty();
@@ -61,8 +73,11 @@ struct DnsZoneNames {
 };
 
 // The configured zones' names (lower case), in the order render_dns_zones
-// gives them.
+// gives them: a split zone, then its 256 children.
 std::vector<std::string> dns_zone_list(const DnsZoneNames& zones);
+
+// The child zones of a split zone, "0.ZONE" to "255.ZONE" (lower case).
+std::vector<std::string> dns_child_zones(std::string_view zone);
 
 enum class DnsRecordType : std::uint16_t { kA = 1, kCname = 5, kTxt = 16 };
 
@@ -93,8 +108,9 @@ std::vector<std::string> dns_owners(const Subject& subject, std::string_view zon
 std::string expand_dollar(std::string_view text, std::string_view subject);
 
 // The content of each configured zone, in the order black, black_names,
-// white, white_names, rpz (unset zones left out); without `test_points`,
-// the RFC 5782 test points are left out.
+// white, white_names, rpz (unset zones left out), a split zone followed by
+// its 256 children; without `test_points`, the RFC 5782 test points are
+// left out.
 std::vector<DnsZoneContent> render_dns_zones(std::span<const Listing> black,
                                              std::span<const Listing> white,
                                              const ZoneOptions& options, const DnsZoneNames& zones,

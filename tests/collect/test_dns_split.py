@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""dns_split: the black list delegated to 256 child zones, one per first
+octet (docs/dns.md, "Lists of millions: split zones"), with the real Knot
+DNS from Debian as primary and secondary, configured from examples/knot.
+
+Shows, on a list that starts whole and is split while it runs, the way an
+operator would do it (the children's files and configuration, the parent's
+256 delegations added by knotc, the collector restarted with dns_split):
+every listing moves from the parent to its child exactly once and the
+parent keeps only its delegations; the secondary answers every listing,
+old and new, IPv4 and IPv6, and the RFC 5782 test points, from the
+children; a change touches only its child (the other children's serials
+stay); a delisting leaves the secondary; a bad dns_split is refused.
+
+usage: test_dns_split.py EXIGREY_COLLECT
+"""
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from collectlib import (Collector, check, expect, finish, free_port, log, qname,  # noqa: E402
+                        tempdir)
+from dnslib import (ZONES, Knot, axfr, dig, key_arg, make_key, need, serial,  # noqa: E402
+                    wait_for)
+
+COLLECT = sys.argv[1]
+need("knotd", "knotc", "kdig", "keymgr")
+
+root = tempdir()
+collect_key = make_key(os.path.join(root, "collect.key"), "exigrey-collect")
+transfer_key = make_key(os.path.join(root, "transfer.key"), "exigrey-transfer")
+KEY = key_arg(collect_key)
+p_port, s_port = free_port(), free_port()
+primary = Knot(root, "primary", p_port, collect_key, transfer_key, secondary_port=s_port,
+               resolver_port=free_port()).start()
+secondary = Knot(root, "secondary", s_port, collect_key, transfer_key,
+                 primary_port=p_port).start()
+BLZ = ZONES["black"]
+zones_arg = " ".join(f"{k}={v}" for k, v in ZONES.items())
+dns_args = ["--min-reporters", "1", "--dns-primary", f"127.0.0.1:{p_port}", "--dns-key",
+            collect_key, "--dns-zones", zones_arg, "--dns-notify", f"127.0.0.1:{s_port}",
+            "--source-rate", "0"]
+
+
+def at_secondary(subject, qtype="A"):
+    return dig(s_port, qname(subject, BLZ), qtype)
+
+
+def has(subject, want="127.0.0.2"):
+    return lambda: at_secondary(subject)[1] == [want]
+
+
+def ours(records):
+    """The records the collector manages (A, TXT, CNAME)."""
+    return sorted(r for r in records if r[1] in ("A", "TXT", "CNAME"))
+
+
+# --- a refused setting: one line, exit 2 ------------------------------------
+r = subprocess.run([COLLECT, "--plain", f"127.0.0.1:{free_port()}", "--state",
+                    os.path.join(root, "bad"), "--dns-primary", f"127.0.0.1:{p_port}",
+                    "--dns-key", collect_key, "--dns-zones", "black_names=dbl.x.org",
+                    "--dns-split", "black"], capture_output=True, text=True, timeout=30)
+expect("dns_split without its zone: exit 2, one line naming it",
+       (2, 1, True), (r.returncode, len(r.stderr.strip().splitlines()),
+                      "dns_split = black needs its zone" in r.stderr))
+
+# --- a whole list with three listings ---------------------------------------
+collector = Collector(COLLECT, root, *dns_args, rbldnsd_dir=False).start()
+collector.send("black 11.22.33.44 virus\nblack 200.1.2.3 trap\nblack 2a01:4f8:10:20::7 virus\n")
+ok, _ = wait_for(has("200.1.2.3"), timeout=15)
+check("before the split: listed at the secondary", ok)
+before = ours(axfr(p_port, BLZ, KEY))
+expect("before the split: the parent holds them (and the two test points)", 10, len(before))
+expect("the collector stops cleanly", 0, collector.stop())
+
+# --- the split, as docs/dns.md says -----------------------------------------
+primary.split_now(["black"])
+secondary.split_now(["black"])
+collector = Collector(COLLECT, root, *dns_args, "--dns-split", "black", rbldnsd_dir=False,
+                      state=collector.state).start()
+collector.wait_metric("exigrey_collect_dns_transfers_total", 1 + 256 + 4, timeout=30)
+ok, _ = wait_for(lambda: collector.metric("exigrey_collect_dns_behind") == 0, timeout=30)
+check("the collector caught up with the split zones", ok)
+parent = axfr(p_port, BLZ, KEY)
+expect("the parent keeps no listing", [], ours(parent))
+expect("the parent keeps its 256 delegations", 256,
+       len([r for r in parent if r[1] == "NS"]))
+children = {}
+for i in (0, 2, 11, 127, 200):
+    children[i] = ours(axfr(p_port, f"{i}.{BLZ}", KEY))
+expect("11.22.33.44 is in 11.bl, A and TXT, once", ["A", "TXT"],
+       [t for o, t, _ in children[11] if o == f"44.33.22.11.{BLZ}"])
+expect("200.1.2.3 is in 200.bl", 2, len(children[200]))
+expect("the IPv6 /64 is in 2.bl (2000::/4)", 2, len(children[2]))
+expect("the test point 127.0.0.2 is in 127.bl", [f"2.0.0.127.{BLZ}"] * 2,
+       [o for o, _, _ in children[127]])
+expect("::ffff:7f00:2 is in 0.bl", 2, len(children[0]))
+moved = sorted(children[0] + children[2] + children[11] + children[127] + children[200])
+expect("every record moved exactly once, unchanged",
+       sorted((o, t, d) for o, t, d in before), moved)
+
+# --- the secondary answers from the children --------------------------------
+for subject in ("11.22.33.44", "200.1.2.3", "2a01:4f8:10:20::99", "127.0.0.2", "::ffff:7f00:2"):
+    ok, _ = wait_for(has(subject), timeout=10)
+    check(f"the secondary answers {subject}", ok, repr(at_secondary(subject)))
+expect("127.0.0.1 is not listed", "NXDOMAIN", at_secondary("127.0.0.1")[0])
+expect("the TXT comes with it", 1, len(at_secondary("11.22.33.44", "TXT")[1]))
+
+# --- a new listing touches only its child -----------------------------------
+serials = {z: serial(p_port, z) for z in (BLZ, f"11.{BLZ}", f"99.{BLZ}", f"185.{BLZ}")}
+collector.send("black 185.10.20.30 virus\n")
+ok, took = wait_for(has("185.10.20.30"), timeout=10)
+check("a new report reaches the secondary through 185.bl", ok)
+log(f"report to secondary answer: {took:.2f} s")
+check("185.bl's serial grew", serial(p_port, f"185.{BLZ}") > serials[f"185.{BLZ}"])
+expect("the other zones' serials did not move",
+       [serials[z] for z in (BLZ, f"11.{BLZ}", f"99.{BLZ}")],
+       [serial(p_port, z) for z in (BLZ, f"11.{BLZ}", f"99.{BLZ}")])
+
+# --- a delisting leaves the secondary ---------------------------------------
+r = subprocess.run([COLLECT, "--state", collector.state, "delist", "11.22.33.44", "--reason",
+                    "cleaned"], capture_output=True, text=True, timeout=30)
+expect("delist exits 0", 0, r.returncode)
+ok, _ = wait_for(lambda: at_secondary("11.22.33.44")[0] == "NXDOMAIN", timeout=10)
+check("the delisting leaves the secondary", ok)
+expect("11.bl holds nothing of ours then", [], ours(axfr(p_port, f"11.{BLZ}", KEY)))
+check("no DNS error on the way", collector.metric("exigrey_collect_dns_errors_total") == 0,
+      collector.log()[-2000:])
+
+expect("the collector stops cleanly", 0, collector.stop())
+secondary.stop()
+primary.stop()
+finish()
