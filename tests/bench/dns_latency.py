@@ -17,11 +17,14 @@ resident memory and CPU seconds of the collector, both knotd and rbldnsd.
 
 Everything runs on 127.0.0.1; nothing is sent to the reported addresses.
 
-With --no-knot, the rbldnsd path alone (for sizes whose Knot servers would
-not fit in this machine's memory); --shards N sets rbldnsd_shards.
+The addresses are spread over the first octets of public IPv4 space, as a
+real list's are. With --split, the list is in 256 child zones, one per
+first octet (dns_split), on both Knot servers. With --no-knot, the rbldnsd
+path alone (for sizes whose Knot servers would not fit in this machine's
+memory); --shards N sets rbldnsd_shards.
 
 Usage: dns_latency.py PATH/TO/exigrey-collect [--sizes 0,100000] [--samples 40]
-                      [--shards N] [--no-knot] [--map-size 4G]
+                      [--shards N] [--split] [--no-knot] [--map-size 4G]
 """
 
 import argparse
@@ -38,7 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "collect"))
 import collectlib  # noqa: E402
 from collectlib import Collector, Rbldnsd, free_port, percentile  # noqa: E402
-from dnslib import ZONES, Knot, make_key, need, serial  # noqa: E402
+from dnslib import ZONES, Knot, make_key, need, serials  # noqa: E402
 
 sys.path.insert(0, HERE)
 from collect_plain import dns_a  # noqa: E402
@@ -57,8 +60,18 @@ def usage(pid):
     return rss, cpu
 
 
-def address(i, base):
-    return f"{base}.{i // 62500 % 250}.{i // 250 % 250}.{i % 250 + 1}"
+# First octets of public IPv4 space (the collector refuses reserved
+# addresses): the listings are spread over them, as a real list's are, so
+# that a split list (--split) fills all its child zones.
+OCTETS = [o for o in range(1, 224) if o not in (10, 100, 127, 169, 172, 192, 198, 203)]
+
+
+def address(i, sample=False):
+    """The i-th loaded address, or the i-th sampled one (never loaded)."""
+    o = OCTETS[i % len(OCTETS)]
+    j = i // len(OCTETS)
+    second = 250 + j // 62500 % 5 if sample else j // 62500 % 250
+    return f"{o}.{second}.{j // 250 % 250}.{j % 250 + 1}"
 
 
 def rev(addr, zone):
@@ -82,7 +95,7 @@ def load(collector, n, root):
         return 0.0
     path = os.path.join(root, "load.txt")
     with open(path, "w") as f:
-        f.writelines(f"black {address(i, 11)}\n" for i in range(n))
+        f.writelines(f"black {address(i)}\n" for i in range(n))
     t0 = time.monotonic()
     subprocess.run(["socat", "-u", f"OPEN:{path}", f"TCP:127.0.0.1:{collector.port}"],
                    check=True)
@@ -101,12 +114,15 @@ def run_size(a, n):
     if a.knot:
         ckey = make_key(os.path.join(root, "collect.key"), "exigrey-collect")
         tkey = make_key(os.path.join(root, "transfer.key"), "exigrey-transfer")
+        split = ["black"] if a.split else []
         primary = Knot(root, "primary", p_port, ckey, tkey, secondary_port=s_port,
-                       resolver_port=free_port()).start()
-        secondary = Knot(root, "secondary", s_port, ckey, tkey, primary_port=p_port).start()
+                       resolver_port=free_port(), split=split).start()
+        secondary = Knot(root, "secondary", s_port, ckey, tkey, primary_port=p_port,
+                         split=split).start()
         dns_flags = ["--dns-primary", f"127.0.0.1:{p_port}", "--dns-key", ckey,
                      "--dns-zones", f"black={BL}",
-                     *(["--dns-notify", f"127.0.0.1:{s_port}"] if a.notify else [])]
+                     *(["--dns-notify", f"127.0.0.1:{s_port}"] if a.notify else []),
+                     *(["--dns-split", "black"] if a.split else [])]
     collector = Collector(a.collect, root, "--min-reporters", "1", "--source-rate", "0",
                           "--rbldnsd-shards", str(a.shards), "--map-size", a.map_size,
                           "--log-level", "warning", *dns_flags).start()
@@ -120,17 +136,18 @@ def run_size(a, n):
     # reloads the files of the load).
     while metric(collector, 'exigrey_collect_listing_events_total{event="listed"}') < n:
         time.sleep(0.5)
-    last = address(max(n - 1, 0), 11)
+    last = address(max(n - 1, 0))
     while dns_a(rbldnsd.port, rev(last, collectlib.BL), 1) != (n > 0):
         if time.monotonic() - t0 > a.load_timeout:
             raise RuntimeError(f"size {n}: rbldnsd did not catch up in {a.load_timeout} s")
         time.sleep(0.5)
+    zones = [BL] + ([f"{o}.{BL}" for o in range(256)] if a.split else [])
     while a.knot:
         behind = metric(collector, "exigrey_collect_dns_behind")
-        ps, ss = serial(p_port, BL), serial(s_port, BL)
-        if behind == 0 and ps is not None and ps == ss and \
-                dns_a(s_port, rev(address(max(n - 1, 0), 11), BL), 1) == (n > 0):
-            break
+        if behind == 0 and dns_a(s_port, rev(last, BL), 1) == (n > 0):
+            ps = serials(p_port, zones)
+            if None not in ps.values() and ps == serials(s_port, zones):
+                break
         if time.monotonic() - t0 > a.load_timeout:
             raise RuntimeError(f"size {n}: the secondary did not catch up in {a.load_timeout} s")
         time.sleep(0.5)
@@ -145,7 +162,7 @@ def run_size(a, n):
     files, zone = [], []
     for i in range(a.samples):
         time.sleep(random.uniform(0, 0.5))
-        addr = address(i, 12)
+        addr = address(i, sample=True)
         t0 = time.monotonic()
         s = socket.create_connection(("127.0.0.1", collector.port))
         s.sendall(f"black {addr}\n".encode())
@@ -199,6 +216,8 @@ def main():
     ap.add_argument("--no-knot", dest="knot", action="store_false",
                     help="the rbldnsd path alone (no name servers): for sizes Knot cannot hold here")
     ap.add_argument("--map-size", default="4G", help="the collector's store map size")
+    ap.add_argument("--split", action="store_true",
+                    help="dns_split = black: the list in 256 child zones by first octet")
     ap.add_argument("--no-notify", dest="notify", action="store_false",
                     help="leave dns_notify unset (the secondary waits for Knot's NOTIFY)")
     a = ap.parse_args()

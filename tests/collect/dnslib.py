@@ -211,6 +211,21 @@ def serial(port, zone):
     return int(answers[0].split()[2]) if answers else None
 
 
+def serials(port, zones):
+    """{zone: SOA serial or None} of many zones, in one kdig run."""
+    argv = ["kdig", "@127.0.0.1", "-p", str(port), "+time=2", "+retry=1"]
+    for z in zones:
+        argv += [z, "SOA"]
+    out = subprocess.run(argv + ["+noall", "+answer"], capture_output=True, text=True,
+                         timeout=120).stdout
+    got = dict.fromkeys(zones)
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 7 and parts[3] == "SOA":
+            got[parts[0].rstrip(".").lower()] = int(parts[6])
+    return got
+
+
 class Unbound:
     """Unbound from examples/knot/unbound.conf on 127.0.0.1:port, loading the
     RPZ zone from the primary; `local_data` gives names it answers itself."""
