@@ -205,6 +205,9 @@ void DnsSync::sync(Round& round, const Source& source) {
       const auto it = std::find_if(full->zones.begin(), full->zones.end(),
                                    [&](const DnsZoneContent& z) { return z.zone == zone; });
       sync_whole(it != full->zones.end() ? *it : DnsZoneContent{zone, {}, 0}, round.ttl, held);
+      // Each zone is compared once: free its rendering now, not after the
+      // last of a split list's 257.
+      if (it != full->zones.end()) std::vector<DnsEntry>().swap(it->entries);
       // The rendering includes what was pushed up to its version.
       if (pending != round.pending.end()) {
         std::erase_if(pending->second,

@@ -40,8 +40,8 @@
 // waiting and as many in the round being sent; past that, as in a bulk load or a long outage of the
 // name server, they are dropped and the next round compares every zone whole instead (logged once
 // per overflow, counted in dns_backlog_overflows), which is what they would have added up to.
-// During a transfer, the zone's records twice (transferred and rendered); nothing is kept between
-// rounds.
+// During a whole comparison, the rendering of the zones not yet compared (each is freed once
+// compared) and the records of the one being transferred; nothing is kept between rounds.
 //
 // Thread safety: every public member from any thread; the source is called
 // on the sync thread and must lock what it reads. The metrics are atomics.
