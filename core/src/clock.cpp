@@ -17,8 +17,10 @@ UnixTime SystemClock::now() const {
 }
 
 const SystemClock& SystemClock::instance() {
-  static const SystemClock clock;
-  return clock;
+  // Never destroyed: the store's exit-time flush (Env::flush_at_exit, run by
+  // atexit) reads the clock after function-local statics are gone.
+  static const SystemClock* const clock = new SystemClock;
+  return *clock;
 }
 
 }  // namespace exigrey

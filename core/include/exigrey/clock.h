@@ -25,7 +25,8 @@ class Clock {
 class SystemClock final : public Clock {
  public:
   UnixTime now() const override;
-  // One shared instance; it has no state.
+  // One shared instance; it has no state, and lives until the process ends
+  // (atexit handlers may use it).
   static const SystemClock& instance();
 };
 
