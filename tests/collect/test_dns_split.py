@@ -11,7 +11,9 @@ every listing moves from the parent to its child exactly once and the
 parent keeps only its delegations; the secondary answers every listing,
 old and new, IPv4 and IPv6, and the RFC 5782 test points, from the
 children; a change touches only its child (the other children's serials
-stay); a delisting leaves the secondary; a bad dns_split is refused.
+stay); a delisting leaves the secondary; the collector SIGKILLed in the
+middle of a load over 30 children leaves, after a restart, every listing
+in its child exactly once; a bad dns_split is refused.
 
 usage: test_dns_split.py EXIGREY_COLLECT
 """
@@ -69,7 +71,9 @@ expect("dns_split without its zone: exit 2, one line naming it",
 # --- a whole list with three listings ---------------------------------------
 collector = Collector(COLLECT, root, *dns_args, rbldnsd_dir=False).start()
 collector.send("black 11.22.33.44 virus\nblack 200.1.2.3 trap\nblack 2a01:4f8:10:20::7 virus\n")
-ok, _ = wait_for(has("200.1.2.3"), timeout=15)
+# All three, whatever publishes they came in.
+ok = all(wait_for(has(x), timeout=15)[0] for x in ("11.22.33.44", "200.1.2.3",
+                                                    "2a01:4f8:10:20::99"))
 check("before the split: listed at the secondary", ok)
 before = ours(axfr(p_port, BLZ, KEY))
 expect("before the split: the parent holds them (and the two test points)", 10, len(before))
@@ -128,6 +132,32 @@ check("the delisting leaves the secondary", ok)
 expect("11.bl holds nothing of ours then", [], ours(axfr(p_port, f"11.{BLZ}", KEY)))
 check("no DNS error on the way", collector.metric("exigrey_collect_dns_errors_total") == 0,
       collector.log()[-2000:])
+
+# --- the collector SIGKILLed in the middle of a load over 30 children -------
+N, OCTETS = 3000, range(20, 50)
+lines = "".join(f"black {o}.7.{i // 250}.{i % 250 + 1} virus\n"
+                for i in range(N // len(OCTETS)) for o in OCTETS)
+changes0 = collector.metric("exigrey_collect_dns_changes_total")
+collector.send(lines)
+wait_for(lambda: collector.metric("exigrey_collect_dns_changes_total") > changes0, timeout=20,
+         step=0.005)
+collector.kill()
+partial = sum(len([r for r in axfr(p_port, f"{o}.{BLZ}", KEY) if r[1] == "A"]) for o in OCTETS)
+log(f"killed with {partial} of {N} new names on the primary")
+collector.start()
+ok, _ = wait_for(lambda: collector.metric("exigrey_collect_dns_behind") == 0
+                 and collector.metric("exigrey_collect_dns_transfers_total") >= 257, timeout=60)
+check("the restarted collector catches up", ok)
+owners = {}
+for o in OCTETS:
+    for owner, rtype, _ in axfr(p_port, f"{o}.{BLZ}", KEY):
+        if rtype in ("A", "TXT"):
+            owners.setdefault(owner, []).append(rtype)
+expect("after the kill, each of the 30 children holds its 100 names", [N // len(OCTETS)] * 30,
+       [len([x for x in owners if x.endswith(f".{o}.{BLZ}")]) for o in OCTETS])
+expect("each with exactly one A and one TXT", {},
+       {x: t for x, t in owners.items() if sorted(t) != ["A", "TXT"]})
+expect("and none of them in the parent", [], ours(axfr(p_port, BLZ, KEY)))
 
 expect("the collector stops cleanly", 0, collector.stop())
 secondary.stop()
