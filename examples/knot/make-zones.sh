@@ -32,11 +32,7 @@ write() {
     printf '$ORIGIN %s.\n$TTL 300\n@ SOA %s. %s. 1 600 60 604800 300\n@ NS %s.\n' \
       "$1" "$ns" "$hostmaster" "$ns"
     if [ "${2:-}" = delegate ]; then
-      i=0
-      while [ $i -le 255 ]; do
-        printf '%s NS %s.\n' $i "$ns"
-        i=$((i + 1))
-      done
+      for i in $(seq 0 255); do printf '%s NS %s.\n' "$i" "$ns"; done
     fi
   } >"$file.tmp"
   mv "$file.tmp" "$file"
@@ -45,11 +41,7 @@ write() {
 for zone in "$@"; do
   if [ $split = yes ]; then
     write "$zone" delegate
-    i=0
-    while [ $i -le 255 ]; do
-      write "$i.$zone"
-      i=$((i + 1))
-    done
+    for i in $(seq 0 255); do write "$i.$zone"; done
   else
     write "$zone"
   fi

@@ -9,9 +9,5 @@ set -eu
 [ $# -ge 1 ] || { echo "usage: split-conf.sh ZONE..." >&2; exit 2; }
 echo "zone:"
 for zone in "$@"; do
-  i=0
-  while [ $i -le 255 ]; do
-    echo "  - domain: $i.$zone"
-    i=$((i + 1))
-  done
+  for i in $(seq 0 255); do echo "  - domain: $i.$zone"; done
 done

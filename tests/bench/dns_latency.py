@@ -40,8 +40,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "collect"))
 import collectlib  # noqa: E402
-from collectlib import Collector, Rbldnsd, free_port, percentile  # noqa: E402
-from dnslib import ZONES, Knot, make_key, need, serials  # noqa: E402
+from collectlib import Collector, Rbldnsd, percentile  # noqa: E402
+from dnslib import ZONES, knot_pair, need, serials  # noqa: E402
 
 sys.path.insert(0, HERE)
 from collect_plain import dns_a  # noqa: E402
@@ -109,16 +109,11 @@ def run_size(a, n):
     root = tempfile.mkdtemp(prefix=f"exigrey-bench-dns-{n}-")
     os.chmod(root, 0o755)
     collectlib._TMP.append(root)
-    p_port, s_port = free_port(), free_port()
+    p_port = s_port = 0
     dns_flags = []
     if a.knot:
-        ckey = make_key(os.path.join(root, "collect.key"), "exigrey-collect")
-        tkey = make_key(os.path.join(root, "transfer.key"), "exigrey-transfer")
-        split = ["black"] if a.split else []
-        primary = Knot(root, "primary", p_port, ckey, tkey, secondary_port=s_port,
-                       resolver_port=free_port(), split=split).start()
-        secondary = Knot(root, "secondary", s_port, ckey, tkey, primary_port=p_port,
-                         split=split).start()
+        ckey, _, primary, secondary = knot_pair(root, split=["black"] if a.split else [])
+        p_port, s_port = primary.port, secondary.port
         dns_flags = ["--dns-primary", f"127.0.0.1:{p_port}", "--dns-key", ckey,
                      "--dns-zones", f"black={BL}",
                      *(["--dns-notify", f"127.0.0.1:{s_port}"] if a.notify else []),

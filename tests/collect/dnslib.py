@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 
-from collectlib import log, skip_or_fail, spawn, wait_port
+from collectlib import free_port, log, skip_or_fail, spawn, wait_port
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "knot")
 DOMAIN = "exigrey.example.org"
@@ -165,6 +165,19 @@ class Knot:
             f.write(rewrite(text, [(old, new)], self.role))
         subprocess.run(["knotc", "-c", self.conf, "reload"], check=True, capture_output=True,
                        timeout=30)
+
+
+def knot_pair(root, split=()):
+    """Makes both keys and starts a Knot primary and secondary on free ports:
+    (collect_key, transfer_key, primary, secondary)."""
+    collect_key = make_key(os.path.join(root, "collect.key"), "exigrey-collect")
+    transfer_key = make_key(os.path.join(root, "transfer.key"), "exigrey-transfer")
+    p_port, s_port = free_port(), free_port()
+    primary = Knot(root, "primary", p_port, collect_key, transfer_key, secondary_port=s_port,
+                   resolver_port=free_port(), split=split).start()
+    secondary = Knot(root, "secondary", s_port, collect_key, transfer_key, primary_port=p_port,
+                     split=split).start()
+    return collect_key, transfer_key, primary, secondary
 
 
 def dig(port, name, qtype="A", key=None, tcp=False):

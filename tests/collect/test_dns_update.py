@@ -26,20 +26,15 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from collectlib import (BL, DBL, WL, Collector, Rbldnsd, check, expect, finish,  # noqa: E402
                         free_port, log, qname, tempdir)
-from dnslib import (ZONES, Knot, axfr, dig, key_arg, make_key, need, serial,  # noqa: E402
+from dnslib import (ZONES, axfr, dig, key_arg, knot_pair, need, serial,  # noqa: E402
                     wait_for)
 
 COLLECT = sys.argv[1]
 need("knotd", "knotc", "kdig", "keymgr")
 
 root = tempdir()
-collect_key = make_key(os.path.join(root, "collect.key"), "exigrey-collect")
-transfer_key = make_key(os.path.join(root, "transfer.key"), "exigrey-transfer")
-p_port, s_port = free_port(), free_port()
-primary = Knot(root, "primary", p_port, collect_key, transfer_key, secondary_port=s_port,
-               resolver_port=free_port()).start()
-secondary = Knot(root, "secondary", s_port, collect_key, transfer_key,
-                 primary_port=p_port).start()
+collect_key, transfer_key, primary, secondary = knot_pair(root)
+p_port, s_port = primary.port, secondary.port
 
 zones_arg = " ".join(f"{k}={v}" for k, v in ZONES.items())
 
