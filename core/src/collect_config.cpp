@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cstring>
 #include <map>
+#include <tuple>
 
 #include "exigrey/duration.h"
 #include "exigrey/error.h"
@@ -665,12 +666,14 @@ void check_collect_config(const CollectConfig& cfg) {
         "exigrey-collect: dns_primary needs at least one zone (set dns_zones, e.g. "
         "black=bl.example.org)");
   }
-  if ((cfg.dns_zones.split_black && cfg.dns_zones.black.empty()) ||
-      (cfg.dns_zones.split_white && cfg.dns_zones.white.empty())) {
-    throw UsageError(fmt::format(
-        "exigrey-collect: dns_split = {} needs its zone in dns_zones (e.g. {}=bl.example.org)",
-        cfg.dns_zones.split_black && cfg.dns_zones.black.empty() ? "black" : "white",
-        cfg.dns_zones.split_black && cfg.dns_zones.black.empty() ? "black" : "white"));
+  for (const auto& [list, split, zone, example] :
+       {std::tuple{"black", cfg.dns_zones.split_black, &cfg.dns_zones.black, "bl"},
+        {"white", cfg.dns_zones.split_white, &cfg.dns_zones.white, "wl"}}) {
+    if (split && zone->empty()) {
+      throw UsageError(fmt::format(
+          "exigrey-collect: dns_split = {} needs its zone in dns_zones (e.g. {}={}.example.org)",
+          list, list, example));
+    }
   }
   if (cfg.dns_primary.empty() &&
       (cfg.dns_zones.any() || !cfg.dns_key.empty() || !cfg.dns_notify.empty())) {

@@ -219,8 +219,9 @@ void Env::settle_state() {
       remove_file(keep);
       remove_file(keep + "-lock");
     }
-    if (pending_->rebuild_keep && !options_.read_only)
+    if (pending_->rebuild_keep && !options_.read_only) {
       flush_keep(*this, SystemClock::instance().now());
+    }
     if (!pending_->written) state_->write(pending_->next);
     sync_dir(path_);
     pending_.reset();
