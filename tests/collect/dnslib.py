@@ -220,8 +220,8 @@ def axfr(port, zone, key):
 
 
 def serial(port, zone):
-    rcode, answers = dig(port, zone, "SOA")
-    return int(answers[0].split()[2]) if answers else None
+    """The zone's SOA serial, or None."""
+    return serials(port, [zone])[zone]
 
 
 def serials(port, zones):
